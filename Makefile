@@ -1,0 +1,32 @@
+# Two entry points for a fresh machine (see README.md): `make demo` and `make test`.
+# Both install the system libraries the package links against when they are missing.
+
+SWIFT ?= swift
+APT_PACKAGES := libopenblas-dev libfftw3-dev pkg-config
+USERDP := .build/release/userdp
+
+.PHONY: deps build demo test bench clean
+
+## Install the C libraries (OpenBLAS, FFTW) and pkg-config with apt-get when missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release --product userdp
+
+## The main job on the embedded default data; prints its table.
+demo: build
+	$(USERDP) eval --model models/base --text data/base-corpus/heldout.txt
+
+## All unit and end-to-end tests.
+test: deps
+	$(SWIFT) test
+
+clean:
+	rm -rf .build

@@ -1,0 +1,53 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "userdp",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "userdp", targets: ["userdp"]),
+        .library(name: "UserDP", targets: ["LinearAlgebra", "LanguageModel", "Privacy", "UserData", "Training", "Sweep"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
+    ],
+    targets: [
+        // MARK: - C surfaces (one module each, used by exactly one Swift module)
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .systemLibrary(
+            name: "CFFTW",
+            pkgConfig: "fftw3",
+            providers: [.apt(["libfftw3-dev"])]
+        ),
+
+        // MARK: - Library modules (public API)
+        .target(name: "LinearAlgebra", dependencies: ["COpenBLAS"]),
+        .target(name: "LanguageModel", dependencies: ["LinearAlgebra"]),
+        .target(name: "Privacy", dependencies: ["CFFTW"]),
+        .target(name: "UserData", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Training", dependencies: ["LinearAlgebra", "LanguageModel", "Privacy", "UserData"]),
+        .target(name: "Sweep", dependencies: ["Training", .product(name: "Crypto", package: "swift-crypto")]),
+
+        // MARK: - Command-line tool (thin: parses flags, loads files, prints)
+        .executableTarget(
+            name: "userdp",
+            dependencies: [
+                "LinearAlgebra", "LanguageModel", "Privacy", "UserData", "Training", "Sweep",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: - Tests (one target per module)
+        .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
+        .testTarget(name: "LanguageModelTests", dependencies: ["LanguageModel", "LinearAlgebra"]),
+        .testTarget(name: "PrivacyTests", dependencies: ["Privacy"]),
+        .testTarget(name: "UserDataTests", dependencies: ["UserData"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "LanguageModel", "Privacy", "UserData"]),
+        .testTarget(name: "SweepTests", dependencies: ["Sweep", "Training"]),
+    ]
+)

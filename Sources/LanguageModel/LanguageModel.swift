@@ -1,0 +1,1 @@
+// Module LanguageModel: see docs and DESIGN. Files are added by the issue that owns the module.

@@ -1,0 +1,1 @@
+// Module LinearAlgebra: see docs and DESIGN. Files are added by the issue that owns the module.

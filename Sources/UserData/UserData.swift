@@ -1,0 +1,1 @@
+// Module UserData: see docs and DESIGN. Files are added by the issue that owns the module.

@@ -1,0 +1,1 @@
+// Tests for the LanguageModel module live in this folder.

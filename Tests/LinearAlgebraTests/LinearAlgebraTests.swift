@@ -1,0 +1,1 @@
+// Tests for the LinearAlgebra module live in this folder.

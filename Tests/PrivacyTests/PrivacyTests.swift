@@ -1,0 +1,1 @@
+// Tests for the Privacy module live in this folder.

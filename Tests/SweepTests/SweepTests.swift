@@ -1,0 +1,1 @@
+// Tests for the Sweep module live in this folder.

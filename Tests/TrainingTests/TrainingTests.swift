@@ -1,0 +1,1 @@
+// Tests for the Training module live in this folder.

@@ -1,0 +1,1 @@
+// Tests for the UserData module live in this folder.
