@@ -6,7 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "userdp", targets: ["userdp"]),
-        .library(name: "UserDP", targets: ["LinearAlgebra", "LanguageModel", "Privacy", "UserData", "Training", "Sweep"]),
+        .library(name: "UserDP", targets: ["Randomness", "LinearAlgebra", "LanguageModel", "Privacy", "UserData", "Training", "Sweep"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -26,23 +26,25 @@ let package = Package(
         ),
 
         // MARK: - Library modules (public API)
+        .target(name: "Randomness"),
         .target(name: "LinearAlgebra", dependencies: ["COpenBLAS"]),
-        .target(name: "LanguageModel", dependencies: ["LinearAlgebra"]),
+        .target(name: "LanguageModel", dependencies: ["LinearAlgebra", "Randomness"]),
         .target(name: "Privacy", dependencies: ["CFFTW"]),
-        .target(name: "UserData", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Training", dependencies: ["LinearAlgebra", "LanguageModel", "Privacy", "UserData"]),
+        .target(name: "UserData", dependencies: ["Randomness", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Training", dependencies: ["LinearAlgebra", "LanguageModel", "Privacy", "UserData", "Randomness"]),
         .target(name: "Sweep", dependencies: ["Training", .product(name: "Crypto", package: "swift-crypto")]),
 
         // MARK: - Command-line tool (thin: parses flags, loads files, prints)
         .executableTarget(
             name: "userdp",
             dependencies: [
-                "LinearAlgebra", "LanguageModel", "Privacy", "UserData", "Training", "Sweep",
+                "Randomness", "LinearAlgebra", "LanguageModel", "Privacy", "UserData", "Training", "Sweep",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         // MARK: - Tests (one target per module)
+        .testTarget(name: "RandomnessTests", dependencies: ["Randomness"]),
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
         .testTarget(name: "LanguageModelTests", dependencies: ["LanguageModel", "LinearAlgebra"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy"]),
