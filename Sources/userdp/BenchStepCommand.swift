@@ -55,7 +55,9 @@ struct BenchStepCommand: ParsableCommand {
         }
         step()  // warm-up: allocates buffers
         var stepTimes: [Double] = []
+        let cpuStart = processCPUSeconds()
         for _ in 0..<iterations { stepTimes.append(seconds(step)) }
+        let cpuPerStep = (processCPUSeconds() - cpuStart) / Double(iterations)
         var forwardTimes: [Double] = []
         for _ in 0..<max(1, iterations / 2) { forwardTimes.append(seconds { _ = model.sequenceLosses(data) }) }
 
@@ -66,6 +68,7 @@ struct BenchStepCommand: ParsableCommand {
         let achieved = total / median / 1e9
         print(String(format: "%@ step: median %.4f s, best %.4f s over %d iterations (forward alone: %.4f s)", clip ? "clipped per-unit" : "forward+backward", median, best, iterations, forwardMedian))
         print(String(format: "throughput: %.0f tokens/s; %.1f GFLOP/s (%.2f GFLOP per step, forward %.2f) = %.0f%% of the sgemm peak", Double(n) / median, achieved, total / 1e9, flops.forward / 1e9, 100 * achieved / peak))
+        print(String(format: "CPU time per step: %.4f s over all threads (%.0f tokens per CPU-second; contention-robust when BLAS runs one thread)", cpuPerStep, Double(n) / cpuPerStep))
         print("FLOPs count matrix products as executed (2·m·n·k; attention over the full T×T); elementwise layers are not counted.")
     }
 
@@ -95,4 +98,11 @@ private func seconds(_ body: () -> Void) -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
     body()
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+/// CPU seconds used so far by every thread of this process.
+private func processCPUSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
 }
