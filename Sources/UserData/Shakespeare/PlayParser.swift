@@ -349,14 +349,36 @@ struct PlayParser {
         guard let (ordinal, core) = splitLabel(line) else {
             return line.uppercased().trimmingCharacters(in: .whitespaces)
         }
-        var text = core
-        for etc in ["&c", "&C", "& c", "& C"] { text = text.replacingOccurrences(of: etc, with: " ") }
+        var text = removingEtCetera(core)
         text = text.replacingOccurrences(of: "&", with: " AND ").replacingOccurrences(of: ".", with: " ")
         while let last = text.last, last == "," || last == " " || last == "-" { text.removeLast() }
         let parts = text.split(separator: ",").map { $0.split(separator: " ").joined(separator: " ") }
         var name = parts.filter { !$0.isEmpty }.joined(separator: ", ").uppercased()
         if let ordinal { name = ordinal + " " + name }
         return name
+    }
+
+    /// `FALS, GADS., &C.` → `FALS, GADS., .`: drops `&c` (et cetera) but not the `&` of
+    /// `GLOUCESTER & CLARENCE`.
+    static func removingEtCetera(_ text: String) -> String {
+        let characters = Array(text)
+        var result = ""
+        var index = 0
+        while index < characters.count {
+            if characters[index] == "&" {
+                var next = index + 1
+                while next < characters.count && characters[next] == " " { next += 1 }
+                if next < characters.count && (characters[next] == "c" || characters[next] == "C")
+                    && (next + 1 == characters.count || !characters[next + 1].isLetter)
+                {
+                    index = next + 1
+                    continue
+                }
+            }
+            result.append(characters[index])
+            index += 1
+        }
+        return result
     }
 
     /// Capitalised words, uppercased, with a final `'s` or `'` removed, at least three letters.

@@ -78,12 +78,16 @@ public enum Shakespeare {
     public static let buildCommand =
         "swift build -c release --product userdp && .build/release/userdp data build-shakespeare --sources data/shakespeare/sources --out data/shakespeare"
 
-    /// Parses the plays in `sources` (`<play>.txt` for each of ``plays``) into speeches.
-    public static func build(sources: URL) throws -> ShakespeareBuild {
+    /// Parses the plays in `sources` (`<play>.txt` for each of `selection`, by default all of
+    /// ``plays``) into speeches.
+    public static func build(sources: URL, plays selection: [String] = plays) throws -> ShakespeareBuild {
         var records: [Record] = []
         var resolutions: [SpeakerResolution] = []
         var dropped = 0
-        for play in plays {
+        for play in selection where !plays.contains(play) {
+            throw UserDataError.invalidImportOption(name: "plays", detail: "\(play) is not one of the 37 plays")
+        }
+        for play in selection {
             let url = sources.appendingPathComponent(play + ".txt")
             guard let data = FileManager.default.contents(atPath: url.path) else {
                 throw UserDataError.missingSource(path: url.path)
