@@ -121,11 +121,15 @@ let miniaturePlay = """
     }
 }
 
+/// The shipped dataset, loaded once for all tests (parsing 5.7 MB of JSON in a debug build is
+/// the slowest step of the suite).
+let shippedShakespeare = Result { try Dataset.load(from: repositoryRoot.appendingPathComponent("data/shakespeare")) }
+
 @Suite struct ShippedShakespeareTests {
     let folder = repositoryRoot.appendingPathComponent("data/shakespeare")
 
     @Test func shippedDatasetLoadsAndMatchesItsManifest() throws {
-        let (dataset, report) = try Dataset.load(from: folder)
+        let (dataset, report) = try shippedShakespeare.get()
         #expect(report.skipped.isEmpty)
         let statistics = try #require(dataset.manifest.statistics)
         #expect(dataset.records.count == statistics.records)
@@ -139,7 +143,7 @@ let miniaturePlay = """
     }
 
     @Test func poemsAndMiltonAreAbsent() throws {
-        let (dataset, _) = try Dataset.load(from: folder)
+        let (dataset, _) = try shippedShakespeare.get()
         let plays = Set(dataset.records.map { String($0.user.split(separator: "/")[0]) })
         #expect(plays.count == 37)
         for poem in Shakespeare.excludedPoems { #expect(!plays.contains(String(poem.dropLast(4)))) }
@@ -157,7 +161,7 @@ let miniaturePlay = """
     }
 
     @Test func rebuildingTwoPlaysReproducesTheShippedRecords() throws {
-        let (dataset, _) = try Dataset.load(from: folder)
+        let (dataset, _) = try shippedShakespeare.get()
         let build = try Shakespeare.build(sources: folder.appendingPathComponent("sources"), plays: ["hamlet_gut", "lear_gut"])
         let shipped = dataset.records.filter { $0.user.hasPrefix("hamlet/") || $0.user.hasPrefix("lear/") }
         #expect(build.records == shipped)

@@ -58,7 +58,7 @@ public struct Dataset: Sendable {
                 hasher.update(data: bytes)
             }
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hexString(hasher.finalize())
     }
 
     /// The records belonging to the given indices, as a new dataset with the same manifest.
@@ -123,4 +123,14 @@ extension Dataset {
         try AtomicFile.write(JSONLines.encode(records), to: directory.appendingPathComponent(manifest.records))
         try AtomicFile.write(manifest.encoded(), to: directory.appendingPathComponent(Dataset.manifestFileName))
     }
+}
+
+/// Lowercase hexadecimal of a digest's bytes.
+func hexString<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
+    bytes.map { String(format: "%02x", $0) }.joined()
+}
+
+/// The hex SHA-256 of a cache key: its parts joined by NUL (which no hash or identity contains).
+func cacheKey(_ parts: String...) -> String {
+    hexString(SHA256.hash(data: Data(parts.joined(separator: "\u{0}").utf8)))
 }
