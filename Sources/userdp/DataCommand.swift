@@ -29,6 +29,13 @@ func reportingDataErrors<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
+/// Prints `value` as pretty JSON with sorted keys.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
 /// The repository folder holding `data/`, found upward from the working directory and then
 /// from the executable; the working directory when neither finds one.
 func repositoryRoot() -> URL {
@@ -72,12 +79,10 @@ struct DataStatsCommand: ParsableCommand {
             let (loaded, load) = try Dataset.load(from: location, skipInvalid: skipInvalid)
             let statistics = loaded.statistics(tokenizer: ByteTokenizer())
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                let report = Report(
-                    name: loaded.manifest.name, location: location.path, skippedLines: load.skipped.count,
-                    statistics: statistics)
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                try printJSON(
+                    Report(
+                        name: loaded.manifest.name, location: location.path, skippedLines: load.skipped.count,
+                        statistics: statistics))
             } else {
                 print(statistics.table(title: "\(loaded.manifest.name)  (\(location.path))"))
                 if !load.skipped.isEmpty {
@@ -134,9 +139,7 @@ func writeImported<Report: Encodable>(
     dataset.manifest.statistics = dataset.statistics(tokenizer: ByteTokenizer())
     let folder = URL(fileURLWithPath: out)
     try dataset.write(to: folder)
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    print(String(decoding: try encoder.encode(report), as: UTF8.self))
+    try printJSON(report)
     print(dataset.manifest.statistics!.table(title: "\(manifest.name)  (\(folder.path))"))
 }
 
@@ -295,9 +298,7 @@ struct DataSplitCommand: ParsableCommand {
                 }
             }
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(summaries), as: UTF8.self))
+                try printJSON(summaries)
             } else {
                 print("\(loaded.manifest.name): split by \(settings.unit.rawValue), \(settings.train)/\(settings.validation)/\(settings.test), seed \(settings.seed)")
                 for summary in summaries {

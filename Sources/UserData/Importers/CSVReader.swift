@@ -64,59 +64,59 @@ struct CSVReader {
         }
 
         mutating func feed<C: Collection>(_ bytes: C, row: ([[UInt8]], Int) throws -> Void) throws where C.Element == UInt8 {
-            let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), newline = UInt8(ascii: "\n")
-            let carriageReturn = UInt8(ascii: "\r")
             for byte in bytes {
                 if pendingCarriageReturn {
                     pendingCarriageReturn = false
                     // CR not followed by LF outside quotes is kept as data.
-                    if byte != newline { field.append(carriageReturn) }
+                    if byte != Parser.newline { field.append(Parser.carriageReturn) }
                 }
                 switch state {
                 case .fieldStart, .unquoted:
                     if state == .fieldStart && field.isEmpty && fields.isEmpty { recordLine = line }
-                    if byte == quote && state == .fieldStart {
+                    if byte == Parser.quote && state == .fieldStart {
                         state = .quoted
-                    } else if byte == comma {
-                        endField()
-                        state = .fieldStart
-                    } else if byte == newline {
-                        line += 1
-                        try endRecord(row: row)
-                        recordLine = line
-                    } else if byte == carriageReturn {
-                        pendingCarriageReturn = true
-                    } else {
+                    } else if try !endsField(byte, row: row) {
                         field.append(byte)
                         state = .unquoted
                     }
                 case .quoted:
-                    if byte == quote {
+                    if byte == Parser.quote {
                         state = .quoteInQuoted
                     } else {
-                        if byte == newline { line += 1 }
+                        if byte == Parser.newline { line += 1 }
                         field.append(byte)
                     }
                 case .quoteInQuoted:
-                    if byte == quote {
-                        field.append(quote)
+                    if byte == Parser.quote {
+                        field.append(Parser.quote)
                         state = .quoted
-                    } else if byte == comma {
-                        endField()
-                        state = .fieldStart
-                    } else if byte == newline {
-                        line += 1
-                        try endRecord(row: row)
-                        recordLine = line
-                    } else if byte == carriageReturn {
-                        pendingCarriageReturn = true
-                        state = .unquoted
-                    } else {
+                    } else if try !endsField(byte, row: row) {
                         throw UserDataError.malformedCSV(
                             file: file, line: line, detail: "unexpected character after a closing quote")
                     }
                 }
             }
+        }
+
+        static let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), newline = UInt8(ascii: "\n")
+        static let carriageReturn = UInt8(ascii: "\r")
+
+        /// Handles a comma, line feed or carriage return outside quotes; false for other bytes.
+        mutating func endsField(_ byte: UInt8, row: ([[UInt8]], Int) throws -> Void) throws -> Bool {
+            switch byte {
+            case Parser.comma:
+                endField()
+                state = .fieldStart
+            case Parser.newline:
+                line += 1
+                try endRecord(row: row)
+                recordLine = line
+            case Parser.carriageReturn:
+                pendingCarriageReturn = true
+            default:
+                return false
+            }
+            return true
         }
 
         mutating func finish(row: ([[UInt8]], Int) throws -> Void) throws {
