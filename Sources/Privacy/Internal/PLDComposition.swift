@@ -151,7 +151,18 @@ private struct CumulantGenerating {
     private static func chain(_ pld: PrivacyLossDistribution, reference: Double, sign: Double) -> [Double] {
         let h = pld.valueDiscretization
         let lambda0 = lambdas[0]
-        var powers = pld.masses.indices.map { exp(sign * lambda0 * (Double(pld.lowerIndex + $0) * h - reference)) }
+        // e^{±λ₀(εᵢ − ε_ref)} along the grid by a running product, refreshed exactly every 64 bins.
+        let ratio = exp(sign * lambda0 * h)
+        var powers = [Double](repeating: 0, count: pld.masses.count)
+        var running = 0.0
+        for index in powers.indices {
+            if index % 64 == 0 {
+                running = exp(sign * lambda0 * (Double(pld.lowerIndex + index) * h - reference))
+            } else {
+                running *= ratio
+            }
+            powers[index] = running
+        }
         var results: [Double] = []
         for lambda in lambdas {
             var sum = 0.0
