@@ -24,18 +24,17 @@ struct CalibrationTests {
     }
 
     /// Issue 3: tight user-level σ for ε 8, δ 1e-5, q 0.01, T 1000 is 0.7507 at k = 2 and 1.7232
-    /// at k = 8 (h = 1e-4). k = 8 runs here on a 10× coarser nested grid, whose ε is pessimistic,
-    /// so its σ may only be higher (by a fraction of a percent); the bench checks h = 1e-4.
-    @Test("tight group calibration: k 2 at h 1e-4, k 8 at h 1e-3")
-    func groups() throws {
-        let k2 = try NoiseCalibration().calibrate(CalibrationRequest(
-            unit: .groupOfRecords(2), samplingRate: 0.01, steps: 1000, targetEpsilon: 8, delta: 1e-5, sigmaTolerance: 1e-4))
-        #expect(relativeError(k2.sigma, 0.7507) <= 1e-3, "k 2: σ = \(k2.sigma)")
-        let k8 = try NoiseCalibration().calibrate(CalibrationRequest(
-            unit: .groupOfRecords(8), samplingRate: 0.01, steps: 1000, targetEpsilon: 8, delta: 1e-5,
-            accountant: .pld(valueDiscretization: 1e-3), sigmaTolerance: 1e-4))
-        #expect(k8.sigma >= 1.7232 * (1 - 2e-4) && k8.sigma <= 1.7232 * 1.005, "k 8: σ = \(k8.sigma)")
-        #expect(k8.achievedEpsilon <= 8)
+    /// at k = 8 (h = 1e-4). Here on a 10× coarser nested grid, whose ε is pessimistic, so σ may only
+    /// come out higher (by a fraction of a percent; the 1e-3 tolerance adds at most 0.1%). The
+    /// issue's 0.7507 is itself 2e-4 above the h = 1e-4 optimum 0.75054, hence the lower margin.
+    /// `userdp bench privacy` checks k = 1...8 at h = 1e-4.
+    @Test("tight group calibration for k 2 and 8 (h 1e-3)", arguments: [(2, 0.7507), (8, 1.7232)])
+    func groups(_ k: Int, _ reference: Double) throws {
+        let result = try NoiseCalibration().calibrate(CalibrationRequest(
+            unit: .groupOfRecords(k), samplingRate: 0.01, steps: 1000, targetEpsilon: 8, delta: 1e-5,
+            accountant: .pld(valueDiscretization: 1e-3), sigmaTolerance: 1e-3))
+        #expect(result.sigma >= reference * (1 - 5e-4) && result.sigma <= reference * 1.005, "k \(k): σ = \(result.sigma)")
+        #expect(result.achievedEpsilon <= 8)
     }
 
     @Test("the group lemma needs more noise than the tight accounting")
