@@ -144,6 +144,7 @@ struct PLDPropertyTests {
         #expect(throws: PrivacyError.deltaOutOfRange(1)) { try pld.epsilon(for: event, delta: 1) }
         #expect(throws: PrivacyError.epsilonOutOfRange(-1)) { try pld.delta(for: event, epsilon: -1) }
         #expect(throws: PrivacyError.discretizationOutOfRange(0)) { try PLDAccountant(valueDiscretization: 0) }
+        #expect(throws: PrivacyError.tailMassOutOfRange(0.1)) { try PLDAccountant(tailMass: 0.1) }
         #expect(throws: PrivacyError.groupSizeOutOfRange(0)) { try GroupPrivacyLemmaAccountant(groupSize: 0, base: pld) }
         #expect(throws: PrivacyError.nonPositiveSigma(0)) { try pld.epsilon(for: .gaussian(sigma: 0), delta: 1e-5) }
         let sampledComposition = DPEvent.poissonSampled(samplingProbability: 0.1, event: .selfComposed(event: event, count: 2))
