@@ -63,6 +63,7 @@ extension PrivacyError: LocalizedError {
             return "PLD tail-mass bound \(tail) must be in (0, 1e-6]; the default is 1e-15"
         case .unsupportedEvent(let accountant, let event):
             return "the \(accountant) accountant cannot account for a \(event) event; use the PLD accountant"
+                + " (for groups under RDP, the group-privacy lemma over RDP applies to the record-level event)"
         case .discretizationTooFine(let required, let limit):
             return "the privacy-loss distribution needs \(required) grid points (limit \(limit)); use a coarser discretisation or a larger sigma"
         case .unreachableEpsilon(let target, let epsilon, let sigma):

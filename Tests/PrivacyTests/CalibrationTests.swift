@@ -146,3 +146,19 @@ struct CalibrationCacheTests {
         #expect(try cache.load(request) != nil)
     }
 }
+
+@Suite("Calibration with the lemma over RDP")
+struct LemmaOverRDPTests {
+    @Test("groups calibrate under the lemma over RDP, above the tight PLD σ")
+    func lemmaOverRDP() throws {
+        func request(_ kind: AccountantKind) -> CalibrationRequest {
+            CalibrationRequest(unit: .groupOfRecords(2), samplingRate: 0.01, steps: 300, targetEpsilon: 4, delta: 1e-5,
+                               accountant: kind, sigmaTolerance: 1e-3)
+        }
+        let lemma = try NoiseCalibration().calibrate(request(.groupLemma(base: .rdp)))
+        let tight = try NoiseCalibration().calibrate(request(.pld(valueDiscretization: 1e-3)))
+        #expect(lemma.sigma > tight.sigma)
+        #expect(lemma.achievedEpsilon <= 4)
+        #expect(lemma.event == (try DPEvent.poissonSubsampledGaussian(q: 0.01, sigma: lemma.sigma, steps: 300)))
+    }
+}
