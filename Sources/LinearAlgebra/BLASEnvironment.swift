@@ -1,4 +1,4 @@
-import COpenBLAS
+internal import COpenBLAS
 import Foundation
 
 #if canImport(Glibc)
@@ -27,10 +27,7 @@ public enum BLASEnvironment {
     public static let selectionMarkerVariable = "USERDP_OPENBLAS_CORETYPE_CHOSEN"
 
     /// The kernel family OpenBLAS is running (`openblas_get_corename`), for example `SkylakeX`.
-    public static var coreName: String {
-        guard let name = openblas_get_corename() else { return "unknown" }
-        return String(cString: name)
-    }
+    public static var coreName: String { BLAS.coreName }
 
     /// The build configuration string of the loaded OpenBLAS (`openblas_get_config`).
     public static var configuration: String {
@@ -39,7 +36,7 @@ public enum BLASEnvironment {
     }
 
     /// Number of threads OpenBLAS uses for one call (`openblas_get_num_threads`).
-    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+    public static var threadCount: Int { BLAS.threadCount }
 
     /// Sets the number of OpenBLAS threads for this process and records it in
     /// `USERDP_BLAS_THREADS`, so that `kernelChoice` reports it as the user's choice and child
@@ -47,8 +44,7 @@ public enum BLASEnvironment {
     ///
     /// - Precondition: `count >= 1`.
     public static func setThreadCount(_ count: Int) {
-        precondition(count >= 1, "BLAS thread count must be at least 1, got \(count)")
-        openblas_set_num_threads(Int32(clamping: count))
+        BLAS.setThreadCount(count)
         setenv(userdpThreadsVariable, String(count), 1)
     }
 
@@ -112,9 +108,7 @@ public enum BLASEnvironment {
             }
         }
 
-        if let threads, environment[userdpThreadsVariable] != nil {
-            openblas_set_num_threads(Int32(clamping: threads))
-        }
+        if let threads { BLAS.setThreadCount(threads) }
         return kernelChoice
     }
 
@@ -417,18 +411,13 @@ func deterministicMatrix(count: Int, salt: UInt32) -> [Float] {
     }
 }
 
-/// Row-major C (m × n) = A (m × k) · B (k × n), dense, no transposes. A minimal private call so
-/// that kernel checks and the gemm benchmark do not depend on the general wrapper.
+/// Row-major C (m × n) = A (m × k) · B (k × n), dense, through the shared `BLAS.gemm` wrapper.
 func plainSgemm(m: Int, n: Int, k: Int, a: [Float], b: [Float], c: inout [Float]) {
     precondition(a.count == m * k && b.count == k * n && c.count == m * n)
     a.withUnsafeBufferPointer { a in
         b.withUnsafeBufferPointer { b in
             c.withUnsafeMutableBufferPointer { c in
-                cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                    blasint(m), blasint(n), blasint(k),
-                    1, a.baseAddress, blasint(k), b.baseAddress, blasint(n),
-                    0, c.baseAddress, blasint(n))
+                BLAS.gemm(MatrixView(a, rows: m, columns: k), MatrixView(b, rows: k, columns: n), into: MutableMatrixView(c, rows: m, columns: n))
             }
         }
     }
