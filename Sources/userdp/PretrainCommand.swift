@@ -113,6 +113,7 @@ final class ProgressLine {
             pending = true
         } else {
             print(line)
+            fflush(nil)  // a log file or pipe is block-buffered; show progress as it happens
         }
     }
 
@@ -123,6 +124,7 @@ final class ProgressLine {
             pending = false
         } else {
             print(line)
+            fflush(nil)
         }
     }
 
