@@ -225,6 +225,14 @@ extension RunConfig {
         "optimizer", "seed", "selection", "split_seed", "steps", "version",
     ]
 
+    /// Every dotted key path a value can be set at (top-level keys and the keys inside
+    /// `selection`, `lora` and `mechanism_options`), sorted. Sweeps check their grid keys
+    /// against it.
+    public static let knownKeyPaths: [String] = (knownKeys + [
+        "lora.alpha", "lora.rank", "lora.targets", "mechanism_options.group", "mechanism_options.group.accounting",
+        "selection.order", "selection.strategy",
+    ]).sorted()
+
     /// Parses and validates a config from JSON bytes. Throws `RunConfigError`.
     public init(data: Data) throws(RunConfigError) {
         try self.init(json: JSONValue(parsing: data))
@@ -546,7 +554,7 @@ public enum JSONValue: Sendable, Hashable {
     }
 
     /// Integral doubles within ±2⁵³ become `.integer`; everything else is unchanged.
-    var normalized: JSONValue {
+    public var normalized: JSONValue {
         if case .number(let d) = self, d.isFinite, d == d.rounded(), abs(d) <= 9_007_199_254_740_992 {
             return .integer(Int(d))
         }
