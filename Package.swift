@@ -50,7 +50,7 @@ let package = Package(
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
         .testTarget(name: "LanguageModelTests", dependencies: ["LanguageModel", "LinearAlgebra"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy"]),
-        .testTarget(name: "UserDataTests", dependencies: ["UserData"]),
+        .testTarget(name: "UserDataTests", dependencies: ["UserData"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "LanguageModel", "Privacy", "UserData"]),
         .testTarget(name: "SweepTests", dependencies: ["Sweep", "Training"]),
     ]

@@ -80,3 +80,17 @@ public enum TextFiles {
         return TextDocument(path: path, text: text)
     }
 }
+
+/// Token streams for pretraining and evaluation.
+public enum TokenStream {
+    /// The documents' tokens concatenated, each document followed by `<|endoftext|>` (GPT-2's
+    /// document separator), so windows that cross a boundary see the separator.
+    public static func tokens(of documents: [TextDocument], tokenizer: BPETokenizer) -> [Int32] {
+        var stream: [Int32] = []
+        for ids in tokenizer.encode(documents.map(\.text)) {
+            stream.append(contentsOf: ids.lazy.map { Int32($0) })
+            stream.append(Int32(tokenizer.endOfTextID))
+        }
+        return stream
+    }
+}
