@@ -25,15 +25,22 @@ public struct Experiment: Sendable {
     public let calibrationDirectory: URL
 
     /// An experiment with caches under `cacheDirectory` (default `$USERDP_CACHE`, else
-    /// `~/.cache/userdp`) and calibrations in `$USERDP_CALIBRATION_CACHE` when set.
-    public init(config: RunConfig, cacheDirectory: URL? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {
+    /// `~/.cache/userdp`) and calibrations in `calibrationDirectory` (default
+    /// `$USERDP_CALIBRATION_CACHE`, which a sweep sets so its runs share calibrations, else
+    /// `<cache>/calibration`).
+    public init(
+        config: RunConfig, cacheDirectory: URL? = nil, calibrationDirectory: URL? = nil,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
         self.config = config
         let cache = cacheDirectory ?? TokenCache.defaultDirectory(environment: environment).deletingLastPathComponent()
         self.cacheDirectory = cache
-        if let shared = environment["USERDP_CALIBRATION_CACHE"], !shared.isEmpty {
-            calibrationDirectory = URL(fileURLWithPath: shared)
+        if let calibrationDirectory {
+            self.calibrationDirectory = calibrationDirectory
+        } else if let shared = environment["USERDP_CALIBRATION_CACHE"], !shared.isEmpty {
+            self.calibrationDirectory = URL(fileURLWithPath: shared)
         } else {
-            calibrationDirectory = cache.appendingPathComponent("calibration")
+            self.calibrationDirectory = cache.appendingPathComponent("calibration")
         }
     }
 
@@ -86,10 +93,10 @@ public struct Experiment: Sendable {
 
         var extra = privacy.extra
         extra["base_validation_perplexity"] = .number(baseValidation)
-        extra["population_units"] = .number(Double(plan.populationSize))
-        extra["train_users"] = .number(Double(inputs.train.users.count))
-        extra["train_records"] = .number(Double(inputs.train.recordCount))
-        extra["trainable_parameters"] = .number(Double(model.trainableParameterCount))
+        extra["population_units"] = .integer(plan.populationSize)
+        extra["train_users"] = .integer(inputs.train.users.count)
+        extra["train_records"] = .integer(inputs.train.recordCount)
+        extra["trainable_parameters"] = .integer(model.trainableParameterCount)
         extra["dataset_hash"] = .string(inputs.datasetHash)
         extra["train_seconds"] = .number(trainSeconds)
         let result = RunResult(

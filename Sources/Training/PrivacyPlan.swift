@@ -56,7 +56,7 @@ struct PrivacyPlan {
             // The record-level guarantee, and what it means for the user with the most records.
             extra["record_epsilon"] = .number(achieved)
             let largest = max(plan.largestUserRecords, 1)
-            extra["largest_user_records"] = .number(Double(largest))
+            extra["largest_user_records"] = .integer(largest)
             let lemma = try? GroupPrivacyLemmaAccountant(groupSize: largest, base: accountant.makeAccountant())
                 .epsilon(for: event, delta: config.delta)
             userEpsilon = lemma ?? .infinity

@@ -33,6 +33,16 @@ struct TrainingPlan {
         }
     }
 
+    /// A plan given directly (tests, benchmarks).
+    init(population: Population, samplingRate: Double, strategy: SelectionStrategy = .random, scores: [String: Double]? = nil, separator: Int32 = 0, largestUserRecords: Int = 1) {
+        self.population = population
+        self.samplingRate = samplingRate
+        self.strategy = strategy
+        self.scores = scores
+        self.separator = separator
+        self.largestUserRecords = largestUserRecords
+    }
+
     init(config: RunConfig, inputs: ExperimentInputs, cacheDirectory: URL, log: (TrainingEvent) -> Void) throws {
         let train = inputs.train
         let windowLength = config.contextLength + 1

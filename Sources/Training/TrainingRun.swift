@@ -10,10 +10,11 @@ import Foundation
 /// - `result.json`: last, atomically, and only when the run succeeded. A result.json left from
 ///   an earlier run in `DIR` is removed first, so a failed run never leaves one behind.
 public enum TrainingRun {
-    /// Runs the experiment of `config` into `directory`. `progress` receives a one-line status
+    /// Runs the experiment of `config` into `directory` (caches as `Experiment` describes). `progress` receives a one-line status
     /// after each step (the CLI prints it on a terminal).
     public static func execute(
-        config: RunConfig, directory: URL, progress: ((String) -> Void)? = nil
+        config: RunConfig, directory: URL, cacheDirectory: URL? = nil, calibrationDirectory: URL? = nil,
+        progress: ((String) -> Void)? = nil
     ) throws -> ExperimentOutcome {
         let fileManager = FileManager.default
         try fileManager.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -24,7 +25,8 @@ public enum TrainingRun {
         log.write("userdp train: \(config.canonicalText)")
 
         do {
-            let outcome = try Experiment(config: config).run { event in
+            let experiment = Experiment(config: config, cacheDirectory: cacheDirectory, calibrationDirectory: calibrationDirectory)
+            let outcome = try experiment.run { event in
                 switch event {
                 case .message(let text):
                     log.write(text)
