@@ -293,3 +293,35 @@ public final class GPTModel {
         return Array(UnsafeBufferPointer(start: activations!.losses.pointer, count: batch.sequenceCount))
     }
 }
+
+extension GPTModel {
+    /// Floating-point operations of the matrix products one `lossAndGradient` step performs on
+    /// a batch of `sequenceCount` × `length` tokens, counted as executed: 2·m·n·k per product,
+    /// attention over the full T × T score matrix (the causal half is masked after the product),
+    /// and, under LoRA, no base-weight gradients and no input gradient below block 0.
+    /// Elementwise work (LayerNorm, GELU, softmax, cross-entropy) is not counted.
+    public func stepFLOPs(sequenceCount: Int, length: Int) -> (forward: Double, backward: Double) {
+        let n = Double(sequenceCount * length), t = Double(length), b = Double(sequenceCount)
+        let d = Double(config.width), v = Double(config.vocabularySize), layers = Double(config.layerCount)
+        let linear = 2 * n * 12 * d * d  // Σ in·out over the four projections is 12d²
+        let attention = 4 * b * t * t * d  // Q·Kᵀ and P·V over all heads
+        let head = 2 * n * d * v
+        var forward = layers * (linear + attention) + head
+        var backward = layers * 2 * attention  // dP, dV, dQ, dK
+        if let lora {
+            let r = Double(lora.config.rank)
+            var adapters = 0.0
+            for sites in lora.sites {
+                for (_, site) in sites { adapters += 2 * n * r * Double(site.inputWidth + site.outputWidth) }
+            }
+            forward += adapters
+            backward += layers * linear - 2 * n * d * 3 * d  // input gradients, none into block 0's c_attn
+            backward += 2 * adapters  // dh and dA, dB; the dx += dh·Aᵀ below block 0 is skipped
+            if let first = lora.sites.first?[.attentionQKV] { backward -= 2 * n * r * Double(first.inputWidth) }
+            backward += head  // d ln_f only
+        } else {
+            backward += layers * 2 * linear + 2 * head
+        }
+        return (forward, backward)
+    }
+}

@@ -105,21 +105,30 @@ func columnSum(_ m: MatrixView, alpha: Float, into out: UnsafeMutablePointer<Flo
 // MARK: - LayerNorm (Ba et al. 2016), eps inside the square root as in GPT-2
 
 /// Forward over N rows of width d: `y = (x − μ)/√(σ² + eps) · weight + bias`; stores μ and
-/// 1/√(σ² + eps) per row for the backward pass.
+/// 1/√(σ² + eps) per row for the backward pass. Rows run on up to `workers` threads.
 func layerNormForward(
     x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
     y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
-    rows: Int, width d: Int, epsilon: Float
+    rows: Int, width d: Int, epsilon: Float, workers: Int
 ) {
-    for r in 0..<rows {
-        let xr = x + r * d, yr = y + r * d
-        let m = vectorSum(xr, d) / Float(d)
-        var v: Float = 0
-        for i in 0..<d { let c = xr[i] - m; v += c * c }
-        let s = 1 / (v / Float(d) + epsilon).squareRoot()
-        for i in 0..<d { yr[i] = (xr[i] - m) * s * weight[i] + bias[i] }
-        mean[r] = m
-        rstd[r] = s
+    parallelChunks(rows, workers: workers, grain: 32) { chunk in
+        for r in chunk {
+            let xr = x + r * d, yr = y + r * d
+            let m = vectorSum(xr, d) / Float(d)
+            var acc = SIMD8<Float>(repeating: 0)
+            var i = 0
+            while i + 8 <= d {
+                let c = load8(xr + i) - m
+                acc += c * c
+                i += 8
+            }
+            var v = acc.sum()
+            while i < d { let c = xr[i] - m; v += c * c; i += 1 }
+            let s = 1 / (v / Float(d) + epsilon).squareRoot()
+            for i in 0..<d { yr[i] = (xr[i] - m) * s * weight[i] + bias[i] }
+            mean[r] = m
+            rstd[r] = s
+        }
     }
 }
 
@@ -128,19 +137,23 @@ func layerNormForward(
 func layerNormBackwardInput(
     dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-    rows: Int, width d: Int, scratch: UnsafeMutablePointer<Float>
+    rows: Int, width d: Int, workers: Int
 ) {
-    let xhat = scratch, g = scratch + d
-    for r in 0..<rows {
-        let dyr = dy + r * d, xr = x + r * d, dxr = dx + r * d
-        let m = mean[r], s = rstd[r]
-        for i in 0..<d {
-            xhat[i] = (xr[i] - m) * s
-            g[i] = dyr[i] * weight[i]
+    parallelChunks(rows, workers: workers, grain: 32) { chunk in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * d) { scratch in
+            let xhat = scratch.baseAddress!, g = xhat + d
+            for r in chunk {
+                let dyr = dy + r * d, xr = x + r * d, dxr = dx + r * d
+                let m = mean[r], s = rstd[r]
+                for i in 0..<d {
+                    xhat[i] = (xr[i] - m) * s
+                    g[i] = dyr[i] * weight[i]
+                }
+                let gMean = vectorSum(g, d) / Float(d)
+                let gxMean = vectorDot(g, xhat, d) / Float(d)
+                for i in 0..<d { dxr[i] += s * (g[i] - gMean - xhat[i] * gxMean) }
+            }
         }
-        let gMean = vectorSum(g, d) / Float(d)
-        let gxMean = vectorDot(g, xhat, d) / Float(d)
-        for i in 0..<d { dxr[i] += s * (g[i] - gMean - xhat[i] * gxMean) }
     }
 }
 
@@ -168,34 +181,45 @@ func layerNormParameterGradient(
     }
 }
 
-// MARK: - GELU, tanh approximation (Hendrycks & Gimpel 2016, eq. in §2), as GPT-2's "gelu_new"
+// MARK: - GELU, tanh approximation (Hendrycks & Gimpel 2016, §2), GPT-2's "gelu_new"
 
 let geluScale: Float = 0.7978845608028654  // √(2/π)
 let geluCubic: Float = 0.044715
 
-/// tanh through one exponential: accurate to a few ulps of 1, which is all GELU needs.
+/// tanh(u) = 1 − 2/(1 + e^{2u}) through `exp8`: absolute error ~1e-7, saturating cleanly.
 @inline(__always)
-func fastTanh(_ u: Float) -> Float {
-    1 - 2 / (1 + Foundation.exp(2 * u))
+func tanh8(_ u: SIMD8<Float>) -> SIMD8<Float> {
+    1 - 2 / (1 + exp8(u + u))
 }
 
 /// Forward over `count` elements: `y = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))`; stores the tanh
 /// for the backward pass.
-func geluForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, tanhOut: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count {
+func geluForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, tanhOut: UnsafeMutablePointer<Float>, count: Int, workers: Int) {
+    parallelChunks(count / 8, workers: workers, grain: 2048) { chunk in
+        for block in chunk {
+            let i = block * 8
+            let v = load8(x + i)
+            let t = tanh8(geluScale * (v + geluCubic * v * v * v))
+            store8(t, tanhOut + i)
+            store8(0.5 * v * (1 + t), y + i)
+        }
+    }
+    for i in count / 8 * 8 ..< count {
         let v = x[i]
-        let t = fastTanh(geluScale * (v + geluCubic * v * v * v))
+        let t = tanh8(SIMD8(repeating: geluScale * (v + geluCubic * v * v * v)))[0]
         tanhOut[i] = t
         y[i] = 0.5 * v * (1 + t)
     }
 }
 
 /// Backward (overwrites dx): `dx = dy · (½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²))`.
-func geluBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, tanhValues: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count {
-        let v = x[i], t = tanhValues[i]
-        let local = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * geluScale * (1 + 3 * geluCubic * v * v)
-        dx[i] = dy[i] * local
+func geluBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, tanhValues: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int, workers: Int) {
+    parallelChunks(count, workers: workers, grain: 16384) { chunk in
+        for i in chunk {
+            let v = x[i], t = tanhValues[i]
+            let local = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * geluScale * (1 + 3 * geluCubic * v * v)
+            dx[i] = dy[i] * local
+        }
     }
 }
 
@@ -205,15 +229,8 @@ func geluBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, tanhValues:
 func causalSoftmax(_ s: UnsafeMutablePointer<Float>, length t: Int) {
     for i in 0..<t {
         let row = s + i * t
-        var m = row[0]
-        for j in 0...i where row[j] > m { m = row[j] }
-        var sum: Float = 0
-        for j in 0...i {
-            let e = Foundation.exp(row[j] - m)
-            row[j] = e
-            sum += e
-        }
-        let inv = 1 / sum
+        let m = vectorMax(row, i + 1)
+        let inv = 1 / exponentiateShifted(row, i + 1, shift: m)
         for j in 0...i { row[j] *= inv }
         if i + 1 < t { (row + i + 1).update(repeating: 0, count: t - i - 1) }
     }
@@ -235,43 +252,44 @@ func causalSoftmaxBackward(probabilities p: UnsafePointer<Float>, gradient dp: U
 /// Turns logits (N×V, in place) into per-row losses and, if `computeGradient`, into the
 /// gradient of the per-sequence losses: row r of sequence s becomes
 /// `mask[r] / Σ_{r'∈s} mask[r'] · (softmax(logits_r) − onehot(target_r))`, rows with mask 0
-/// become 0. `losses[s]` receives sequence s's mask-weighted mean NLL (0 if its mask sums to 0).
+/// become 0. `losses[s]` receives sequence s's mask-weighted mean NLL (0 if its mask sums to
+/// 0). Without `computeGradient` the logits are left unchanged. Sequences run in parallel.
 func crossEntropy(
     logits: UnsafeMutablePointer<Float>, targets: UnsafePointer<Int32>, mask: UnsafePointer<Float>,
-    sequenceCount: Int, length: Int, vocabulary v: Int, computeGradient: Bool, losses: UnsafeMutablePointer<Float>
+    sequenceCount: Int, length: Int, vocabulary v: Int, computeGradient: Bool, losses: UnsafeMutablePointer<Float>, workers: Int
 ) {
-    for s in 0..<sequenceCount {
-        var weight: Float = 0
-        for t in 0..<length { weight += mask[s * length + t] }
-        var total: Double = 0
-        for t in 0..<length {
-            let r = s * length + t
-            let row = logits + r * v
-            let m = mask[r]
-            if m == 0 {
-                if computeGradient { row.update(repeating: 0, count: v) }
-                continue
-            }
-            let target = Int(targets[r])
-            precondition(target >= 0 && target < v, "target \(target) at row \(r) is outside the vocabulary of \(v)")
-            let targetLogit = row[target]
-            var maxLogit = row[0]
-            for j in 1..<v where row[j] > maxLogit { maxLogit = row[j] }
-            var sum: Float = 0
-            for j in 0..<v {
-                let e = Foundation.exp(row[j] - maxLogit)
-                if computeGradient { row[j] = e }
-                sum += e
-            }
-            let logSum = Foundation.log(sum) + maxLogit
-            total += Double(m) * Double(logSum - targetLogit)
-            if computeGradient {
-                let factor = m / (weight * sum)
-                for j in 0..<v { row[j] *= factor }
-                row[target] -= m / weight
+    parallelChunks(sequenceCount, workers: workers, grain: 1) { chunk in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: computeGradient ? 0 : v) { scratch in
+            for s in chunk {
+                var weight: Float = 0
+                for t in 0..<length { weight += mask[s * length + t] }
+                var total: Double = 0
+                for t in 0..<length {
+                    let r = s * length + t
+                    let row = logits + r * v
+                    let m = mask[r]
+                    if m == 0 {
+                        if computeGradient { row.update(repeating: 0, count: v) }
+                        continue
+                    }
+                    let target = Int(targets[r])
+                    precondition(target >= 0 && target < v, "target \(target) at row \(r) is outside the vocabulary of \(v)")
+                    let targetLogit = row[target]
+                    let maxLogit = vectorMax(row, v)
+                    // Exponentiate in place when the gradient is wanted, else in scratch.
+                    let work = computeGradient ? row : scratch.baseAddress!
+                    if !computeGradient { work.update(from: row, count: v) }
+                    let sum = exponentiateShifted(work, v, shift: maxLogit)
+                    total += Double(m) * Double(Foundation.log(sum) + maxLogit - targetLogit)
+                    if computeGradient {
+                        let factor = m / (weight * sum)
+                        for j in 0..<v { row[j] *= factor }
+                        row[target] -= m / weight
+                    }
+                }
+                losses[s] = weight > 0 ? Float(total / Double(weight)) : 0
             }
         }
-        losses[s] = weight > 0 ? Float(total / Double(weight)) : 0
     }
 }
 

@@ -92,16 +92,16 @@ final class GradientRecord {
     let dResidual: [FloatStorage]  // L + 1, N × d; dResidual[0] is the embedding gradient
     let blocks: [BlockGradients]
     let dLnf: FloatStorage  // N × d
-    let attentionScratch: FloatStorage  // T × T
-    let layerNormScratch: FloatStorage  // 2d
+    let probabilityCapacity: Int
+    let dScores: FloatStorage  // B × H × T × T, shared by the blocks (used one block at a time)
 
-    init(config: GPTConfig, lora: LoRAConfig?, rows n: Int) {
+    init(config: GPTConfig, lora: LoRAConfig?, rows n: Int, probabilityCount: Int) {
         rowCapacity = n
+        probabilityCapacity = probabilityCount
         let d = config.width
         dResidual = (0...config.layerCount).map { _ in FloatStorage(count: n * d) }
         blocks = (0..<config.layerCount).map { _ in BlockGradients(rows: n, width: d, lora: lora) }
         dLnf = FloatStorage(count: n * d)
-        attentionScratch = FloatStorage(count: config.contextLength * config.contextLength)
-        layerNormScratch = FloatStorage(count: 2 * d)
+        dScores = FloatStorage(count: probabilityCount)
     }
 }

@@ -1,4 +1,5 @@
 import LanguageModel
+import LinearAlgebra
 import Testing
 
 @Suite("Model forward and gradients against the Double reference")
@@ -102,5 +103,31 @@ struct ModelGradientTests {
                 }
             }
         }
+    }
+}
+
+@Suite("Model kernels at sizes that split work across threads")
+struct ModelParallelTests {
+    /// Large enough that every row-, element- and sequence-parallel kernel splits into chunks.
+    static let config = GPTConfig(vocabularySize: 50, contextLength: 64, width: 32, layerCount: 1, headCount: 2)
+
+    @Test("losses match the reference and gradients do not depend on the thread count")
+    func parallelKernels() {
+        let model = GPTModel(config: Self.config, seed: 3)
+        ModelFixture.randomise(model, tensors: model.tensors, seed: 4)
+        let batch = TokenBatch(
+            tokens: ModelFixture.randomTokens(4 * 64, seed: 5, vocabulary: 50), targets: ModelFixture.randomTokens(4 * 64, seed: 6, vocabulary: 50),
+            mask: [Float](repeating: 1, count: 4 * 64), sequenceCount: 4, length: 64)
+        let expected = ReferenceGPT(model: model).sequenceLosses(batch).map(Float.init)
+        let (error, index) = maxRelativeDifference(model.sequenceLosses(batch), expected, floor: 1e-3)
+        #expect(error < 1e-5, "loss max relative error \(error) at sequence \(index)")
+        let threads = BLAS.threadCount
+        defer { BLAS.setThreadCount(threads) }
+        BLAS.setThreadCount(1)
+        let single = model.lossAndGradient(batch).gradient
+        BLAS.setThreadCount(2)
+        let double = model.lossAndGradient(batch).gradient
+        let (gradientError, gradientIndex) = maxRelativeDifference(single, double, floor: 1e-4)
+        #expect(gradientError < 1e-5, "1 vs 2 threads: max relative difference \(gradientError) at \(gradientIndex)")
     }
 }
