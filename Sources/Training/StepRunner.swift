@@ -91,7 +91,7 @@ struct StepRunner {
                 addInPlace(&sum, result.sum)
             } else {
                 let result = model.lossAndGradient(batch)
-                losses = model.sequenceLosses(batch)
+                losses = [Float](repeating: result.loss, count: sequences.count)
                 // lossAndGradient averages over the micro-batch's sequences; weight it back to a sum.
                 addInPlace(&sum, result.gradient, scale: Float(sequences.count))
             }
