@@ -56,6 +56,10 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
     case axisPlacedTwice(String)
     /// A `--where axis=value` filter that is not of that form.
     case invalidFilter(String)
+    /// `--select-best-by` without `--over` axes, or `--over` without `--select-best-by`.
+    case selectionIncomplete
+    /// Two result sets with different axes cannot be joined cell by cell.
+    case axesDiffer(a: [String], b: [String])
 
     public var errorDescription: String? {
         switch self {
@@ -101,6 +105,10 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
             return "axis \"\(axis)\" is placed twice"
         case .invalidFilter(let text):
             return "filter \"\(text)\": expected AXIS=VALUE"
+        case .selectionIncomplete:
+            return "--select-best-by METRIC and --over AXES go together"
+        case .axesDiffer(let a, let b):
+            return "the two result sets have different axes (\(a.joined(separator: ", ")) vs \(b.joined(separator: ", "))); diff results of the same sweep"
         }
     }
 }
