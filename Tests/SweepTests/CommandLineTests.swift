@@ -25,13 +25,15 @@ struct Launched {
     var text: String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
 }
 
-func launchUserdp(_ arguments: [String], environment: [String: String], in directory: URL) throws -> Launched {
+/// Starts `userdp` in `directory`; its output goes to a file in `outputDirectory` (default:
+/// `directory`).
+func launchUserdp(_ arguments: [String], environment: [String: String], in directory: URL, outputDirectory: URL? = nil) throws -> Launched {
     let process = Process()
     process.executableURL = userdpExecutable
     process.arguments = arguments
     process.environment = environment
     process.currentDirectoryURL = directory
-    let output = directory.appendingPathComponent("dispatcher-\(UUID().uuidString).out")
+    let output = (outputDirectory ?? directory).appendingPathComponent("userdp-\(UUID().uuidString).out")
     _ = FileManager.default.createFile(atPath: output.path, contents: nil)
     let handle = try FileHandle(forWritingTo: output)
     process.standardOutput = handle
