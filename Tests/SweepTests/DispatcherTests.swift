@@ -95,6 +95,12 @@ struct DispatcherTests {
         let failure = try JSONValue(parsing: Data(contentsOf: fixture.store(plan).file("failure.json", of: firstThree[0])))
         #expect(failure.value(atKeyPath: "reason") == .string("exit status 3"))
         #expect(failure.value(atKeyPath: "transient") == .bool(false))
+
+        let status = SweepStatus(plan: plan, store: fixture.store(plan), lines: 2)
+        #expect(status.failed.map(\.id) == firstThree && status.missing.count == 3 && status.done.isEmpty)
+        #expect(status.failed[0].reason == "exit status 3" && status.failed[0].attempt == 1)
+        #expect(status.failed[0].lastLines == ["[output]", "training \(firstThree[0]) dataset=fail threads=4 cache=\(fixture.store(plan).calibrationDirectory.path) run=\(firstThree[0])", "error: dataset is broken", "[log]", "log of \(firstThree[0])"])
+        #expect(status.render().hasPrefix("6 runs: 0 done, 0 running, 3 failed, 3 missing\nfailed:\n  \(firstThree[0]) {k=1, seed=0}: exit status 3 (attempt 1)\n"))
     }
 
     @Test("a claim whose owner died on this host is reclaimed")
@@ -158,6 +164,37 @@ struct DispatcherTests {
         #expect(summaries.flatMap(\.finished).sorted() == plan.runs.map(\.id).sorted())
         let set = try ResultSet(contentsOf: store.resultsCSV)
         #expect(set.rows.map(\.runID) == plan.runs.map(\.id))
+    }
+
+    @Test("a dispatcher whose claim was taken over stops its copy of the run")
+    func lostClaim() async throws {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(#"{"base": {"dataset": "slow"}}"#).plan()
+        let store = fixture.store(plan)
+        let id = plan.runs[0].id
+        let options = fixture.options(jobs: 1, environment: ["FAKE_SLOW": "20"])
+        let dispatch = Task.detached { try Dispatcher(plan: plan, definition: nil, store: store, options: options).run() }
+        let ours = { claimsWithChildren(store).first }
+        #expect(waitUntil(timeout: 10) { ours() != nil })
+        let child = try #require(ours()?.childPID)
+        // Another dispatcher judged us stale and took the run (its claim is live: our pid).
+        try writeClaim(store, id, Claim(token: "thief", host: ProcessProbe.hostName, pid: getpid(), attempt: 2, claimedAt: 0))
+        let summary = try await dispatch.value
+        #expect(summary.unfinished == [id] && summary.finished.isEmpty && summary.failed.isEmpty)
+        #expect(waitUntil(timeout: 5) { !ProcessProbe.isAlive(child, start: nil) })
+        let claim = try JSONDecoder().decode(Claim.self, from: Data(contentsOf: store.file("claim", of: id)))
+        #expect(claim.token == "thief")
+        #expect(!FileManager.default.fileExists(atPath: store.file("failure.json", of: id).path))
+    }
+
+    @Test("process liveness uses the start time, so a recycled pid does not keep a claim alive")
+    func liveness() throws {
+        let me = getpid()
+        let start = try #require(ProcessProbe.startTime(of: me))
+        #expect(ProcessProbe.isAlive(me, start: start))
+        #expect(ProcessProbe.isAlive(me, start: nil))
+        #expect(!ProcessProbe.isAlive(me, start: start + 1))
+        #expect(!ProcessProbe.isAlive(0, start: nil))
     }
 
     @Test("a missing trainer is reported before anything runs")
