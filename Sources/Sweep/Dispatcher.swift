@@ -176,6 +176,7 @@ public final class Dispatcher {
     var stop: DispatchSummary.Stop?
     var interrupts = 0
     var cachedResults: [String: RunResult] = [:]
+    var unreadableResults: Set<String> = []
     var lastHeartbeat = Date()
     var lastProgress = Date.distantPast
     var lastProgressValue: DispatchProgress?
@@ -472,7 +473,17 @@ public final class Dispatcher {
     private func writeResults() throws(SweepError) {
         try store.withLock { () throws(SweepError) in
             for run in plan.runs where cachedResults[run.id] == nil {
-                if let result = store.result(run.id) { cachedResults[run.id] = result }
+                switch store.readResult(run.id) {
+                case .success(let result)?:
+                    cachedResults[run.id] = result
+                case .failure(let error)?:
+                    // Counted as done (the trainer said so) but left out of results.csv.
+                    if unreadableResults.insert(run.id).inserted {
+                        report(.note("run \(run.id): result.json does not match the RunResult schema, left out of results.csv: \(error)"))
+                    }
+                case nil:
+                    break
+                }
             }
             let set = ResultSet(plan: plan, results: cachedResults)
             try store.write(Data(set.csvText.utf8), to: store.resultsCSV)

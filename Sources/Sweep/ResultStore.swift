@@ -99,7 +99,14 @@ public struct ResultStore: Sendable {
 
     /// Reads the result of a run, nil when absent or unreadable.
     public func result(_ id: String) -> RunResult? {
-        try? RunResult(contentsOf: file(RunFile.result, of: id))
+        try? readResult(id)?.get()
+    }
+
+    /// Reads the result of a run: nil when absent, a failure when `result.json` exists but
+    /// does not decode (a trainer writing another schema).
+    public func readResult(_ id: String) -> Result<RunResult, any Error>? {
+        guard hasResult(id) else { return nil }
+        return Result { try RunResult(contentsOf: file(RunFile.result, of: id)) }
     }
 
     /// The last `count` non-empty lines of the run's `output` and `log` (whichever exist).

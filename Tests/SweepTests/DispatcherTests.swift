@@ -105,10 +105,7 @@ struct DispatcherTests {
 
     @Test("a claim whose owner died on this host is reclaimed")
     func staleLocalClaim() throws {
-        let fixture = try Fixture()
-        let plan = try fixture.definition(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#).plan()
-        let store = fixture.store(plan)
-        try store.prepare(definition: nil)
+        let (fixture, plan, store) = try prepared(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#)
         // A process that has exited: its pid is free (or recycled with another start time).
         let dead = Process()
         dead.executableURL = URL(fileURLWithPath: "/bin/true")
@@ -124,10 +121,7 @@ struct DispatcherTests {
 
     @Test("a claim from another host is stale only when its heartbeat is old")
     func remoteClaims() throws {
-        let fixture = try Fixture()
-        let plan = try fixture.definition(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#).plan()
-        let store = fixture.store(plan)
-        try store.prepare(definition: nil)
+        let (fixture, plan, store) = try prepared(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#)
         let (fresh, old) = (plan.runs[0].id, plan.runs[1].id)
         let remote = Claim(token: "remote", host: "elsewhere.example", pid: 1, attempt: 1, claimedAt: 0)
         try writeClaim(store, fresh, remote)
@@ -197,6 +191,18 @@ struct DispatcherTests {
         #expect(!ProcessProbe.isAlive(0, start: nil))
     }
 
+    @Test("a result.json that breaks the schema is reported and left out of results.csv")
+    func unreadableResult() throws {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(#"{"grid": {"dataset": ["bad-result", "ok"]}}"#).plan()
+        let log = EventLog()
+        _ = try dispatch(fixture, plan, fixture.options(jobs: 1), log: log)
+        let bad = try #require(plan.runs.first { $0.config.dataset == "bad-result" }?.id)
+        #expect(log.notes.filter { $0.hasPrefix("run \(bad): result.json does not match the RunResult schema") }.count == 1)
+        let set = try ResultSet(contentsOf: fixture.store(plan).resultsCSV)
+        #expect(set.rows.map(\.cell) == [["ok"]])
+    }
+
     @Test("a missing trainer is reported before anything runs")
     func missingTrainer() throws {
         let fixture = try Fixture()
@@ -204,6 +210,15 @@ struct DispatcherTests {
         var options = fixture.options()
         options.trainer = fixture.directory.appendingPathComponent("nope")
         #expect(throws: SweepError.trainerNotExecutable(path: options.trainer.path)) { try dispatch(fixture, plan, options) }
+    }
+
+    /// A fixture, the plan of `sweep`, and its prepared (empty) store.
+    func prepared(_ sweep: String) throws -> (Fixture, SweepPlan, ResultStore) {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(sweep).plan()
+        let store = fixture.store(plan)
+        try store.prepare(definition: nil)
+        return (fixture, plan, store)
     }
 
     func writeClaim(_ store: ResultStore, _ id: String, _ claim: Claim) throws {
