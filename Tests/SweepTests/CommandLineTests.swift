@@ -100,6 +100,25 @@ struct CommandLineTests {
         #expect(status.done.count == plan.runs.count && status.running.isEmpty && status.failed.isEmpty)
     }
 
+    @Test("two `sweep run` processes on one sweep split the runs and run each exactly once")
+    func twoProcesses() throws {
+        let fixture = try Fixture()
+        let sweepFile = fixture.directory.appendingPathComponent("pair.json")
+        try #"{"name": "pair", "base": {"dataset": "ok"}, "grid": {"k": [1, 2, 3, 4, 5, 6]}, "seeds": [0, 1]}"#.write(to: sweepFile, atomically: true, encoding: .utf8)
+        let plan = try SweepDefinition(contentsOf: sweepFile).plan()
+        let arguments = ["sweep", "run", sweepFile.path, "--results", fixture.results.path, "--label", "L", "--jobs", "2", "--shuffle"]
+        let dispatchers = try (0..<2).map { _ in try launchUserdp(arguments, environment: environment(fixture, sleep: 0.1), in: fixture.directory) }
+        for dispatcher in dispatchers {
+            dispatcher.process.waitUntilExit()
+            #expect(dispatcher.process.terminationStatus == 0, "\(dispatcher.text)")
+        }
+        #expect(fixture.ledgerIDs().sorted() == plan.runs.map(\.id).sorted())
+        // Each process started some of the runs.
+        #expect(dispatchers.allSatisfy { $0.text.contains("start ") }, "\(dispatchers.map(\.text))")
+        let set = try ResultSet(contentsOf: ResultStore(results: fixture.results, sweep: "pair", label: "L").resultsCSV)
+        #expect(set.rows.map(\.runID) == plan.runs.map(\.id))
+    }
+
     @Test("SIGINT stops dispatching, terminates children, releases claims and leaves no result; resume finishes")
     func interrupt() throws {
         let fixture = try Fixture()
