@@ -34,10 +34,12 @@ public struct ResultDiff: Sendable, Equatable {
     public var digits: Int
     /// Cells on both sides, in stable order.
     public var rows: [Row]
-    /// Cells only in A, only in B.
+    /// Cells only in A.
     public var onlyInA: [[String]]
+    /// Cells only in B.
     public var onlyInB: [[String]]
 
+    /// Equal when every field is (the tuple of names is compared by its parts).
     public static func == (l: ResultDiff, r: ResultDiff) -> Bool {
         l.axes == r.axes && l.metric == r.metric && l.names == r.names && l.alpha == r.alpha && l.digits == r.digits
             && l.rows == r.rows && l.onlyInA == r.onlyInA && l.onlyInB == r.onlyInB

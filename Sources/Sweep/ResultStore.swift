@@ -24,13 +24,21 @@ public struct ResultStore: Sendable {
 
     /// File names inside a run directory.
     public enum RunFile {
+        /// The resolved run config the child reads.
         public static let config = "config.json"
+        /// The trainer's result, present only after success.
         public static let result = RunResult.fileName
+        /// The trainer's learning curve.
         public static let curve = "curve.csv"
+        /// The trainer's log.
         public static let log = "log"
+        /// The child's standard output and error.
         public static let output = "output"
+        /// The claim of the dispatcher running the run.
         public static let claim = "claim"
+        /// Why the last attempt failed.
         public static let failure = "failure.json"
+        /// Folder of earlier attempts' files.
         public static let attempts = "attempts"
         /// Files that belong to one attempt and move to `attempts/N/` before the next.
         public static let perAttempt = [output, log, curve, failure]
@@ -287,7 +295,9 @@ public struct ResultRow: Sendable, Equatable {
 public enum CSV {
     /// A parse failure at a 1-based line.
     public struct ParseError: Error, Equatable {
+        /// 1-based line.
         public var line: Int
+        /// What is wrong there.
         public var reason: String
     }
 

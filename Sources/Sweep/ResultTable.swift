@@ -2,6 +2,7 @@ import Foundation
 
 /// Output formats of tables and diffs.
 public enum TableFormat: String, Sendable, CaseIterable {
+    /// Comma-separated values, full precision; Markdown table; LaTeX booktabs tabular.
     case csv, markdown, latex
 }
 

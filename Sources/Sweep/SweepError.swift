@@ -61,6 +61,7 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
     /// Two result sets with different axes cannot be joined cell by cell.
     case axesDiffer(a: [String], b: [String])
 
+    /// The message shown to the user: where, then what.
     public var errorDescription: String? {
         switch self {
         case .unreadable(let file, let reason):

@@ -5,10 +5,15 @@ import Training
 public struct SweepStatus: Sendable, Equatable {
     /// A run whose claim is live.
     public struct Running: Sendable, Equatable {
+        /// Run id.
         public var id: String
+        /// `{axis=value, ..., seed=s}`.
         public var point: String
+        /// Host of the claiming dispatcher.
         public var host: String
+        /// Its process id.
         public var pid: Int32
+        /// Attempt number.
         public var attempt: Int
         /// Seconds since the claim was made.
         public var seconds: Double
@@ -16,9 +21,13 @@ public struct SweepStatus: Sendable, Equatable {
 
     /// A run whose last attempt failed.
     public struct Failure: Sendable, Equatable {
+        /// Run id.
         public var id: String
+        /// `{axis=value, ..., seed=s}`.
         public var point: String
+        /// Exit status or signal.
         public var reason: String
+        /// Attempt number of the failed attempt.
         public var attempt: Int
         /// The last lines of the attempt's output and log.
         public var lastLines: [String]
