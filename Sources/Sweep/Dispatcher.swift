@@ -176,6 +176,7 @@ public final class Dispatcher {
     var stop: DispatchSummary.Stop?
     var interrupts = 0
     var cachedResults: [String: RunResult] = [:]
+    var unreadableResults: Set<String> = []
     var lastHeartbeat = Date()
     var lastProgress = Date.distantPast
     var lastProgressValue: DispatchProgress?
@@ -200,7 +201,7 @@ public final class Dispatcher {
         } catch {
             // Leave nothing running behind a storage or launch error.
             for slot in running {
-                slot.process.terminate()
+                signalChild(slot.process, SIGTERM)
                 slot.process.waitUntilExit()
                 claims.release(slot.run.id)
             }
@@ -412,11 +413,13 @@ public final class Dispatcher {
         return ("exit status \(status)", false)
     }
 
-    /// The reason plus the last line of the child's output, with the run's own id and paths
-    /// removed, so the same error on different runs compares equal.
+    /// The reason plus the child's last output line that mentions an error (else its last
+    /// line), with the run's own id and paths removed, so the same error on different runs
+    /// compares equal.
     func errorSignature(_ id: String, reason: String) -> String {
-        let lines = store.lastLines(of: id, count: 1).filter { !$0.hasPrefix("[") }
-        guard var last = lines.first else { return reason }
+        let lines = store.lastLines(of: id, count: 20).filter { !($0.hasPrefix("[") && $0.hasSuffix("]")) }
+        guard var last = lines.last(where: { $0.lowercased().contains("error") }) ?? lines.last else { return reason }
+        last = last.trimmingCharacters(in: .whitespaces)
         last = last.replacingOccurrences(of: store.runDirectory(id).path, with: "<run>").replacingOccurrences(of: id, with: "<id>")
         return "\(reason): \(last)"
     }
@@ -435,7 +438,7 @@ public final class Dispatcher {
     /// Terminates a child whose claim another dispatcher took over.
     private func lose(_ slot: Slot) {
         slot.lostClaim = true
-        slot.process.terminate()
+        signalChild(slot.process, SIGTERM)
         report(.note("run \(slot.run.id): our claim was taken over (heartbeat too old?); stopped our copy"))
     }
 
@@ -457,11 +460,11 @@ public final class Dispatcher {
             report(.note("interrupted: stopping \(running.count) run(s); interrupt again to kill them"))
             for slot in running {
                 slot.terminated = true
-                slot.process.terminate()
+                signalChild(slot.process, SIGTERM)
             }
         }
         if interrupts >= 2 {
-            for slot in running { kill(slot.process.processIdentifier, SIGKILL) }
+            for slot in running { signalChild(slot.process, SIGKILL) }
         }
     }
 
@@ -470,7 +473,17 @@ public final class Dispatcher {
     private func writeResults() throws(SweepError) {
         try store.withLock { () throws(SweepError) in
             for run in plan.runs where cachedResults[run.id] == nil {
-                if let result = store.result(run.id) { cachedResults[run.id] = result }
+                switch store.readResult(run.id) {
+                case .success(let result)?:
+                    cachedResults[run.id] = result
+                case .failure(let error)?:
+                    // Counted as done (the trainer said so) but left out of results.csv.
+                    if unreadableResults.insert(run.id).inserted {
+                        report(.note("run \(run.id): result.json does not match the RunResult schema, left out of results.csv: \(error)"))
+                    }
+                case nil:
+                    break
+                }
             }
             let set = ResultSet(plan: plan, results: cachedResults)
             try store.write(Data(set.csvText.utf8), to: store.resultsCSV)
@@ -496,6 +509,19 @@ public final class Dispatcher {
         guard force || progress != lastProgressValue || eta != nil else { return }
         lastProgressValue = progress
         report(.progress(progress))
+    }
+}
+
+/// Signals a child and everything it started: Foundation starts each child in a process
+/// group of its own, so the group gets the signal (a shell script's own children too); where
+/// the child leads no group, the child alone.
+func signalChild(_ process: Process, _ signal: Int32) {
+    let pid = process.processIdentifier
+    guard pid > 0 else { return }
+    if getpgid(pid) == pid {
+        kill(-pid, signal)
+    } else {
+        kill(pid, signal)
     }
 }
 
@@ -539,6 +565,13 @@ enum InterruptSignal {
         }
         signal(SIGINT, handler)
         signal(SIGTERM, handler)
+        // A parent may have started us with these signals blocked (test runners do); unblock
+        // them on this thread, which also hands the unblocked mask to the children it starts.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     static func uninstall() {

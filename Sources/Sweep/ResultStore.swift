@@ -24,13 +24,21 @@ public struct ResultStore: Sendable {
 
     /// File names inside a run directory.
     public enum RunFile {
+        /// The resolved run config the child reads.
         public static let config = "config.json"
+        /// The trainer's result, present only after success.
         public static let result = RunResult.fileName
+        /// The trainer's learning curve.
         public static let curve = "curve.csv"
+        /// The trainer's log.
         public static let log = "log"
+        /// The child's standard output and error.
         public static let output = "output"
+        /// The claim of the dispatcher running the run.
         public static let claim = "claim"
+        /// Why the last attempt failed.
         public static let failure = "failure.json"
+        /// Folder of earlier attempts' files.
         public static let attempts = "attempts"
         /// Files that belong to one attempt and move to `attempts/N/` before the next.
         public static let perAttempt = [output, log, curve, failure]
@@ -99,7 +107,14 @@ public struct ResultStore: Sendable {
 
     /// Reads the result of a run, nil when absent or unreadable.
     public func result(_ id: String) -> RunResult? {
-        try? RunResult(contentsOf: file(RunFile.result, of: id))
+        try? readResult(id)?.get()
+    }
+
+    /// Reads the result of a run: nil when absent, a failure when `result.json` exists but
+    /// does not decode (a trainer writing another schema).
+    public func readResult(_ id: String) -> Result<RunResult, any Error>? {
+        guard hasResult(id) else { return nil }
+        return Result { try RunResult(contentsOf: file(RunFile.result, of: id)) }
     }
 
     /// The last `count` non-empty lines of the run's `output` and `log` (whichever exist).
@@ -280,7 +295,9 @@ public struct ResultRow: Sendable, Equatable {
 public enum CSV {
     /// A parse failure at a 1-based line.
     public struct ParseError: Error, Equatable {
+        /// 1-based line.
         public var line: Int
+        /// What is wrong there.
         public var reason: String
     }
 

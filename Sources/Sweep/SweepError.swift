@@ -56,7 +56,12 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
     case axisPlacedTwice(String)
     /// A `--where axis=value` filter that is not of that form.
     case invalidFilter(String)
+    /// `--select-best-by` without `--over` axes, or `--over` without `--select-best-by`.
+    case selectionIncomplete
+    /// Two result sets with different axes cannot be joined cell by cell.
+    case axesDiffer(a: [String], b: [String])
 
+    /// The message shown to the user: where, then what.
     public var errorDescription: String? {
         switch self {
         case .unreadable(let file, let reason):
@@ -101,6 +106,10 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
             return "axis \"\(axis)\" is placed twice"
         case .invalidFilter(let text):
             return "filter \"\(text)\": expected AXIS=VALUE"
+        case .selectionIncomplete:
+            return "--select-best-by METRIC and --over AXES go together"
+        case .axesDiffer(let a, let b):
+            return "the two result sets have different axes (\(a.joined(separator: ", ")) vs \(b.joined(separator: ", "))); diff results of the same sweep"
         }
     }
 }

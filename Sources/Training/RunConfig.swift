@@ -97,12 +97,16 @@ public struct RunConfig: Sendable, Hashable {
     public struct Selection: Sendable, Hashable {
         /// Selection strategy names.
         public enum Strategy: String, Sendable, Hashable, CaseIterable, Codable {
+            /// Uniform without replacement; longest/shortest by tokens; ranked by base-model
+            /// perplexity (DESIGN §2).
             case random, longest, shortest, perplexity
+            /// k windows of L tokens at random offsets of the user's concatenated records.
             case randomChunk = "random-chunk"
         }
 
         /// Which end of the perplexity ranking `perplexity` takes.
         public enum Order: String, Sendable, Hashable, CaseIterable, Codable {
+            /// The k least (most) perplexing records.
             case lowest, highest
         }
 
@@ -120,6 +124,7 @@ public struct RunConfig: Sendable, Hashable {
 
     /// Optimisers.
     public enum Optimizer: String, Sendable, Hashable, CaseIterable, Codable {
+        /// Plain SGD; Adam (Kingma & Ba 2015).
         case sgd, adam
     }
 
@@ -135,9 +140,13 @@ public struct RunConfig: Sendable, Hashable {
     public struct LoRA: Sendable, Hashable {
         /// Projections that can carry adapters, named as in the GPT-2 tensor names.
         public enum Target: String, Sendable, Hashable, CaseIterable, Codable {
+            /// The fused query/key/value projection.
             case attention = "c_attn"
+            /// The attention output projection.
             case attentionProjection = "attn.c_proj"
+            /// The MLP input projection.
             case mlpIn = "c_fc"
+            /// The MLP output projection.
             case mlpProjection = "mlp.c_proj"
         }
 
@@ -199,6 +208,7 @@ public indirect enum RunConfigError: Error, Equatable, Sendable, LocalizedError 
     /// A problem in a file, wrapping the problem itself.
     case inFile(path: String, RunConfigError)
 
+    /// The message shown to the user: the key path, then what was expected and found.
     public var errorDescription: String? {
         switch self {
         case .notJSON(let reason):
@@ -528,12 +538,19 @@ where Choice.RawValue == String {
 ///
 /// Numeric caveat: integers beyond ±2⁵³ parsed from text keep only double precision.
 public enum JSONValue: Sendable, Hashable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// An integral number.
     case integer(Int)
+    /// A non-integral (or huge) number.
     case number(Double)
+    /// A string.
     case string(String)
+    /// A list.
     case array([JSONValue])
+    /// An object (key order is not kept; canonical text sorts keys).
     case object([String: JSONValue])
 
     /// Parses JSON bytes (any top-level value). Throws `.notJSON` with the parser's reason.
@@ -647,6 +664,7 @@ public enum JSONValue: Sendable, Hashable {
 }
 
 extension JSONValue: Codable {
+    /// Decodes any JSON value; integral numbers become `.integer`.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
@@ -666,6 +684,7 @@ extension JSONValue: Codable {
         }
     }
 
+    /// Encodes the value as itself.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {

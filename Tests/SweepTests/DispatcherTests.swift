@@ -95,14 +95,17 @@ struct DispatcherTests {
         let failure = try JSONValue(parsing: Data(contentsOf: fixture.store(plan).file("failure.json", of: firstThree[0])))
         #expect(failure.value(atKeyPath: "reason") == .string("exit status 3"))
         #expect(failure.value(atKeyPath: "transient") == .bool(false))
+
+        let status = SweepStatus(plan: plan, store: fixture.store(plan), lines: 2)
+        #expect(status.failed.map(\.id) == firstThree && status.missing.count == 3 && status.done.isEmpty)
+        #expect(status.failed[0].reason == "exit status 3" && status.failed[0].attempt == 1)
+        #expect(status.failed[0].lastLines == ["[output]", "training \(firstThree[0]) dataset=fail threads=4 cache=\(fixture.store(plan).calibrationDirectory.path) run=\(firstThree[0])", "error: dataset is broken", "[log]", "log of \(firstThree[0])"])
+        #expect(status.render().hasPrefix("6 runs: 0 done, 0 running, 3 failed, 3 missing\nfailed:\n  \(firstThree[0]) {k=1, seed=0}: exit status 3 (attempt 1)\n"))
     }
 
     @Test("a claim whose owner died on this host is reclaimed")
     func staleLocalClaim() throws {
-        let fixture = try Fixture()
-        let plan = try fixture.definition(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#).plan()
-        let store = fixture.store(plan)
-        try store.prepare(definition: nil)
+        let (fixture, plan, store) = try prepared(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#)
         // A process that has exited: its pid is free (or recycled with another start time).
         let dead = Process()
         dead.executableURL = URL(fileURLWithPath: "/bin/true")
@@ -118,10 +121,7 @@ struct DispatcherTests {
 
     @Test("a claim from another host is stale only when its heartbeat is old")
     func remoteClaims() throws {
-        let fixture = try Fixture()
-        let plan = try fixture.definition(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#).plan()
-        let store = fixture.store(plan)
-        try store.prepare(definition: nil)
+        let (fixture, plan, store) = try prepared(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#)
         let (fresh, old) = (plan.runs[0].id, plan.runs[1].id)
         let remote = Claim(token: "remote", host: "elsewhere.example", pid: 1, attempt: 1, claimedAt: 0)
         try writeClaim(store, fresh, remote)
@@ -160,6 +160,49 @@ struct DispatcherTests {
         #expect(set.rows.map(\.runID) == plan.runs.map(\.id))
     }
 
+    @Test("a dispatcher whose claim was taken over stops its copy of the run")
+    func lostClaim() async throws {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(#"{"base": {"dataset": "slow"}}"#).plan()
+        let store = fixture.store(plan)
+        let id = plan.runs[0].id
+        let options = fixture.options(jobs: 1, environment: ["FAKE_SLOW": "20"])
+        let dispatch = Task.detached { try Dispatcher(plan: plan, definition: nil, store: store, options: options).run() }
+        let ours = { claimsWithChildren(store).first }
+        #expect(waitUntil(timeout: 10) { ours() != nil })
+        let child = try #require(ours()?.childPID)
+        // Another dispatcher judged us stale and took the run (its claim is live: our pid).
+        try writeClaim(store, id, Claim(token: "thief", host: ProcessProbe.hostName, pid: getpid(), attempt: 2, claimedAt: 0))
+        let summary = try await dispatch.value
+        #expect(summary.unfinished == [id] && summary.finished.isEmpty && summary.failed.isEmpty)
+        #expect(waitUntil(timeout: 5) { !ProcessProbe.isAlive(child, start: nil) })
+        let claim = try JSONDecoder().decode(Claim.self, from: Data(contentsOf: store.file("claim", of: id)))
+        #expect(claim.token == "thief")
+        #expect(!FileManager.default.fileExists(atPath: store.file("failure.json", of: id).path))
+    }
+
+    @Test("process liveness uses the start time, so a recycled pid does not keep a claim alive")
+    func liveness() throws {
+        let me = getpid()
+        let start = try #require(ProcessProbe.startTime(of: me))
+        #expect(ProcessProbe.isAlive(me, start: start))
+        #expect(ProcessProbe.isAlive(me, start: nil))
+        #expect(!ProcessProbe.isAlive(me, start: start + 1))
+        #expect(!ProcessProbe.isAlive(0, start: nil))
+    }
+
+    @Test("a result.json that breaks the schema is reported and left out of results.csv")
+    func unreadableResult() throws {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(#"{"grid": {"dataset": ["bad-result", "ok"]}}"#).plan()
+        let log = EventLog()
+        _ = try dispatch(fixture, plan, fixture.options(jobs: 1), log: log)
+        let bad = try #require(plan.runs.first { $0.config.dataset == "bad-result" }?.id)
+        #expect(log.notes.filter { $0.hasPrefix("run \(bad): result.json does not match the RunResult schema") }.count == 1)
+        let set = try ResultSet(contentsOf: fixture.store(plan).resultsCSV)
+        #expect(set.rows.map(\.cell) == [["ok"]])
+    }
+
     @Test("a missing trainer is reported before anything runs")
     func missingTrainer() throws {
         let fixture = try Fixture()
@@ -167,6 +210,15 @@ struct DispatcherTests {
         var options = fixture.options()
         options.trainer = fixture.directory.appendingPathComponent("nope")
         #expect(throws: SweepError.trainerNotExecutable(path: options.trainer.path)) { try dispatch(fixture, plan, options) }
+    }
+
+    /// A fixture, the plan of `sweep`, and its prepared (empty) store.
+    func prepared(_ sweep: String) throws -> (Fixture, SweepPlan, ResultStore) {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(sweep).plan()
+        let store = fixture.store(plan)
+        try store.prepare(definition: nil)
+        return (fixture, plan, store)
     }
 
     func writeClaim(_ store: ResultStore, _ id: String, _ claim: Claim) throws {

@@ -11,7 +11,8 @@ import Training
 ///   perplexity is 10 + seed + k;
 /// - `fail`: prints "error: dataset is broken" and exits with status 3;
 /// - `crash-once`: the first attempt kills itself with SIGKILL, later attempts succeed;
-/// - `slow`: sleeps 30 s first (to be killed by the test).
+/// - `bad-result`: writes a result.json that does not follow the RunResult schema;
+/// - `slow`: sleeps `FAKE_SLOW` seconds (default 30) first, to be interrupted by the test.
 final class Fixture {
     let directory: URL
     let trainer: URL
@@ -44,7 +45,8 @@ final class Fixture {
         case "$dataset" in
           fail) echo "error: dataset is broken"; exit 3 ;;
           crash-once) if [ ! -e "$out/crashed-once" ]; then touch "$out/crashed-once"; kill -9 $$; fi ;;
-          slow) sleep 30 ;;
+          slow) sleep "${FAKE_SLOW:-30}" ;;
+          bad-result) echo '{"test_perplexity": 1}' > "$out/result.json"; exit 0 ;;
         esac
         sleep "${FAKE_SLEEP:-0}"
         cat > "$out/.result.tmp" <<EOF
