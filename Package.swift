@@ -6,7 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "userdp", targets: ["userdp"]),
-        .library(name: "UserDP", targets: ["Randomness", "LinearAlgebra", "LanguageModel", "Privacy", "UserData", "Training", "Sweep"]),
+        .library(name: "UserDP", targets: ["Randomness", "Persistence", "LinearAlgebra", "LanguageModel", "Privacy", "UserData", "Training", "Sweep"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -27,31 +27,33 @@ let package = Package(
 
         // MARK: - Library modules (public API)
         .target(name: "Randomness"),
+        .target(name: "Persistence"),
         .target(name: "LinearAlgebra", dependencies: ["COpenBLAS"]),
-        .target(name: "LanguageModel", dependencies: ["LinearAlgebra", "Randomness"]),
-        .target(name: "Privacy", dependencies: ["CFFTW"]),
-        .target(name: "UserData", dependencies: ["Randomness", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Training", dependencies: ["LinearAlgebra", "LanguageModel", "Privacy", "UserData", "Randomness",
+        .target(name: "LanguageModel", dependencies: ["LinearAlgebra", "Randomness", "Persistence"]),
+        .target(name: "Privacy", dependencies: ["CFFTW", "Persistence"]),
+        .target(name: "UserData", dependencies: ["Randomness", "Persistence", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Training", dependencies: ["LinearAlgebra", "LanguageModel", "Privacy", "UserData", "Randomness", "Persistence",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "Sweep", dependencies: ["Training", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Sweep", dependencies: ["Training", "Persistence", .product(name: "Crypto", package: "swift-crypto")]),
 
         // MARK: - Command-line tool (thin: parses flags, loads files, prints)
         .executableTarget(
             name: "userdp",
             dependencies: [
-                "Randomness", "LinearAlgebra", "LanguageModel", "Privacy", "UserData", "Training", "Sweep",
+                "Randomness", "Persistence", "LinearAlgebra", "LanguageModel", "Privacy", "UserData", "Training", "Sweep",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         // MARK: - Tests (one target per module)
         .testTarget(name: "RandomnessTests", dependencies: ["Randomness"]),
+        .testTarget(name: "PersistenceTests", dependencies: ["Persistence"]),
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
-        .testTarget(name: "LanguageModelTests", dependencies: ["LanguageModel", "LinearAlgebra"]),
+        .testTarget(name: "LanguageModelTests", dependencies: ["LanguageModel", "LinearAlgebra", "Persistence"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy"]),
-        .testTarget(name: "UserDataTests", dependencies: ["UserData"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "LanguageModel", "Privacy", "UserData"]),
-        .testTarget(name: "SweepTests", dependencies: ["Sweep", "Training"], exclude: ["Snapshots"]),
+        .testTarget(name: "UserDataTests", dependencies: ["UserData", "Persistence"], exclude: ["Fixtures"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "LanguageModel", "Privacy", "UserData", "Persistence"]),
+        .testTarget(name: "SweepTests", dependencies: ["Sweep", "Training", "Persistence"], exclude: ["Snapshots"]),
     ]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import Persistence
 
 /// Errors from loading or saving a model directory, beyond those of the safetensors file
 /// (`SafeTensorsError`) and the tokenizer files (`TokenizerError`).
@@ -163,7 +164,7 @@ public enum Checkpoint {
         let configURL = directory.appendingPathComponent(configFileName)
         do {
             let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
-            try writeFileAtomically(data + Data("\n".utf8), to: configURL)
+            try AtomicFile.write(data + Data("\n".utf8), to: configURL)
         } catch {
             throw CheckpointError.directoryUnwritable(path: configURL.path, reason: error.localizedDescription)
         }

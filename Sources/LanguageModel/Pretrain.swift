@@ -1,4 +1,5 @@
 import Foundation
+import Persistence
 import LinearAlgebra
 import Randomness
 
@@ -180,7 +181,7 @@ public enum Pretraining {
             try Checkpoint.save(model, tokenizer: tokenizer, to: outputDirectory, metadata: ["userdp.pretrain.step": String(step)])
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try writeFileAtomically(try encoder.encode(summary(at: step)), to: outputDirectory.appendingPathComponent(summaryFileName))
+            try AtomicFile.write(try encoder.encode(summary(at: step)), to: outputDirectory.appendingPathComponent(summaryFileName))
         }
 
         for step in 0..<config.steps {

@@ -1,4 +1,5 @@
 import Foundation
+import Persistence
 
 /// Element types a safetensors file may hold that userdp reads (all converted to float32).
 public enum SafeTensorsDType: String, Sendable, Codable, CaseIterable {
@@ -271,7 +272,7 @@ public struct SafeTensorsFile: Sendable {
         var seen = Set<String>()
         var header = "{"
         if !metadata.isEmpty {
-            let items = metadata.sorted { $0.key < $1.key }.map { jsonStringLiteral($0.key) + ":" + jsonStringLiteral($0.value) }
+            let items = metadata.sorted { $0.key < $1.key }.map { JSONValue.quoted($0.key) + ":" + JSONValue.quoted($0.value) }
             header += "\"__metadata__\":{" + items.joined(separator: ",") + "}"
         }
         var offset = 0
@@ -285,7 +286,7 @@ public struct SafeTensorsFile: Sendable {
             }
             if header.count > 1 { header += "," }
             let shape = tensor.shape.map(String.init).joined(separator: ",")
-            header += "\(jsonStringLiteral(tensor.name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + 4 * count)]}"
+            header += "\(JSONValue.quoted(tensor.name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + 4 * count)]}"
             offset += 4 * count
         }
         header += "}"
@@ -305,7 +306,7 @@ public struct SafeTensorsFile: Sendable {
             }
         }
         do {
-            try writeFileAtomically(file, to: url)
+            try AtomicFile.write(file, to: url)
         } catch {
             throw SafeTensorsError.fileUnreadable(path: url.path, reason: error.localizedDescription)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Persistence
 
 /// Errors from building, loading, saving or training a `BPETokenizer`. Each names the file (or
 /// `(tokens)`/`(merges)` for in-memory input) and, where there is one, the line or token.
@@ -133,7 +134,7 @@ extension BPETokenizer {
         var json = "{"
         for (id, token) in tokens.enumerated() {
             if id > 0 { json += "," }
-            json += jsonStringLiteral(token) + ":" + String(id)
+            json += JSONValue.quoted(token) + ":" + String(id)
         }
         json += "}\n"
         var mergesText = Self.mergesHeader + "\n"
@@ -142,7 +143,7 @@ extension BPETokenizer {
         for (name, text) in [(Self.vocabularyFileName, json), (Self.mergesFileName, mergesText)] {
             let url = directory.appendingPathComponent(name)
             do {
-                try writeFileAtomically(Data(text.utf8), to: url)
+                try AtomicFile.write(Data(text.utf8), to: url)
             } catch {
                 throw TokenizerError.fileUnreadable(path: url.path, reason: error.localizedDescription)
             }
@@ -158,35 +159,4 @@ extension BPETokenizer {
     }
 }
 
-/// A JSON string literal: quotes, backslashes and control characters escaped, everything else
-/// verbatim UTF-8.
-func jsonStringLiteral(_ text: String) -> String {
-    var literal = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": literal += "\\\""
-        case "\\": literal += "\\\\"
-        case "\n": literal += "\\n"
-        case "\r": literal += "\\r"
-        case "\t": literal += "\\t"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            literal += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: literal.unicodeScalars.append(scalar)
-        }
-    }
-    return literal + "\""
-}
 
-/// Writes `data` to `url` through a temporary file in the same directory and a rename, so a
-/// reader never sees a half-written file.
-func writeFileAtomically(_ data: Data, to url: URL) throws {
-    let directory = url.deletingLastPathComponent()
-    let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).\(UUID().uuidString).tmp")
-    try data.write(to: temporary)
-    if rename(temporary.path, url.path) != 0 {
-        let code = errno
-        try? FileManager.default.removeItem(at: temporary)
-        throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "rename to \(url.path) failed: \(String(cString: strerror(code)))"])
-    }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import Persistence
 
 /// A directory of calibration results, one JSON file per distinct request, so that a grid never
 /// recomputes the same calibration.
@@ -74,16 +75,10 @@ public struct CalibrationCache: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         let data = try encoder.encode(Entry(codeVersion: NoiseCalibration.codeVersion, request: request, result: result))
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
         do {
-            try data.write(to: temporary)
+            try AtomicFile.write(data, to: url)
         } catch {
-            throw PrivacyError.cacheFailure(path: temporary.path, reason: "cannot write: \(error.localizedDescription)")
-        }
-        guard rename(temporary.path, url.path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw PrivacyError.cacheFailure(path: url.path, reason: "cannot rename the temporary file into place: \(reason)")
+            throw PrivacyError.cacheFailure(path: error.path, reason: error.reason)
         }
     }
 }

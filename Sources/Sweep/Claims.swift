@@ -1,5 +1,6 @@
 import Foundation
 import Training
+import Persistence
 
 /// Who is running a run: written to `runs/ID/claim` by the dispatcher that claimed it.
 ///

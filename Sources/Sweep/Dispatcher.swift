@@ -1,5 +1,6 @@
 import Foundation
 import Training
+import Persistence
 
 /// How a sweep is dispatched.
 public struct DispatchOptions: Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import Training
+import Persistence
 
 /// The on-disk layout of one sweep's results under one label (DESIGN §6):
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import Training
+import Persistence
 
 /// A sweep file (`sweeps/NAME.json`): a base run config, a grid of values for config keys,
 /// optional include/exclude lists and seeds (DESIGN §6, issue 6).
@@ -61,10 +62,7 @@ public struct SweepDefinition: Sendable, Equatable {
     public init(data: Data, file: String, defaultName: String? = nil) throws(SweepError) {
         self.file = file
         let json: JSONValue
-        do { json = try JSONValue(parsing: data) } catch {
-            if case .notJSON(let reason) = error { throw .notJSON(file: file, reason: reason) }
-            throw .notJSON(file: file, reason: error.errorDescription ?? "\(error)")
-        }
+        do { json = try JSONValue(parsing: data) } catch { throw .notJSON(file: file, reason: error.reason) }
         guard case .object(let top) = json else {
             throw .invalidValue(file: file, keyPath: "sweep", expected: "an object", got: json.shortText)
         }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Training
+import Persistence
 
 /// The expanded sweep: every run with its validated config, id, cell and seed, in a stable
 /// order (by axis values, then seed).

@@ -1,5 +1,6 @@
 import Foundation
 import Training
+import Persistence
 
 /// Where each run of a sweep stands (`userdp sweep status`).
 public struct SweepStatus: Sendable, Equatable {

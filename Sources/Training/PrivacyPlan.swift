@@ -1,5 +1,6 @@
 import Foundation
 import Privacy
+import Persistence
 
 /// The privacy side of a run: the calibrated noise multiplier, the run's DP event and the ε it
 /// spends (DESIGN §4).

@@ -1,4 +1,5 @@
 import Foundation
+import Persistence
 
 // MARK: - Run result
 
@@ -267,24 +268,3 @@ public func fnv1a64Hex(_ data: Data) -> String {
     return String(repeating: "0", count: 16 - hex.count) + hex
 }
 
-// MARK: - Atomic files
-
-/// Whole-file writes that readers never see half done.
-public enum AtomicFile {
-    /// Writes `data` to a temporary file in the destination's folder, then renames it over
-    /// `url` (rename is atomic within one file system, also on NFS). Creates no folders.
-    public static func write(_ data: Data, to url: URL) throws {
-        let directory = url.deletingLastPathComponent()
-        let temporary = directory.appendingPathComponent(
-            ".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
-        do {
-            try data.write(to: temporary)
-            guard rename(temporary.path, url.path) == 0 else {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path, NSLocalizedDescriptionKey: "rename to \(url.path) failed: \(String(cString: strerror(errno)))"])
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw error
-        }
-    }
-}

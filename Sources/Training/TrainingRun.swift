@@ -1,4 +1,5 @@
 import Foundation
+import Persistence
 
 /// `userdp train --config FILE --out DIR`: one experiment with its files (DESIGN §6).
 ///

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Sweep
 import Training
+import Persistence
 
 /// `userdp sweep ...`: run, inspect, tabulate and diff grids of experiments (docs/SWEEPS.md).
 struct SweepCommand: ParsableCommand {

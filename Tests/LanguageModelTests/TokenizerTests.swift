@@ -2,6 +2,7 @@ import Foundation
 import Randomness
 import Testing
 @testable import LanguageModel
+import Persistence
 
 /// A temporary directory removed when the value is released.
 final class TemporaryDirectory {
@@ -207,7 +208,7 @@ func asciiID(_ character: Character) -> Int { Int(character.asciiValue!) - 33 }
     }
 
     func writeVocabulary(_ tokens: [String], to directory: TemporaryDirectory) throws {
-        let body = tokens.enumerated().map { "\(jsonStringLiteral($1)): \($0)" }.joined(separator: ", ")
+        let body = tokens.enumerated().map { "\(JSONValue.quoted($1)): \($0)" }.joined(separator: ", ")
         try directory.write("{\(body)}", to: "vocab.json")
     }
 

@@ -3,6 +3,7 @@ import Testing
 import Training
 
 @testable import Sweep
+import Persistence
 
 @Suite("Dispatcher with a shell-script child", .serialized)
 struct DispatcherTests {

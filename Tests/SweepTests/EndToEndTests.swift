@@ -3,6 +3,7 @@ import Testing
 import Training
 
 @testable import Sweep
+import Persistence
 
 /// Why the end-to-end test cannot run, or nil when it can: it needs the real `userdp train`
 /// (issue 5), detected by the placeholder's "is not built yet" error, and the base model.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Training
+import Persistence
 
 @Suite("RunConfig")
 struct RunConfigTests {

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Persistence
 
 /// A user-level dataset: records that each name their user, plus the manifest that describes
 /// where they came from.

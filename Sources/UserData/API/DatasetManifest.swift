@@ -1,4 +1,5 @@
 import Foundation
+import Persistence
 
 /// The small JSON file beside a dataset's records: what it is, where it came from, under which
 /// licence, how it is split by default, and its statistics.
@@ -79,9 +80,7 @@ public struct DatasetManifest: Sendable, Equatable, Codable {
         guard let versionValue = object["version"] else {
             throw UserDataError.missingManifestKey(file: file, key: "version")
         }
-        guard case let .number(versionNumber) = versionValue, versionNumber == versionNumber.rounded(),
-            versionNumber >= 1
-        else {
+        guard case let .integer(versionNumber) = versionValue.normalized, versionNumber >= 1 else {
             throw UserDataError.invalidManifestValue(file: file, key: "version", expected: "a positive integer")
         }
         if Int(versionNumber) > currentVersion {

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Persistence
 
 /// Base-model perplexity of every record of a dataset, for `perplexity` selection.
 ///

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Persistence
 
 /// Tokenised datasets on disk, one file per (dataset content, tokenizer), so a sweep of hundreds
 /// of runs tokenises each dataset once.

@@ -1,4 +1,5 @@
 import Foundation
+import Persistence
 
 /// Reading and writing records as JSON Lines: one JSON object per line,
 /// `{"user": "...", "text": "...", "id": "...", "meta": {...}}`, `id` and `meta` optional.
@@ -135,45 +136,17 @@ public enum JSONLines {
         return line + "}"
     }
 
-    /// A JSON string literal for `text`: quotes, backslashes and control characters escaped,
-    /// everything else (including non-ASCII) written as UTF-8.
-    public static func quoted(_ text: String) -> String {
-        var out = "\""
-        out.reserveCapacity(text.utf8.count + 2)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += String(format: "\\u%04x", scalar.value)
-            default:
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal for `text` (see `JSONValue.quoted`).
+    public static func quoted(_ text: String) -> String { JSONValue.quoted(text) }
 }
 
-/// Atomic file writes: write a temporary file in the destination's folder, then rename it over
-/// the destination, so readers never see a half-written file.
-enum AtomicFile {
-    static func write(_ data: Data, to url: URL) throws {
-        let directory = url.deletingLastPathComponent()
-        let temporary = directory.appendingPathComponent(
-            ".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
+extension AtomicFile {
+    /// Writes atomically, creating the folder, and reports failures as ``UserDataError``.
+    static func write(_ data: Data, to url: URL) throws(UserDataError) {
         do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            try data.write(to: temporary)
+            try AtomicFile.write(data, to: url, createDirectories: true)
         } catch {
-            throw UserDataError.unwritable(path: url.path, reason: error.localizedDescription)
-        }
-        if rename(temporary.path, url.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw UserDataError.unwritable(path: url.path, reason: reason)
+            throw UserDataError.unwritable(path: error.path, reason: error.reason)
         }
     }
 }

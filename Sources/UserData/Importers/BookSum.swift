@@ -1,4 +1,5 @@
 import Foundation
+import Persistence
 
 /// Options of the BookSum importer. Column names default to the first present of the
 /// candidates, which cover the two common distributions: the chapter-level CSV of
@@ -148,6 +149,8 @@ public enum BookSum {
     static func scalarText(_ value: JSONValue) -> String? {
         switch value {
         case let .string(text): return text
+        case let .integer(number):
+            return String(number)
         case let .number(number):
             return number == number.rounded() && abs(number) < 1e15 ? String(Int(number)) : String(number)
         default: return nil

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Persistence
 
 /// Options of the Enron importer.
 public struct EnronImportOptions: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Foundation
+import Persistence
 
 /// How one speaker label of a play was resolved (written to `speakers.tsv` for audit).
 public struct SpeakerResolution: Sendable, Equatable {
