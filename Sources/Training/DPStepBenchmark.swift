@@ -56,7 +56,7 @@ public struct DPStepBenchmark: Sendable {
             config.mechanism = mechanism
             // Longest-first selection keeps the user's k records as they are (no resampling).
             let plan = TrainingPlan(population: population, samplingRate: 1, strategy: .longest)
-            var runner = StepRunner(config: config, plan: plan, sigma: 1, model: gpt, microBatchSequences: sequences)
+            var runner = StepRunner(config: config, plan: plan, sigma: 1, model: gpt, microBatchTokens: sequences * length)
             _ = try runner.step(1)  // warm-up: workspace allocation
             var times: [Double] = []
             for step in 0..<iterations {

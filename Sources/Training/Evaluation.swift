@@ -17,9 +17,11 @@ func evaluationWindows(_ record: [Int32], contextLength: Int) -> [[Int32]] {
 
 /// Summed negative log-likelihood and predicted-token count of token sequences, evaluated in
 /// batches of at most `batchSize` sequences (forward only).
-func negativeLogLikelihood(of model: GPTModel, sequences: [[Int32]], contextLength: Int, batchSize: Int = 64)
+func negativeLogLikelihood(of model: GPTModel, sequences unsorted: [[Int32]], contextLength: Int, batchSize: Int = 64)
     -> (nll: Double, tokens: Int)
 {
+    // Similar lengths share a batch, so little compute goes to padding.
+    let sequences = unsorted.sorted { $0.count < $1.count }
     var nll = 0.0
     var tokens = 0
     var start = 0
@@ -50,14 +52,16 @@ public func perplexity(of model: GPTModel, records: [[Int32]], contextLength: In
 /// Perplexity of each record separately (for the `perplexity` selection strategy); a record
 /// with fewer than two tokens gets +∞.
 public func recordPerplexities(of model: GPTModel, records: [[Int32]], contextLength: Int) -> [Double] {
-    var owners: [Int] = []
-    var windows: [[Int32]] = []
+    var pairs: [(owner: Int, window: [Int32])] = []
     for (index, record) in records.enumerated() {
         for window in evaluationWindows(record, contextLength: contextLength) {
-            owners.append(index)
-            windows.append(window)
+            pairs.append((index, window))
         }
     }
+    // Similar lengths share a batch, so little compute goes to padding.
+    pairs.sort { ($0.window.count, $0.owner) < ($1.window.count, $1.owner) }
+    let owners = pairs.map(\.owner)
+    let windows = pairs.map(\.window)
     var nll = [Double](repeating: 0, count: records.count)
     var tokens = [Int](repeating: 0, count: records.count)
     let batchSize = 64

@@ -16,20 +16,21 @@ struct StepRunner {
     let plan: TrainingPlan
     let sigma: Double
     let model: GPTModel
-    /// Sequences per forward/backward; units are never split across micro-batches.
-    let microBatchSequences: Int
+    /// Token budget (sequences × padded length) of one forward/backward; units are never split
+    /// across micro-batches, so a single unit may exceed it.
+    let microBatchTokens: Int
     private var optimizer: Optimizer
     private var parameters: [Float]
     private var sampling: Philox
     private var noise: Philox
     private let selectionRoot: Philox
 
-    init(config: RunConfig, plan: TrainingPlan, sigma: Double, model: GPTModel, microBatchSequences: Int = 64) {
+    init(config: RunConfig, plan: TrainingPlan, sigma: Double, model: GPTModel, microBatchTokens: Int = 8192) {
         self.config = config
         self.plan = plan
         self.sigma = sigma
         self.model = model
-        self.microBatchSequences = microBatchSequences
+        self.microBatchTokens = microBatchTokens
         let seed = UInt64(bitPattern: Int64(config.seed))
         optimizer = Optimizer(kind: config.optimizer == .sgd ? .sgd : .adam)
         parameters = model.trainableParameters()
@@ -62,7 +63,11 @@ struct StepRunner {
 
     mutating func step(_ step: Int) throws -> Outcome {
         let indices = poissonSample(count: plan.populationSize, rate: plan.samplingRate, generator: &sampling)
-        let units = try sampledUnits(indices, step: step)
+        // Units sorted by their longest sequence, so each micro-batch pads to a similar length
+        // (the clipped sum does not depend on the order; ties keep sampling order).
+        let units = try sampledUnits(indices, step: step).enumerated()
+            .sorted { ($0.element.map(\.count).max() ?? 0, $0.offset) < ($1.element.map(\.count).max() ?? 0, $1.offset) }
+            .map(\.element)
         let p = parameters.count
         var sum = [Float](repeating: 0, count: p)
         var lossTotal = 0.0
@@ -72,13 +77,18 @@ struct StepRunner {
 
         var start = 0
         while start < units.count {
-            // Whole units up to the micro-batch budget (at least one unit).
+            // Whole units up to the token budget (at least one unit).
             var end = start
             var sequences: [[Int32]] = []
             var ranges: [Range<Int>] = []
-            while end < units.count, sequences.isEmpty || sequences.count + units[end].count <= microBatchSequences {
+            var longest = 0
+            while end < units.count {
+                let unitLongest = max(longest, units[end].map(\.count).max() ?? 0)
+                let cost = (sequences.count + units[end].count) * max(unitLongest - 1, 1)
+                if !sequences.isEmpty, cost > microBatchTokens { break }
                 ranges.append(sequences.count..<(sequences.count + units[end].count))
                 sequences.append(contentsOf: units[end])
+                longest = unitLongest
                 end += 1
             }
             let length = max(1, min(config.contextLength, (sequences.map(\.count).max() ?? 2) - 1))
