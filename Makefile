@@ -20,9 +20,10 @@ deps:
 build: deps
 	$(SWIFT) build -c release --product userdp
 
-## The main job on the embedded default data; prints its table.
+## The main job on the embedded default data: the quick sweep (resumes if interrupted), then its table.
 demo: build
-	$(USERDP) eval --model models/base --text data/base-corpus/heldout.txt
+	$(USERDP) sweep run sweeps/quick.json
+	$(USERDP) sweep table sweeps/quick.json --rows mechanism,selection,batch_size --cols epsilon
 
 ## All unit and end-to-end tests.
 test: deps

@@ -52,7 +52,7 @@ public struct Experiment: Sendable {
         let model = inputs.model
         let L = config.contextLength
 
-        let baseValidation = perplexity(of: model, records: inputs.validation.allRecords, contextLength: L)
+        let baseValidation = try inputs.baseValidationPerplexity(contextLength: L, cacheDirectory: cacheDirectory)
         observe(.message(String(format: "base model validation perplexity %.3f", baseValidation)))
 
         // The training population and its privacy accounting.
@@ -79,7 +79,7 @@ public struct Experiment: Sendable {
             trainingTokens += outcome.tokens
             unitsSeen += outcome.units
             var point = CurvePoint(step: step, trainLoss: outcome.meanLoss, units: outcome.units, validationPerplexity: nil)
-            if step % max(config.evalEvery, 1) == 0 || step == config.steps {
+            if step == config.steps || (config.evalEvery > 0 && step % config.evalEvery == 0) {
                 point.validationPerplexity = perplexity(of: model, records: inputs.validation.allRecords, contextLength: L)
             }
             curve.append(point)

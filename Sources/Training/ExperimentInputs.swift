@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import LanguageModel
+import Persistence
 import UserData
 
 /// The loaded inputs of a run: the base model, its tokenizer, and the tokenised dataset split
@@ -66,5 +67,18 @@ struct ExperimentInputs {
     func modelIdentity() throws -> String {
         let data = try Data(contentsOf: modelDirectory.appendingPathComponent(Checkpoint.weightsFileName), options: .mappedIfSafe)
         return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The base model's validation perplexity, cached per (model weights, dataset, split, L)
+    /// because every run of a sweep shares it.
+    func baseValidationPerplexity(contextLength: Int, cacheDirectory: URL) throws -> Double {
+        let key = "\(try modelIdentity().prefix(16))-\(datasetHash.prefix(16))-split\(split.settings.seed)-L\(contextLength)"
+        let file = cacheDirectory.appendingPathComponent("baseline/\(key).json")
+        if let data = try? Data(contentsOf: file), case .number(let value)? = (try? JSONValue(parsing: data))?.value(atKeyPath: "validation_perplexity") {
+            return value
+        }
+        let value = perplexity(of: model, records: validation.allRecords, contextLength: contextLength)
+        try AtomicFile.write(Data(JSONValue.object(["validation_perplexity": .number(value)]).canonicalText().utf8), to: file, createDirectories: true)
+        return value
     }
 }

@@ -42,12 +42,12 @@ public struct RunConfig: Sendable, Hashable {
     public var selection: Selection = Selection(strategy: .random)
     /// Per-unit clipping norm C (L2), > 0. Default 1.
     public var clipNorm: Double = 1
-    /// Expected privacy units per step, > 0. Default 32.
-    public var batchSize: Double = 32
+    /// Expected privacy units per step, > 0. Default 16.
+    public var batchSize: Double = 16
     /// Optimiser steps T, ≥ 1. Default 100.
     public var steps: Int = 100
-    /// Learning rate η, > 0. Default 0.001.
-    public var learningRate: Double = 0.001
+    /// Learning rate η, > 0. Default 0.003.
+    public var learningRate: Double = 0.003
     /// Optimiser. Default `.adam`.
     public var optimizer: Optimizer = .adam
     /// LoRA adapters, or nil for full fine-tuning. Default: rank 8, alpha 16 on `c_attn`.

@@ -149,7 +149,7 @@ struct RunConfigTests {
         #expect(a.canonicalText == b.canonicalText)
         #expect(
             a.canonicalText
-                == #"{"accountant":"pld","batch_size":32,"clip_norm":1,"context_length":128,"dataset":"shakespeare","delta":1e-05,"epsilon":8,"eval_every":50,"k":4,"learning_rate":0.001,"lora":{"alpha":16,"rank":8,"targets":["c_attn","c_fc"]},"mechanism":"user","mechanism_options":{},"model":"models/base","optimizer":"adam","seed":0,"selection":{"order":"lowest","strategy":"perplexity"},"split_seed":0,"steps":100,"version":1}"#
+                == #"{"accountant":"pld","batch_size":16,"clip_norm":1,"context_length":128,"dataset":"shakespeare","delta":1e-05,"epsilon":8,"eval_every":50,"k":4,"learning_rate":0.001,"lora":{"alpha":16,"rank":8,"targets":["c_attn","c_fc"]},"mechanism":"user","mechanism_options":{},"model":"models/base","optimizer":"adam","seed":0,"selection":{"order":"lowest","strategy":"perplexity"},"split_seed":0,"steps":100,"version":1}"#
         )
     }
 

@@ -111,3 +111,15 @@ func trainWritesResultCurveAndLog(mechanism: RunConfig.Mechanism) throws {
     let log = try String(contentsOf: out.appendingPathComponent("log"), encoding: .utf8)
     #expect(log.contains("failed: batch_size"))
 }
+
+/// `eval_every` 0 evaluates once, after the last step; n > 0 every n steps and after the last.
+@Test func validationRunsOnlyAtEvaluationSteps() throws {
+    let world = try World()
+    defer { try? FileManager.default.removeItem(at: world.root) }
+    for (every, expected) in [(0, [4]), (3, [3, 4])] {
+        var config = world.config(.nonprivate)
+        config.evalEvery = every
+        let curve = try world.train(config, "every\(every)").curve
+        #expect(curve.filter { $0.validationPerplexity != nil }.map(\.step) == expected, "eval_every \(every)")
+    }
+}
