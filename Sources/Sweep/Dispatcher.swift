@@ -42,6 +42,11 @@ public struct DispatchOptions: Sendable {
     public static let trainerVariable = "USERDP_TRAIN_EXECUTABLE"
     /// Environment variable through which children find the shared calibration cache.
     public static let calibrationCacheVariable = "USERDP_CALIBRATION_CACHE"
+    /// Environment variable carrying the run id to each child.
+    public static let runIDVariable = "USERDP_RUN_ID"
+    /// Environment variable carrying the dispatcher's pid to each child, so that the child
+    /// can tell when the dispatcher died (`SweepChild`).
+    public static let dispatcherPIDVariable = "USERDP_DISPATCHER_PID"
 
     /// The executable for children: `USERDP_TRAIN_EXECUTABLE` if set, else the running binary
     /// (`/proc/self/exe`, or `argv[0]` resolved against the current directory and PATH).
@@ -329,7 +334,8 @@ public final class Dispatcher {
             environment["OPENBLAS_NUM_THREADS"] = String(max(1, options.cores / options.jobs))
         }
         environment[DispatchOptions.calibrationCacheVariable] = store.calibrationDirectory.path
-        environment["USERDP_RUN_ID"] = run.id
+        environment[DispatchOptions.runIDVariable] = run.id
+        environment[DispatchOptions.dispatcherPIDVariable] = String(getpid())
         return environment
     }
 
