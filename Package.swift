@@ -52,6 +52,6 @@ let package = Package(
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy"]),
         .testTarget(name: "UserDataTests", dependencies: ["UserData"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "LanguageModel", "Privacy", "UserData"]),
-        .testTarget(name: "SweepTests", dependencies: ["Sweep", "Training"], exclude: ["Snapshots"]),
+        .testTarget(name: "SweepTests", dependencies: ["Sweep", "Training", "LanguageModel", "UserData", "Randomness"], exclude: ["Snapshots"]),
     ]
 )

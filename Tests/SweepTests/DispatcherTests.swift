@@ -131,7 +131,7 @@ struct DispatcherTests {
 
         var options = fixture.options(jobs: 2)
         options.waitForOthers = false
-        options.staleAfter = 60
+        options.staleAfter = 900  // far from both ages: the fresh claim is seconds old, the other an hour
         let log = EventLog()
         let summary = try dispatch(fixture, plan, options, log: log)
         #expect(log.reclaimed == [old])
@@ -144,18 +144,23 @@ struct DispatcherTests {
         let fixture = try Fixture()
         let plan = try fixture.definition(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2, 3, 4, 5]}, "seeds": [0, 1]}"#).plan()
         let store = fixture.store(plan)
-        let options = fixture.options(jobs: 2, sleep: 0.1)
-        // Each dispatcher lives on its own thread and blocks it, like two `sweep run` processes.
-        let first = Task.detached { try Dispatcher(plan: plan, definition: nil, store: store, options: options).run() }
-        let second = Task.detached { try Dispatcher(plan: plan, definition: nil, store: store, options: options).run() }
-        let summaries = [try await first.value, try await second.value]
-        #expect(summaries.allSatisfy { $0.stop == .completed && $0.unfinished.isEmpty })
+        let options = fixture.options(jobs: 2, environment: ["FAKE_GATE": fixture.gate.path])
+        var threads = DispatcherThreads()
+        threads.start(plan, store, options)
+        threads.start(plan, store, options)
+        // Children wait at the gate, so no run can finish until each dispatcher has filled its
+        // two slots: four claims at once, on four different runs. (How the rest splits after
+        // the gate opens is up to the scheduler and is not asserted.)
+        let bothBusy = waitUntil(timeout: 300) { claimsWithChildren(store).count == 4 }
+        fixture.openGate()
+        let summaries = try await threads.summaries()
+        #expect(bothBusy, "the two dispatchers never held four runs at once")
+        #expect(summaries.allSatisfy { $0.stop == .completed && $0.unfinished.isEmpty && $0.failed.isEmpty })
+        // The invariant: every run started exactly once, and is credited to exactly one dispatcher.
         let ledger = fixture.ledgerIDs()
-        #expect(ledger.count == plan.runs.count)
         #expect(ledger.sorted() == plan.runs.map(\.id).sorted())
-        // Both took part, and each run is credited to exactly one of them.
-        #expect(summaries.allSatisfy { !$0.finished.isEmpty })
         #expect(summaries.flatMap(\.finished).sorted() == plan.runs.map(\.id).sorted())
+        #expect(summaries.map(\.alreadyDone) == [0, 0])
         let set = try ResultSet(contentsOf: store.resultsCSV)
         #expect(set.rows.map(\.runID) == plan.runs.map(\.id))
     }
@@ -163,19 +168,28 @@ struct DispatcherTests {
     @Test("a dispatcher whose claim was taken over stops its copy of the run")
     func lostClaim() async throws {
         let fixture = try Fixture()
-        let plan = try fixture.definition(#"{"base": {"dataset": "slow"}}"#).plan()
+        let plan = try fixture.definition(#"{"base": {"dataset": "ok"}}"#).plan()
         let store = fixture.store(plan)
         let id = plan.runs[0].id
-        let options = fixture.options(jobs: 1, environment: ["FAKE_SLOW": "20"])
-        let dispatch = Task.detached { try Dispatcher(plan: plan, definition: nil, store: store, options: options).run() }
+        // The gate stays shut: the child runs until it is stopped.
+        let options = fixture.options(jobs: 1, environment: ["FAKE_GATE": fixture.gate.path])
+        var threads = DispatcherThreads()
+        threads.start(plan, store, options)
         let ours = { claimsWithChildren(store).first }
-        #expect(waitUntil(timeout: 10) { ours() != nil })
-        let child = try #require(ours()?.childPID)
+        let started = waitUntil(timeout: 300) { ours() != nil }
+        guard started, let child = ours()?.childPID else {
+            fixture.openGate()
+            _ = try await threads.summaries()
+            Issue.record("the child never started")
+            return
+        }
         // Another dispatcher judged us stale and took the run (its claim is live: our pid).
         try writeClaim(store, id, Claim(token: "thief", host: ProcessProbe.hostName, pid: getpid(), attempt: 2, claimedAt: 0))
-        let summary = try await dispatch.value
+        let summary = try #require(try await threads.summaries().first)
         #expect(summary.unfinished == [id] && summary.finished.isEmpty && summary.failed.isEmpty)
-        #expect(waitUntil(timeout: 5) { !ProcessProbe.isAlive(child, start: nil) })
+        // The dispatcher returns only after its children exited.
+        #expect(!ProcessProbe.isAlive(child, start: nil))
+        #expect(!store.hasResult(id))
         let claim = try JSONDecoder().decode(Claim.self, from: Data(contentsOf: store.file("claim", of: id)))
         #expect(claim.token == "thief")
         #expect(!FileManager.default.fileExists(atPath: store.file("failure.json", of: id).path))
@@ -221,9 +235,10 @@ struct DispatcherTests {
         return (fixture, plan, store)
     }
 
+    /// Writes a claim file whole (a dispatcher polling it never reads half a claim).
     func writeClaim(_ store: ResultStore, _ id: String, _ claim: Claim) throws {
         try FileManager.default.createDirectory(at: store.runDirectory(id), withIntermediateDirectories: true)
-        try JSONEncoder().encode(claim).write(to: store.file("claim", of: id))
+        try AtomicFile.write(JSONEncoder().encode(claim), to: store.file("claim", of: id))
     }
 }
 
