@@ -573,6 +573,11 @@ enum InterruptSignal {
         signal(SIGTERM, handler)
         // A parent may have started us with these signals blocked (test runners do); unblock
         // them on this thread, which also hands the unblocked mask to the children it starts.
+        unblockTerminationSignals()
+    }
+
+    /// Unblocks SIGINT and SIGTERM on the calling thread (threads it starts inherit the mask).
+    static func unblockTerminationSignals() {
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGINT)

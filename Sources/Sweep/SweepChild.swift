@@ -67,11 +67,7 @@ public enum SweepChild {
     static func restoreTerminationSignals() {
         signal(SIGTERM, SIG_DFL)
         signal(SIGINT, SIG_DFL)
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGTERM)
-        sigaddset(&set, SIGINT)
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        InterruptSignal.unblockTerminationSignals()
     }
 
     /// Takes the run folder's lock for the rest of the process's life (the descriptor is never
