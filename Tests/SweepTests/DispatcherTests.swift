@@ -28,7 +28,7 @@ struct DispatcherTests {
         #expect(csv.hasPrefix("run_id,k,seed,test_perplexity,validation_perplexity,epsilon_spent,noise_multiplier,sampling_rate,units_per_step_mean,wall_seconds,tokens_per_second,extra.halted,git_commit,"))
 
         let output = try String(contentsOf: store.file("output", of: plan.runs[0].id), encoding: .utf8)
-        #expect(output.contains("threads=2 cache=\(store.calibrationDirectory.path) run=\(plan.runs[0].id)"))
+        #expect(output.contains("threads=2 cache=\(store.calibrationDirectory.path) run=\(plan.runs[0].id) dispatcher=\(getpid())\n"))
         let config = try RunConfig(contentsOf: store.file("config.json", of: plan.runs[0].id))
         #expect(config == plan.runs[0].config)
         #expect(!FileManager.default.fileExists(atPath: store.file("claim", of: plan.runs[0].id).path))
@@ -99,7 +99,7 @@ struct DispatcherTests {
         let status = SweepStatus(plan: plan, store: fixture.store(plan), lines: 2)
         #expect(status.failed.map(\.id) == firstThree && status.missing.count == 3 && status.done.isEmpty)
         #expect(status.failed[0].reason == "exit status 3" && status.failed[0].attempt == 1)
-        #expect(status.failed[0].lastLines == ["[output]", "training \(firstThree[0]) dataset=fail threads=4 cache=\(fixture.store(plan).calibrationDirectory.path) run=\(firstThree[0])", "error: dataset is broken", "[log]", "log of \(firstThree[0])"])
+        #expect(status.failed[0].lastLines == ["[output]", "training \(firstThree[0]) dataset=fail threads=4 cache=\(fixture.store(plan).calibrationDirectory.path) run=\(firstThree[0]) dispatcher=\(getpid())", "error: dataset is broken", "[log]", "log of \(firstThree[0])"])
         #expect(status.render().hasPrefix("6 runs: 0 done, 0 running, 3 failed, 3 missing\nfailed:\n  \(firstThree[0]) {k=1, seed=0}: exit status 3 (attempt 1)\n"))
     }
 

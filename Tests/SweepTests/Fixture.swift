@@ -46,7 +46,7 @@ final class Fixture {
         dataset=$(sed -n 's/.*"dataset": "\([^"]*\)".*/\1/p' "$config")
         seed=$(sed -n 's/.*"seed": \([0-9]*\).*/\1/p' "$config")
         k=$(sed -n 's/.*"k": \([0-9]*\).*/\1/p' "$config")
-        echo "training $id dataset=$dataset threads=$OPENBLAS_NUM_THREADS cache=$USERDP_CALIBRATION_CACHE run=$USERDP_RUN_ID"
+        echo "training $id dataset=$dataset threads=$OPENBLAS_NUM_THREADS cache=$USERDP_CALIBRATION_CACHE run=$USERDP_RUN_ID dispatcher=$USERDP_DISPATCHER_PID"
         echo "log of $id" > "$out/log"
         if [ -n "$FAKE_GATE" ]; then
           while [ ! -e "$FAKE_GATE" ]; do [ -d "${FAKE_GATE%/*}" ] || exit 75; sleep 0.05; done
