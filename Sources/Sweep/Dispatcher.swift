@@ -47,6 +47,9 @@ public struct DispatchOptions: Sendable {
     /// Environment variable carrying the dispatcher's pid to each child, so that the child
     /// can tell when the dispatcher died (`SweepChild`).
     public static let dispatcherPIDVariable = "USERDP_DISPATCHER_PID"
+    /// Environment variable carrying the dispatcher's start time (clock ticks since boot, from
+    /// /proc) with its pid, so that a recycled pid is not taken for the dispatcher.
+    public static let dispatcherStartVariable = "USERDP_DISPATCHER_START"
 
     /// The executable for children: `USERDP_TRAIN_EXECUTABLE` if set, else the running binary
     /// (`/proc/self/exe`, or `argv[0]` resolved against the current directory and PATH).
@@ -335,7 +338,8 @@ public final class Dispatcher {
         }
         environment[DispatchOptions.calibrationCacheVariable] = store.calibrationDirectory.path
         environment[DispatchOptions.runIDVariable] = run.id
-        environment[DispatchOptions.dispatcherPIDVariable] = String(getpid())
+        environment[DispatchOptions.dispatcherPIDVariable] = String(claims.pid)
+        environment[DispatchOptions.dispatcherStartVariable] = claims.pidStart.map(String.init)
         return environment
     }
 

@@ -3,23 +3,26 @@ import Foundation
 /// The child's side of dispatch: what `userdp train` does first when a sweep dispatcher started
 /// it, so that a child never outlives its dispatcher and two trainers never share a run folder.
 ///
-/// The dispatcher sets `USERDP_DISPATCHER_PID` (its own pid) in every child's environment.
-/// `attach` then, before the run writes anything:
+/// The dispatcher sets `USERDP_DISPATCHER_PID` (its pid) and, where /proc tells it,
+/// `USERDP_DISPATCHER_START` (its start time, so a recycled pid does not count) in every
+/// child's environment. `attach` then, before the run reads or writes anything:
 /// 1. restores the default action of SIGTERM and SIGINT and unblocks them (a dispatcher may have
 ///    been started with them ignored or blocked, and exec passes both on), so the dispatcher's
 ///    SIGTERM ends the child at once; a run killed this way leaves no `result.json`, because
 ///    the trainer writes it last, by rename;
 /// 2. takes an exclusive `flock` on `runs/ID/.train.lock`, waiting while an earlier trainer of
 ///    the same run still holds it (the kernel releases it when that process dies);
-/// 3. checks that its parent is still the dispatcher (`getppid()`), else stops: the
-///    dispatcher died before the child got this far, and the next `sweep run` redoes the run;
+/// 3. checks that the dispatcher is still alive, else stops: it died before the child got
+///    this far, and the next `sweep run` redoes the run;
 /// 4. starts a watchdog thread that ends the process (exit status 143, as for SIGTERM) within
 ///    `watchdogInterval` of the dispatcher's death, for example after `kill -9` of the
 ///    dispatcher, so an orphan never keeps training beside the resumed sweep.
 ///
-/// Linux's `prctl(PR_SET_PDEATHSIG)` would deliver the parent's death as a signal, but `prctl`
-/// is a C variadic function, which Swift does not import; polling `getppid()` needs no C shim,
-/// also works on macOS, and costs one system call per interval.
+/// The dispatcher is watched by pid and start time rather than as this process's parent, so
+/// a trainer wrapper that forks (`USERDP_TRAIN_EXECUTABLE=wrapper.sh`) keeps working. Linux's
+/// `prctl(PR_SET_PDEATHSIG)` would deliver the parent's death as a signal, but `prctl` is a C
+/// variadic function, which Swift does not import; polling needs no C shim and costs one read
+/// of /proc per interval.
 ///
 /// Together with the claim (which stays live while a recorded child is alive) this closes the
 /// window between starting a child and recording its pid: a child whose dispatcher died in
@@ -44,11 +47,12 @@ public enum SweepChild {
         guard let text = environment[DispatchOptions.dispatcherPIDVariable], let dispatcher = Int32(text), dispatcher > 0 else {
             return false
         }
+        let start = environment[DispatchOptions.dispatcherStartVariable].flatMap { UInt64($0) }
         restoreTerminationSignals()
         try lockRunFolder(outDirectory)
-        guard getppid() == dispatcher else { throw .orphaned(dispatcherPID: dispatcher) }
+        guard ProcessProbe.isAlive(dispatcher, start: start) else { throw .orphaned(dispatcherPID: dispatcher) }
         let watchdog = Thread {
-            while getppid() == dispatcher {
+            while ProcessProbe.isAlive(dispatcher, start: start) {
                 usleep(useconds_t(watchdogInterval * 1_000_000))
             }
             let message = "userdp train: the sweep dispatcher (pid \(dispatcher)) has exited; stopping this run (the next `sweep run` redoes it)\n"

@@ -8,7 +8,10 @@ import Training
 /// override), with one BLAS thread each (the tests share the machine), and no sweep variables
 /// inherited from whatever started the tests.
 func realTrainerEnvironment() -> [String: String] {
-    let sweepVariables = [DispatchOptions.trainerVariable, DispatchOptions.runIDVariable, DispatchOptions.dispatcherPIDVariable]
+    let sweepVariables = [
+        DispatchOptions.trainerVariable, DispatchOptions.runIDVariable, DispatchOptions.dispatcherPIDVariable,
+        DispatchOptions.dispatcherStartVariable,
+    ]
     var environment = ProcessInfo.processInfo.environment.filter { !sweepVariables.contains($0.key) }
     environment["OPENBLAS_NUM_THREADS"] = "1"
     return environment
@@ -156,32 +159,55 @@ struct DispatchedTrainerTests {
         return (fixture, configURL, fixture.directory.appendingPathComponent("run"))
     }
 
-    @Test("a trainer whose dispatcher is already gone stops before reading or writing anything")
-    func dispatcherAlreadyGone() throws {
+    /// How the dispatcher named in a trainer's environment can be gone.
+    enum GoneDispatcher: String, CaseIterable, Sendable {
+        /// A pid no process has (pids stay below 2^22 on Linux).
+        case nobodysPID
+        /// A live pid (the test's) with another start time: the dispatcher's pid was recycled.
+        case recycledPID
+
+        var environment: [String: String] {
+            switch self {
+            case .nobodysPID:
+                [DispatchOptions.dispatcherPIDVariable: String(Int32.max)]
+            case .recycledPID:
+                [
+                    DispatchOptions.dispatcherPIDVariable: String(getpid()),
+                    DispatchOptions.dispatcherStartVariable: String((ProcessProbe.startTime(of: getpid()) ?? 0) + 1),
+                ]
+            }
+        }
+    }
+
+    @Test("a trainer whose dispatcher is already gone stops before reading or writing anything", arguments: GoneDispatcher.allCases)
+    func dispatcherAlreadyGone(_ gone: GoneDispatcher) throws {
         let (fixture, config, out) = try prepare { $0.config(mechanism: .nonprivate) }
-        var environment = realTrainerEnvironment()
-        // A pid that is nobody's parent (pids stay below 2^22 on Linux).
-        environment[DispatchOptions.dispatcherPIDVariable] = String(Int32.max)
+        let environment = realTrainerEnvironment().merging(gone.environment) { $1 }
+        let pid = Int32(gone.environment[DispatchOptions.dispatcherPIDVariable]!)!
         let train = try launchUserdp(["train", "--config", config.path, "--out", out.path], environment: environment, in: fixture.directory)
         #expect(finish(train, timeout: 300))
         #expect(train.process.terminationStatus != 0)
-        #expect(train.text.contains(SweepError.orphaned(dispatcherPID: Int32.max).errorDescription!), "\(train.text)")
+        #expect(train.text.contains(SweepError.orphaned(dispatcherPID: pid).errorDescription!), "\(train.text)")
         for name in ["config.json", "log", "curve.csv", "result.json"] {
             #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), "\(name) was written")
         }
     }
 
-    @Test("a trainer stops by itself when its dispatcher is killed with SIGKILL, and leaves no result")
+    @Test("a trainer started through a forking wrapper runs while its dispatcher lives, and stops by itself when it is killed with SIGKILL")
     func dispatcherKilled() throws {
         // A million steps would take many minutes: the trainer can only end early by stopping.
         let (fixture, config, out) = try prepare { $0.config(mechanism: .nonprivate, steps: 1_000_000) }
         let userdp = try #require(userdpExecutable)
         let pidFile = fixture.directory.appendingPathComponent("trainer.pid")
-        // A shell stands in for the dispatcher: it starts the trainer with its own pid, then waits.
+        // A shell stands in for the dispatcher: it names itself in the environment and starts
+        // the trainer through a wrapper shell that forks it and exits, so the trainer's parent
+        // is not the dispatcher. (No shell here waits for the trainer: a shell started from the
+        // test runner may inherit SIGCHLD blocked, and its `wait` would never return.)
         let parent = Process()
         parent.executableURL = URL(fileURLWithPath: "/bin/sh")
         parent.arguments = [
-            "-c", #"USERDP_DISPATCHER_PID=$$ "$0" train --config "$1" --out "$2" > "$2.output" 2>&1 & echo $! > "$3"; wait"#,
+            "-c",
+            #"USERDP_DISPATCHER_PID=$$ PID_FILE="$3" /bin/sh -c '"$@" & echo $! > "$PID_FILE"' wrapper "$0" train --config "$1" --out "$2" > "$2.output" 2>&1; exec sleep 3600"#,
             userdp.path, config.path, out.path, pidFile.path,
         ]
         parent.environment = realTrainerEnvironment()
