@@ -54,6 +54,6 @@ let package = Package(
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy"]),
         .testTarget(name: "UserDataTests", dependencies: ["UserData", "Persistence"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "LanguageModel", "Privacy", "UserData", "Persistence"]),
-        .testTarget(name: "SweepTests", dependencies: ["Sweep", "Training", "Persistence"], exclude: ["Snapshots"]),
+        .testTarget(name: "SweepTests", dependencies: ["Sweep", "Training", "Persistence", "LanguageModel", "UserData", "Randomness"], exclude: ["Snapshots"]),
     ]
 )

@@ -43,6 +43,14 @@ public struct DispatchOptions: Sendable {
     public static let trainerVariable = "USERDP_TRAIN_EXECUTABLE"
     /// Environment variable through which children find the shared calibration cache.
     public static let calibrationCacheVariable = "USERDP_CALIBRATION_CACHE"
+    /// Environment variable carrying the run id to each child.
+    public static let runIDVariable = "USERDP_RUN_ID"
+    /// Environment variable carrying the dispatcher's pid to each child, so that the child
+    /// can tell when the dispatcher died (`SweepChild`).
+    public static let dispatcherPIDVariable = "USERDP_DISPATCHER_PID"
+    /// Environment variable carrying the dispatcher's start time (clock ticks since boot, from
+    /// /proc) with its pid, so that a recycled pid is not taken for the dispatcher.
+    public static let dispatcherStartVariable = "USERDP_DISPATCHER_START"
 
     /// The executable for children: `USERDP_TRAIN_EXECUTABLE` if set, else the running binary
     /// (`/proc/self/exe`, or `argv[0]` resolved against the current directory and PATH).
@@ -330,7 +338,9 @@ public final class Dispatcher {
             environment["OPENBLAS_NUM_THREADS"] = String(max(1, options.cores / options.jobs))
         }
         environment[DispatchOptions.calibrationCacheVariable] = store.calibrationDirectory.path
-        environment["USERDP_RUN_ID"] = run.id
+        environment[DispatchOptions.runIDVariable] = run.id
+        environment[DispatchOptions.dispatcherPIDVariable] = String(claims.pid)
+        environment[DispatchOptions.dispatcherStartVariable] = claims.pidStart.map(String.init)
         return environment
     }
 
@@ -568,6 +578,11 @@ enum InterruptSignal {
         signal(SIGTERM, handler)
         // A parent may have started us with these signals blocked (test runners do); unblock
         // them on this thread, which also hands the unblocked mask to the children it starts.
+        unblockTerminationSignals()
+    }
+
+    /// Unblocks SIGINT and SIGTERM on the calling thread (threads it starts inherit the mask).
+    static func unblockTerminationSignals() {
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGINT)

@@ -14,6 +14,7 @@ import Persistence
 ///                           curve.csv, log written by the trainer
 ///                           output         the child's stdout and stderr
 ///                           claim          who runs it now (pid, host, heartbeat mtime)
+///                           .train.lock    held by the running trainer (flock)
 ///                           failure.json   why the last attempt failed
 ///                           attempts/N/    files of earlier attempts (output, log, ...)
 /// ```
@@ -39,6 +40,9 @@ public struct ResultStore: Sendable {
         public static let claim = "claim"
         /// Why the last attempt failed.
         public static let failure = "failure.json"
+        /// Lock a dispatched trainer holds while it runs (`SweepChild`), so a retry waits for
+        /// an earlier trainer of the same run that is still alive.
+        public static let trainLock = ".train.lock"
         /// Folder of earlier attempts' files.
         public static let attempts = "attempts"
         /// Files that belong to one attempt and move to `attempts/N/` before the next.

@@ -38,6 +38,9 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
     case runsFailed(ids: [String])
     /// Dispatching was interrupted (SIGINT/SIGTERM); unfinished runs will be redone on resume.
     case interrupted(finished: Int, remaining: Int)
+    /// A dispatched `userdp train` found that the dispatcher that started it has exited, so it
+    /// stops before training (an orphan must not race the resumed sweep).
+    case orphaned(dispatcherPID: Int32)
 
     // MARK: Tables and diffs
 
@@ -92,6 +95,8 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
             return "\(ids.count) run(s) failed: \(ids.joined(separator: ", ")); see `userdp sweep status` for their logs"
         case .interrupted(let finished, let remaining):
             return "interrupted: \(finished) run(s) finished, \(remaining) left; run the same command again to resume"
+        case .orphaned(let pid):
+            return "the sweep dispatcher (pid \(pid)) that started this run has exited; stopping (the next `userdp sweep run` redoes the run)"
         case .noResults(let path):
             return "\(path): no results yet (run `userdp sweep run` first)"
         case .malformedResults(let path, let line, let reason):

@@ -58,9 +58,10 @@ struct SweepRunCommand: ParsableCommand {
             Results go to RESULTS/NAME/LABEL/runs/<id>/ and RESULTS/NAME/LABEL/results.csv. Re-running \
             the same command resumes: finished runs are skipped, unfinished ones redone. Several \
             `sweep run` processes (on one machine or several sharing the folder) split the work. \
-            Ctrl-C stops dispatching and terminates the children (twice: kills them). Children get \
-            OPENBLAS_NUM_THREADS = cores / jobs (unless set) and USERDP_CALIBRATION_CACHE; \
-            USERDP_TRAIN_EXECUTABLE overrides the executable they run.
+            Ctrl-C stops dispatching and terminates the children (twice: kills them); after kill -9 \
+            of the dispatcher its children stop by themselves within a second. Children get \
+            OPENBLAS_NUM_THREADS = cores / jobs (unless set), USERDP_CALIBRATION_CACHE, USERDP_RUN_ID \
+            and USERDP_DISPATCHER_PID/_START; USERDP_TRAIN_EXECUTABLE overrides the executable they run.
             """
     )
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Sweep
 import Training
 
 /// `userdp train --config FILE --out DIR`: one experiment; see `TrainingRun` for the files.
@@ -7,7 +8,12 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Run one configured experiment and write result.json, curve.csv and log.",
-        discussion: "Keys, defaults and mechanisms: docs/CONFIG.md. A failed run leaves no result.json.")
+        discussion: """
+            Keys, defaults and mechanisms: docs/CONFIG.md. A failed or killed run leaves no result.json. \
+            Started by `userdp sweep run` (USERDP_DISPATCHER_PID set), it waits for any earlier trainer \
+            of the same run folder to exit and stops within a fraction of a second when the \
+            dispatcher dies (docs/SWEEPS.md).
+            """)
 
     @Option(name: .long, help: "Run config JSON file.")
     var config: String
@@ -19,6 +25,9 @@ struct TrainCommand: ParsableCommand {
     var quiet = false
 
     func run() throws {
+        // Before anything is read or written: a child of a dispatcher that is already gone
+        // must not train beside the resumed sweep.
+        try SweepChild.attach(outDirectory: URL(fileURLWithPath: out))
         let runConfig = try RunConfig(contentsOf: URL(fileURLWithPath: config))
         let terminal = !quiet && isatty(STDERR_FILENO) == 1
         let outcome = try TrainingRun.execute(

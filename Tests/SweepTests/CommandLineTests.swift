@@ -44,15 +44,20 @@ func launchUserdp(_ arguments: [String], environment: [String: String], in direc
     return Launched(process: process, output: output)
 }
 
-/// Claims in a store that record a child pid.
-func claimsWithChildren(_ store: ResultStore) -> [Claim] {
+/// Claims in a store that record a child pid, with their run ids.
+func claimedChildren(_ store: ResultStore) -> [(id: String, claim: Claim)] {
     let ids = (try? FileManager.default.contentsOfDirectory(atPath: store.runsDirectory.path)) ?? []
-    return ids.compactMap { id in
+    return ids.sorted().compactMap { id in
         guard let data = try? Data(contentsOf: store.file("claim", of: id)), let claim = try? JSONDecoder().decode(Claim.self, from: data),
             claim.childPID != nil
         else { return nil }
-        return claim
+        return (id, claim)
     }
+}
+
+/// Claims in a store that record a child pid.
+func claimsWithChildren(_ store: ResultStore) -> [Claim] {
+    claimedChildren(store).map(\.claim)
 }
 
 @Suite("userdp sweep (the command line, with a shell-script trainer)", .serialized, .enabled(if: userdpExecutable != nil, "the userdp executable is not built beside the tests"))
@@ -72,26 +77,34 @@ struct CommandLineTests {
         let plan = try SweepDefinition(contentsOf: sweepFile).plan()
         let store = ResultStore(results: fixture.results, sweep: "grid", label: "L")
         let arguments = ["sweep", "run", sweepFile.path, "--results", fixture.results.path, "--label", "L", "--jobs", "2"]
+        var gated = environment(fixture, sleep: 0)
+        gated["FAKE_GATE"] = fixture.gate.path
 
-        let first = try launchUserdp(arguments, environment: environment(fixture, sleep: 1.5), in: fixture.directory)
-        #expect(waitUntil(timeout: 10) { claimsWithChildren(store).count == 2 }, "two children should start: \(first.text)")
+        // The children wait at the gate, so both are mid-run when the dispatcher dies.
+        let first = try launchUserdp(arguments, environment: gated, in: fixture.directory)
+        let started = waitUntil(timeout: 300) { claimsWithChildren(store).count == 2 }
         kill(first.process.processIdentifier, SIGKILL)
         first.process.waitUntilExit()
-        // One child dies with the dispatcher (as on a crash); the other runs on as an orphan.
+        try #require(started, "two children should start: \(first.text)")
+        // One child dies with the dispatcher (as on a crash); the other runs on as an orphan
+        // (a shell script has no watchdog, unlike `userdp train`).
         let claims = claimsWithChildren(store)
         try #require(claims.count == 2)
-        signalChild(pid: claims[0].childPID!, SIGKILL)
+        let killed = try #require(claims[0].childPID)
+        signalChild(pid: killed, SIGKILL)
+        #expect(waitUntil(timeout: 300) { !ProcessProbe.isAlive(killed, start: claims[0].childStart) })
         let orphanID = ledgerID(fixture, claims[1])
         #expect(!orphanID.isEmpty)
 
-        let second = try launchUserdp(arguments, environment: environment(fixture, sleep: 0), in: fixture.directory)
+        fixture.openGate()
+        let second = try launchUserdp(arguments, environment: gated, in: fixture.directory)
         second.process.waitUntilExit()
         #expect(second.process.terminationStatus == 0, "\(second.text)")
         #expect(second.text.contains("reclaim"), "\(second.text)")
 
         let ledger = fixture.ledgerIDs()
         #expect(Set(ledger) == Set(plan.runs.map(\.id)))
-        // The killed run ran twice (the killed attempt and the redo), the orphan once.
+        // The killed run ran twice (the killed attempt and the redo), the orphan's once.
         #expect(ledger.filter { $0 == orphanID }.count == 1)
         #expect(ledger.count == plan.runs.count + 1)
         let set = try ResultSet(contentsOf: store.resultsCSV)
@@ -106,16 +119,22 @@ struct CommandLineTests {
         let sweepFile = fixture.directory.appendingPathComponent("pair.json")
         try #"{"name": "pair", "base": {"dataset": "ok"}, "grid": {"k": [1, 2, 3, 4, 5, 6]}, "seeds": [0, 1]}"#.write(to: sweepFile, atomically: true, encoding: .utf8)
         let plan = try SweepDefinition(contentsOf: sweepFile).plan()
+        let store = ResultStore(results: fixture.results, sweep: "pair", label: "L")
         let arguments = ["sweep", "run", sweepFile.path, "--results", fixture.results.path, "--label", "L", "--jobs", "2", "--shuffle"]
-        let dispatchers = try (0..<2).map { _ in try launchUserdp(arguments, environment: environment(fixture, sleep: 0.1), in: fixture.directory) }
+        var gated = environment(fixture, sleep: 0)
+        gated["FAKE_GATE"] = fixture.gate.path
+        let dispatchers = try (0..<2).map { _ in try launchUserdp(arguments, environment: gated, in: fixture.directory) }
+        // Nothing finishes before the gate opens, so each process fills its two slots first.
+        let bothBusy = waitUntil(timeout: 300) { claimsWithChildren(store).count == 4 }
+        fixture.openGate()
         for dispatcher in dispatchers {
             dispatcher.process.waitUntilExit()
             #expect(dispatcher.process.terminationStatus == 0, "\(dispatcher.text)")
         }
+        #expect(bothBusy, "\(dispatchers.map(\.text))")
+        // The invariant: every run started exactly once.
         #expect(fixture.ledgerIDs().sorted() == plan.runs.map(\.id).sorted())
-        // Each process started some of the runs.
-        #expect(dispatchers.allSatisfy { $0.text.contains("start ") }, "\(dispatchers.map(\.text))")
-        let set = try ResultSet(contentsOf: ResultStore(results: fixture.results, sweep: "pair", label: "L").resultsCSV)
+        let set = try ResultSet(contentsOf: store.resultsCSV)
         #expect(set.rows.map(\.runID) == plan.runs.map(\.id))
     }
 
@@ -132,7 +151,7 @@ struct CommandLineTests {
         let first = try launchUserdp(arguments, environment: environment(fixture, sleep: 0), in: fixture.directory)
         // Interrupt while the slow run (dispatched second) is running.
         let slowChild = { claimsWithChildren(store).first { $0.childPID != nil && ledgerID(fixture, $0) == slowID }?.childPID }
-        #expect(waitUntil(timeout: 10) { slowChild() != nil }, "\(first.text)")
+        #expect(waitUntil(timeout: 300) { slowChild() != nil }, "\(first.text)")
         let child = try #require(slowChild())
         kill(first.process.processIdentifier, SIGINT)
         first.process.waitUntilExit()

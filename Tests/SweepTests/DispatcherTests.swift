@@ -29,7 +29,7 @@ struct DispatcherTests {
         #expect(csv.hasPrefix("run_id,k,seed,test_perplexity,validation_perplexity,epsilon_spent,noise_multiplier,sampling_rate,units_per_step_mean,wall_seconds,tokens_per_second,extra.halted,git_commit,"))
 
         let output = try String(contentsOf: store.file("output", of: plan.runs[0].id), encoding: .utf8)
-        #expect(output.contains("threads=2 cache=\(store.calibrationDirectory.path) run=\(plan.runs[0].id)"))
+        #expect(output.contains("threads=2 cache=\(store.calibrationDirectory.path) run=\(plan.runs[0].id) dispatcher=\(getpid())\n"))
         let config = try RunConfig(contentsOf: store.file("config.json", of: plan.runs[0].id))
         #expect(config == plan.runs[0].config)
         #expect(!FileManager.default.fileExists(atPath: store.file("claim", of: plan.runs[0].id).path))
@@ -100,7 +100,7 @@ struct DispatcherTests {
         let status = SweepStatus(plan: plan, store: fixture.store(plan), lines: 2)
         #expect(status.failed.map(\.id) == firstThree && status.missing.count == 3 && status.done.isEmpty)
         #expect(status.failed[0].reason == "exit status 3" && status.failed[0].attempt == 1)
-        #expect(status.failed[0].lastLines == ["[output]", "training \(firstThree[0]) dataset=fail threads=4 cache=\(fixture.store(plan).calibrationDirectory.path) run=\(firstThree[0])", "error: dataset is broken", "[log]", "log of \(firstThree[0])"])
+        #expect(status.failed[0].lastLines == ["[output]", "training \(firstThree[0]) dataset=fail threads=4 cache=\(fixture.store(plan).calibrationDirectory.path) run=\(firstThree[0]) dispatcher=\(getpid())", "error: dataset is broken", "[log]", "log of \(firstThree[0])"])
         #expect(status.render().hasPrefix("6 runs: 0 done, 0 running, 3 failed, 3 missing\nfailed:\n  \(firstThree[0]) {k=1, seed=0}: exit status 3 (attempt 1)\n"))
     }
 
@@ -132,7 +132,7 @@ struct DispatcherTests {
 
         var options = fixture.options(jobs: 2)
         options.waitForOthers = false
-        options.staleAfter = 60
+        options.staleAfter = 900  // far from both ages: the fresh claim is seconds old, the other an hour
         let log = EventLog()
         let summary = try dispatch(fixture, plan, options, log: log)
         #expect(log.reclaimed == [old])
@@ -145,18 +145,23 @@ struct DispatcherTests {
         let fixture = try Fixture()
         let plan = try fixture.definition(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2, 3, 4, 5]}, "seeds": [0, 1]}"#).plan()
         let store = fixture.store(plan)
-        let options = fixture.options(jobs: 2, sleep: 0.1)
-        // Each dispatcher lives on its own thread and blocks it, like two `sweep run` processes.
-        let first = Task.detached { try Dispatcher(plan: plan, definition: nil, store: store, options: options).run() }
-        let second = Task.detached { try Dispatcher(plan: plan, definition: nil, store: store, options: options).run() }
-        let summaries = [try await first.value, try await second.value]
-        #expect(summaries.allSatisfy { $0.stop == .completed && $0.unfinished.isEmpty })
+        let options = fixture.options(jobs: 2, environment: ["FAKE_GATE": fixture.gate.path])
+        var threads = DispatcherThreads()
+        threads.start(plan, store, options)
+        threads.start(plan, store, options)
+        // Children wait at the gate, so no run can finish until each dispatcher has filled its
+        // two slots: four claims at once, on four different runs. (How the rest splits after
+        // the gate opens is up to the scheduler and is not asserted.)
+        let bothBusy = waitUntil(timeout: 300) { claimsWithChildren(store).count == 4 }
+        fixture.openGate()
+        let summaries = try await threads.summaries()
+        #expect(bothBusy, "the two dispatchers never held four runs at once")
+        #expect(summaries.allSatisfy { $0.stop == .completed && $0.unfinished.isEmpty && $0.failed.isEmpty })
+        // The invariant: every run started exactly once, and is credited to exactly one dispatcher.
         let ledger = fixture.ledgerIDs()
-        #expect(ledger.count == plan.runs.count)
         #expect(ledger.sorted() == plan.runs.map(\.id).sorted())
-        // Both took part, and each run is credited to exactly one of them.
-        #expect(summaries.allSatisfy { !$0.finished.isEmpty })
         #expect(summaries.flatMap(\.finished).sorted() == plan.runs.map(\.id).sorted())
+        #expect(summaries.map(\.alreadyDone) == [0, 0])
         let set = try ResultSet(contentsOf: store.resultsCSV)
         #expect(set.rows.map(\.runID) == plan.runs.map(\.id))
     }
@@ -164,19 +169,28 @@ struct DispatcherTests {
     @Test("a dispatcher whose claim was taken over stops its copy of the run")
     func lostClaim() async throws {
         let fixture = try Fixture()
-        let plan = try fixture.definition(#"{"base": {"dataset": "slow"}}"#).plan()
+        let plan = try fixture.definition(#"{"base": {"dataset": "ok"}}"#).plan()
         let store = fixture.store(plan)
         let id = plan.runs[0].id
-        let options = fixture.options(jobs: 1, environment: ["FAKE_SLOW": "20"])
-        let dispatch = Task.detached { try Dispatcher(plan: plan, definition: nil, store: store, options: options).run() }
+        // The gate stays shut: the child runs until it is stopped.
+        let options = fixture.options(jobs: 1, environment: ["FAKE_GATE": fixture.gate.path])
+        var threads = DispatcherThreads()
+        threads.start(plan, store, options)
         let ours = { claimsWithChildren(store).first }
-        #expect(waitUntil(timeout: 10) { ours() != nil })
-        let child = try #require(ours()?.childPID)
+        let started = waitUntil(timeout: 300) { ours() != nil }
+        guard started, let child = ours()?.childPID else {
+            fixture.openGate()
+            _ = try await threads.summaries()
+            Issue.record("the child never started")
+            return
+        }
         // Another dispatcher judged us stale and took the run (its claim is live: our pid).
         try writeClaim(store, id, Claim(token: "thief", host: ProcessProbe.hostName, pid: getpid(), attempt: 2, claimedAt: 0))
-        let summary = try await dispatch.value
+        let summary = try #require(try await threads.summaries().first)
         #expect(summary.unfinished == [id] && summary.finished.isEmpty && summary.failed.isEmpty)
-        #expect(waitUntil(timeout: 5) { !ProcessProbe.isAlive(child, start: nil) })
+        // The dispatcher returns only after its children exited.
+        #expect(!ProcessProbe.isAlive(child, start: nil))
+        #expect(!store.hasResult(id))
         let claim = try JSONDecoder().decode(Claim.self, from: Data(contentsOf: store.file("claim", of: id)))
         #expect(claim.token == "thief")
         #expect(!FileManager.default.fileExists(atPath: store.file("failure.json", of: id).path))
@@ -222,9 +236,10 @@ struct DispatcherTests {
         return (fixture, plan, store)
     }
 
+    /// Writes a claim file whole (a dispatcher polling it never reads half a claim).
     func writeClaim(_ store: ResultStore, _ id: String, _ claim: Claim) throws {
         try FileManager.default.createDirectory(at: store.runDirectory(id), withIntermediateDirectories: true)
-        try JSONEncoder().encode(claim).write(to: store.file("claim", of: id))
+        try AtomicFile.write(JSONEncoder().encode(claim), to: store.file("claim", of: id))
     }
 }
 

@@ -3,8 +3,8 @@ import Training
 
 @testable import Sweep
 
-/// A temporary folder with a fake `userdp` (a shell script standing in for `userdp train`)
-/// and a ledger file where every child start appends "RUN_ID PID".
+/// A temporary folder with a fake `userdp` (a shell script standing in for `userdp train`),
+/// a ledger file where every child start appends "RUN_ID PID", and a gate.
 ///
 /// The fake child reads its behaviour from the config's `dataset`:
 /// - `ok`: writes log, then result.json (atomically) after `FAKE_SLEEP` seconds; its test
@@ -12,12 +12,17 @@ import Training
 /// - `fail`: prints "error: dataset is broken" and exits with status 3;
 /// - `crash-once`: the first attempt kills itself with SIGKILL, later attempts succeed;
 /// - `bad-result`: writes a result.json that does not follow the RunResult schema;
-/// - `slow`: sleeps `FAKE_SLOW` seconds (default 30) first, to be interrupted by the test.
+/// - `slow`: sleeps `FAKE_SLOW` seconds (default 600) first, to be interrupted by the test.
+///
+/// With `FAKE_GATE` set to `gate.path`, every child waits after its log line until the test
+/// calls `openGate()`: tests decide when runs may finish instead of guessing how long things
+/// take on a loaded machine. A waiting child gives up when the fixture folder is removed.
 final class Fixture {
     let directory: URL
     let trainer: URL
     let ledger: URL
     let results: URL
+    let gate: URL
 
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-test-\(UUID().uuidString)")
@@ -25,6 +30,7 @@ final class Fixture {
         trainer = directory.appendingPathComponent("fake-userdp")
         ledger = directory.appendingPathComponent("ledger")
         results = directory.appendingPathComponent("results")
+        gate = directory.appendingPathComponent("gate")
         try Fixture.script.write(to: trainer, atomically: true, encoding: .utf8)
         chmod(trainer.path, 0o755)
         _ = FileManager.default.createFile(atPath: ledger.path, contents: nil)
@@ -40,12 +46,15 @@ final class Fixture {
         dataset=$(sed -n 's/.*"dataset": "\([^"]*\)".*/\1/p' "$config")
         seed=$(sed -n 's/.*"seed": \([0-9]*\).*/\1/p' "$config")
         k=$(sed -n 's/.*"k": \([0-9]*\).*/\1/p' "$config")
-        echo "training $id dataset=$dataset threads=$OPENBLAS_NUM_THREADS cache=$USERDP_CALIBRATION_CACHE run=$USERDP_RUN_ID"
+        echo "training $id dataset=$dataset threads=$OPENBLAS_NUM_THREADS cache=$USERDP_CALIBRATION_CACHE run=$USERDP_RUN_ID dispatcher=$USERDP_DISPATCHER_PID"
         echo "log of $id" > "$out/log"
+        if [ -n "$FAKE_GATE" ]; then
+          while [ ! -e "$FAKE_GATE" ]; do [ -d "${FAKE_GATE%/*}" ] || exit 75; sleep 0.05; done
+        fi
         case "$dataset" in
           fail) echo "error: dataset is broken"; exit 3 ;;
           crash-once) if [ ! -e "$out/crashed-once" ]; then touch "$out/crashed-once"; kill -9 $$; fi ;;
-          slow) sleep "${FAKE_SLOW:-30}" ;;
+          slow) sleep "${FAKE_SLOW:-600}" ;;
           bad-result) echo '{"test_perplexity": 1}' > "$out/result.json"; exit 0 ;;
         esac
         sleep "${FAKE_SLEEP:-0}"
@@ -58,6 +67,11 @@ final class Fixture {
         EOF
         mv "$out/.result.tmp" "$out/result.json"
         """#
+
+    /// Lets every waiting child (and every later one) go on.
+    func openGate() {
+        _ = FileManager.default.createFile(atPath: gate.path, contents: nil)
+    }
 
     /// A sweep definition from JSON text.
     func definition(_ text: String, name: String = "t") throws -> SweepDefinition {
@@ -105,7 +119,42 @@ final class EventLog {
     }
 }
 
-/// Waits until `condition` holds or `timeout` seconds pass; returns whether it held.
+/// Dispatchers on threads of their own, like several `sweep run` processes in one.
+///
+/// Not Swift tasks: a blocking dispatcher on the cooperative pool (as many threads as cores)
+/// could wait behind other tests' blocking work, or starve it, on a loaded 2-core machine.
+struct DispatcherThreads {
+    private let results: AsyncStream<Result<DispatchSummary, SweepError>>
+    private let sink: AsyncStream<Result<DispatchSummary, SweepError>>.Continuation
+    private var started = 0
+
+    init() {
+        (results, sink) = AsyncStream.makeStream(of: Result<DispatchSummary, SweepError>.self)
+    }
+
+    /// Starts a dispatcher of `plan` into `store` on a new thread.
+    mutating func start(_ plan: SweepPlan, _ store: ResultStore, _ options: DispatchOptions) {
+        let sink = self.sink
+        Thread {
+            sink.yield(Result { () throws(SweepError) in try Dispatcher(plan: plan, definition: nil, store: store, options: options).run() })
+        }.start()
+        started += 1
+    }
+
+    /// Waits for every started dispatcher and returns their summaries (in the order they ended).
+    func summaries() async throws -> [DispatchSummary] {
+        var summaries: [DispatchSummary] = []
+        for await result in results {
+            summaries.append(try result.get())
+            if summaries.count == started { break }
+        }
+        return summaries
+    }
+}
+
+/// Waits until `condition` holds or `timeout` seconds pass; returns whether it held. Tests
+/// wait on conditions, never on durations; timeouts are generous (minutes) because a loaded
+/// 2-core CI machine can stall a process for many seconds.
 func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
