@@ -24,6 +24,12 @@ public struct ModelTokenizer: Tokenizing {
         identity = hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
+    /// The tokenizer of a model folder, found as `userdp train` finds models (as given, else
+    /// relative to the repository root).
+    public init(modelDirectory path: String) throws {
+        self.init(try BPETokenizer.load(directory: ExperimentInputs.locateModel(path)))
+    }
+
     public func encode(_ text: String) -> [Int32] {
         bpe.encode(text, allowingSpecialTokens: false).map { Int32($0) }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Training
 import UserData
 
 /// `userdp data ...`: build, import, split and describe user-level datasets.
@@ -53,8 +54,14 @@ struct DataStatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
         abstract: "Users, records, tokens and their quantiles for a dataset.",
-        discussion: "Tokens are counted with the UTF-8 byte tokenizer until a model tokenizer is given."
+        discussion: "Tokens are counted with the tokenizer of --model (default: the shipped base model); --bytes counts UTF-8 bytes instead."
     )
+
+    @Option(help: "Model folder whose tokenizer counts tokens (vocab.json + merges.txt).")
+    var model = "models/base"
+
+    @Flag(help: "Count UTF-8 bytes instead of model tokens.")
+    var bytes = false
 
     @Argument(help: "Dataset name (e.g. shakespeare), folder or .jsonl file.")
     var dataset: String
@@ -77,7 +84,8 @@ struct DataStatsCommand: ParsableCommand {
         try reportingDataErrors {
             let location = try DatasetLocator.locate(dataset)
             let (loaded, load) = try Dataset.load(from: location, skipInvalid: skipInvalid)
-            let statistics = loaded.statistics(tokenizer: ByteTokenizer())
+            let tokenizer: any Tokenizing = bytes ? ByteTokenizer() : try ModelTokenizer(modelDirectory: model)
+            let statistics = loaded.statistics(tokenizer: tokenizer)
             if json {
                 try printJSON(
                     Report(
