@@ -1,7 +1,181 @@
 import ArgumentParser
+import Foundation
+import Privacy
 
-// Placeholder until the owning issue lands; replaced wholesale by that work.
+/// `userdp privacy ...`: ε for a run's parameters, and noise calibration.
 struct PrivacyCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "privacy", abstract: "Privacy accounting: epsilon for a run, noise calibration.")
-    func run() throws { throw ValidationError("'privacy' is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "privacy",
+        abstract: "Privacy accounting: epsilon for a run, noise calibration.",
+        discussion: """
+            Add/remove adjacency, Poisson sampling with rate q. Without --group-size the unit is \
+            one record (record-level DP-SGD) or one user (user-wise DP-SGD): the same event. With \
+            --group-size K a user owns K records (Group Privacy); the default accounting is tight \
+            (mixture of Gaussians), --accountant group-lemma uses the group-privacy lemma instead.
+            """,
+        subcommands: [PrivacyEpsilonCommand.self, PrivacyCalibrateCommand.self]
+    )
+}
+
+/// Flags shared by `privacy epsilon` and `privacy calibrate`.
+struct PrivacyOptions: ParsableArguments {
+    @Option(name: .customLong("q"), help: "Poisson sampling probability per step, in (0, 1].")
+    var samplingRate: Double
+
+    @Option(help: "Number of steps T (>= 1).")
+    var steps: Int
+
+    @Option(help: "Target delta, in (0, 1).")
+    var delta: Double
+
+    @Option(name: .customLong("group-size"), help: "Records per user for Group Privacy (K >= 1).")
+    var groupSize: Int?
+
+    @Option(help: "Accountant: pld (default), rdp, or group-lemma (the lemma over PLD).")
+    var accountant: String?
+
+    @Option(help: "PLD value-discretisation interval.")
+    var discretization: Double = PLDAccountant.defaultValueDiscretization
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    var unit: PrivacyUnitEvent {
+        groupSize.map { PrivacyUnitEvent.groupOfRecords($0) } ?? .record
+    }
+
+    func accountantKind(named name: String) throws -> AccountantKind {
+        guard let kind = AccountantKind(cliName: name, valueDiscretization: discretization) else {
+            throw ValidationError("unknown accountant '\(name)'; use pld, rdp or group-lemma")
+        }
+        return kind
+    }
+
+    /// The accountants to report: the one asked for, or PLD (plus the lemma for groups).
+    func accountantKinds() throws -> [AccountantKind] {
+        if let accountant { return [try accountantKind(named: accountant)] }
+        let tight = AccountantKind.pld(valueDiscretization: discretization)
+        if let groupSize, groupSize > 1 { return [tight, .groupLemma(base: tight)] }
+        return [tight]
+    }
+
+    func describeUnit() -> String {
+        switch unit {
+        case .record, .user:
+            return "Poisson-subsampled Gaussian (record or user level), q = \(samplingRate), T = \(steps)"
+        case .groupOfRecords(let k):
+            return "group of \(k) records per user, each Poisson-sampled with q = \(samplingRate), T = \(steps)"
+        }
+    }
+}
+
+/// Runs `body`, turning a library error into a message that ArgumentParser prints as is.
+func reportingPrivacyErrors<Result>(_ body: () throws -> Result) throws -> Result {
+    do {
+        return try body()
+    } catch let error as PrivacyError {
+        throw ValidationError(error.localizedDescription)
+    }
+}
+
+/// Encodes a value as pretty, key-sorted JSON text.
+func prettyJSON<Value: Encodable>(_ value: Value) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
+struct PrivacyEpsilonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "epsilon", abstract: "The epsilon of a run at a given delta.")
+
+    @OptionGroup var options: PrivacyOptions
+
+    @Option(help: "Noise multiplier sigma (> 0).")
+    var sigma: Double
+
+    struct Report: Encodable {
+        var unit: PrivacyUnitEvent
+        var samplingRate: Double
+        var sigma: Double
+        var steps: Int
+        var delta: Double
+        var results: [Line]
+    }
+
+    struct Line: Encodable {
+        var accountant: AccountantKind
+        var epsilon: Double
+        var event: DPEvent
+    }
+
+    func run() throws {
+        let lines = try reportingPrivacyErrors {
+            try options.accountantKinds().map { kind in
+                let event = try kind.event(
+                    for: options.unit, q: options.samplingRate, sigma: sigma, steps: options.steps)
+                let accountant = try kind.makeAccountant(groupSize: options.unit.groupSize)
+                return Line(accountant: kind, epsilon: try accountant.epsilon(for: event, delta: options.delta), event: event)
+            }
+        }
+        if options.json {
+            print(try prettyJSON(Report(
+                unit: options.unit, samplingRate: options.samplingRate, sigma: sigma, steps: options.steps,
+                delta: options.delta, results: lines)))
+            return
+        }
+        print("\(options.describeUnit()), sigma = \(sigma), add/remove adjacency")
+        for line in lines {
+            print("epsilon = \(String(format: "%.5f", line.epsilon)) at delta = \(options.delta)  [\(line.accountant.summary)]")
+        }
+    }
+}
+
+struct PrivacyCalibrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calibrate", abstract: "The smallest noise multiplier sigma whose epsilon meets a target.")
+
+    @OptionGroup var options: PrivacyOptions
+
+    @Option(help: "Target epsilon (> 0).")
+    var epsilon: Double
+
+    @Option(help: "Relative tolerance on sigma, in (0, 0.1).")
+    var tolerance: Double = 1e-5
+
+    @Option(help: "Directory of cached calibrations (created if missing); none by default.")
+    var cache: String?
+
+    struct Report: Encodable {
+        var request: CalibrationRequest
+        var result: CalibrationResult
+        var seconds: Double
+    }
+
+    func run() throws {
+        let reports = try reportingPrivacyErrors {
+            let calibration = NoiseCalibration(
+                cache: try cache.map { try CalibrationCache(directory: URL(fileURLWithPath: $0)) })
+            return try options.accountantKinds().map { kind in
+                let request = CalibrationRequest(
+                    unit: options.unit, samplingRate: options.samplingRate, steps: options.steps,
+                    targetEpsilon: epsilon, delta: options.delta, accountant: kind, sigmaTolerance: tolerance)
+                let start = Date()
+                let result = try calibration.calibrate(request)
+                return Report(request: request, result: result, seconds: Date().timeIntervalSince(start))
+            }
+        }
+        if options.json {
+            print(try prettyJSON(reports.count == 1 ? [reports[0]] : reports))
+            return
+        }
+        print("\(options.describeUnit()), target epsilon = \(epsilon) at delta = \(options.delta), add/remove adjacency")
+        for report in reports {
+            let result = report.result
+            print(
+                "sigma = \(String(format: "%.6f", result.sigma)) (epsilon there \(String(format: "%.5f", result.achievedEpsilon)); "
+                    + "smallest feasible sigma in (\(String(format: "%.6f", result.lowerSigma)), \(String(format: "%.6f", result.sigma))]; "
+                    + "\(result.evaluations) evaluations, \(String(format: "%.2f", report.seconds)) s)  [\(report.request.accountant.summary)]")
+        }
+    }
 }

@@ -1,0 +1,128 @@
+import Foundation
+
+/// The (ε, δ) trade-off of one event, prepared once and queried many times.
+///
+/// Both functions are upper bounds on the true curve of the event: for every δ, the event is
+/// (``epsilon(delta:)``, δ)-DP, and for every ε it is (ε, ``delta(epsilon:)``)-DP.
+public protocol PrivacyCurve: Sendable {
+    /// The smallest ε (≥ 0) this accountant can certify at `delta`; `.infinity` if none.
+    /// `delta` must be in (0, 1) (callers validate).
+    func epsilon(delta: Double) -> Double
+    /// The smallest δ in [0, 1] this accountant can certify at `epsilon` ≥ 0.
+    func delta(epsilon: Double) -> Double
+}
+
+/// Turns a ``DPEvent`` into a privacy guarantee under add/remove adjacency.
+///
+/// Implementations: ``PLDAccountant`` (default, tight), ``RDPAccountant`` (fast cross-check) and
+/// ``GroupPrivacyLemmaAccountant`` (the classic group-privacy lemma over either).
+public protocol Accountant: Sendable {
+    /// A short name for messages and JSON (`"pld"`, `"rdp"`, `"group-lemma"`).
+    var name: String { get }
+    /// Prepares the event's curve; the expensive work (composition) happens here.
+    /// - Throws: ``PrivacyError`` for invalid or unsupported events.
+    func privacyCurve(for event: DPEvent) throws -> any PrivacyCurve
+    /// The smallest ε certified for `event` at `delta` ∈ (0, 1); `.infinity` if none.
+    func epsilon(for event: DPEvent, delta: Double) throws -> Double
+    /// The smallest δ certified for `event` at `epsilon` ≥ 0.
+    func delta(for event: DPEvent, epsilon: Double) throws -> Double
+}
+
+extension Accountant {
+    public func epsilon(for event: DPEvent, delta: Double) throws -> Double {
+        try validateDelta(delta)
+        return try privacyCurve(for: event).epsilon(delta: delta)
+    }
+
+    public func delta(for event: DPEvent, epsilon: Double) throws -> Double {
+        try validateEpsilon(epsilon)
+        return try privacyCurve(for: event).delta(epsilon: epsilon)
+    }
+}
+
+/// Which accountant to use, with its parameters, as data (stored in calibration requests and
+/// results; part of the calibration cache key).
+///
+/// JSON: `{"kind":"pld","valueDiscretization":0.0001}`, `{"kind":"rdp"}`,
+/// `{"kind":"groupLemma","base":{...}}`.
+public indirect enum AccountantKind: Hashable, Sendable {
+    /// ``PLDAccountant`` with the given value-discretisation interval (default 1e-4).
+    case pld(valueDiscretization: Double = PLDAccountant.defaultValueDiscretization)
+    /// ``RDPAccountant`` with its default orders.
+    case rdp
+    /// ``GroupPrivacyLemmaAccountant`` over `base` (applied to the record-level event).
+    case groupLemma(base: AccountantKind)
+
+    /// The default: PLD with discretisation 1e-4.
+    public static let `default` = AccountantKind.pld()
+
+    /// Parses the CLI spelling: `pld`, `rdp` or `group-lemma` (the lemma over PLD).
+    public init?(cliName: String, valueDiscretization: Double = PLDAccountant.defaultValueDiscretization) {
+        switch cliName {
+        case "pld": self = .pld(valueDiscretization: valueDiscretization)
+        case "rdp": self = .rdp
+        case "group-lemma": self = .groupLemma(base: .pld(valueDiscretization: valueDiscretization))
+        default: return nil
+        }
+    }
+
+    /// A human-readable description, e.g. "PLD (pessimistic, discretisation 0.0001)".
+    public var summary: String {
+        switch self {
+        case .pld(let h): return "PLD (pessimistic connect-the-dots, discretisation \(h))"
+        case .rdp: return "RDP (Mironov-Talwar-Zhang 2019, Balle et al. 2020 conversion)"
+        case .groupLemma(let base): return "group-privacy lemma over \(base.summary)"
+        }
+    }
+
+    /// The accountant for events of the given privacy unit.
+    ///
+    /// For ``groupLemma(base:)`` the returned accountant expects the record-level event and
+    /// applies the lemma with the unit's group size (k = 1 leaves the base unchanged).
+    /// - Throws: ``PrivacyError/discretizationOutOfRange(_:)`` for a bad PLD interval.
+    public func makeAccountant(groupSize: Int = 1) throws -> any Accountant {
+        switch self {
+        case .pld(let h): return try PLDAccountant(valueDiscretization: h)
+        case .rdp: return RDPAccountant()
+        case .groupLemma(let base):
+            return try GroupPrivacyLemmaAccountant(groupSize: groupSize, base: base.makeAccountant())
+        }
+    }
+
+    /// The event this accountant kind expects for `unit`: the tight group event for PLD and RDP,
+    /// the record-level event for the group-privacy lemma.
+    public func event(for unit: PrivacyUnitEvent, q: Double, sigma: Double, steps: Int) throws -> DPEvent {
+        if case .groupLemma = self { return try PrivacyUnitEvent.record.event(q: q, sigma: sigma, steps: steps) }
+        return try unit.event(q: q, sigma: sigma, steps: steps)
+    }
+}
+
+extension AccountantKind: Codable {
+    private enum CodingKeys: String, CodingKey { case kind, valueDiscretization, base }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        switch try container.decode(String.self, forKey: .kind) {
+        case "pld": self = .pld(valueDiscretization: try container.decode(Double.self, forKey: .valueDiscretization))
+        case "rdp": self = .rdp
+        case "groupLemma": self = .groupLemma(base: try container.decode(AccountantKind.self, forKey: .base))
+        case let other:
+            throw DecodingError.dataCorruptedError(
+                forKey: .kind, in: container, debugDescription: "unknown accountant '\(other)'; expected pld, rdp or groupLemma")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .pld(let h):
+            try container.encode("pld", forKey: .kind)
+            try container.encode(h, forKey: .valueDiscretization)
+        case .rdp:
+            try container.encode("rdp", forKey: .kind)
+        case .groupLemma(let base):
+            try container.encode("groupLemma", forKey: .kind)
+            try container.encode(base, forKey: .base)
+        }
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+
+/// A differentially private computation described as data, in the spirit of Google's
+/// `dp_accounting` `DpEvent`.
+///
+/// A training run stores its composed event with its result so that ε can be recomputed later by
+/// any ``Accountant``. Events are immutable values; equality and hashing are structural.
+///
+/// Conventions (add/remove adjacency throughout):
+/// - Sensitivities are in units of the clipping norm C, and `sigma` is the noise multiplier, so the
+///   noise standard deviation is σ·C.
+/// - ``gaussian(sigma:)`` is the Gaussian mechanism with sensitivity 1.
+/// - ``mixtureOfGaussians(sigma:sensitivities:probabilities:)``: on the dataset without the unit
+///   the output is N(0, σ²); with it, the output is Σᵢ pᵢ·N(cᵢ, σ²) (Ganesh 2024, arXiv 2401.10294;
+///   `dp_accounting`'s `MixtureOfGaussiansDpEvent`, arXiv 2310.15526).
+///
+/// The JSON encoding is stable (a `kind` discriminator plus named fields; encode with
+/// `.sortedKeys` for byte-stable files, as ``DPEvent/canonicalJSON()`` does); see docs/PRIVACY.md.
+/// New kinds (Laplace, a fixed (ε, δ) guarantee, ...) can be added as new cases with new `kind`
+/// strings without changing the encoding of the existing ones.
+public indirect enum DPEvent: Hashable, Sendable {
+    /// The Gaussian mechanism with sensitivity 1 and noise multiplier `sigma` (> 0).
+    case gaussian(sigma: Double)
+    /// `event` applied to a Poisson sample: each unit is included independently with
+    /// probability `samplingProbability` in (0, 1].
+    case poissonSampled(samplingProbability: Double, event: DPEvent)
+    /// `event` run `count` (≥ 0) times with independent randomness (adaptive composition).
+    case selfComposed(event: DPEvent, count: Int)
+    /// The events run one after another (adaptive composition), in order.
+    case composed([DPEvent])
+    /// The mixture-of-Gaussians mechanism: sensitivity cᵢ ≥ 0 with probability pᵢ (Σ pᵢ = 1).
+    case mixtureOfGaussians(sigma: Double, sensitivities: [Double], probabilities: [Double])
+    /// A computation without any privacy guarantee (ε = ∞ for every δ < 1).
+    case nonPrivate
+    /// A computation that does not touch private data (costs nothing).
+    case noOp
+
+    /// The event's kind as it appears in JSON (`"gaussian"`, `"poissonSampled"`, ...).
+    public var kind: String {
+        switch self {
+        case .gaussian: return "gaussian"
+        case .poissonSampled: return "poissonSampled"
+        case .selfComposed: return "selfComposed"
+        case .composed: return "composed"
+        case .mixtureOfGaussians: return "mixtureOfGaussians"
+        case .nonPrivate: return "nonPrivate"
+        case .noOp: return "noOp"
+        }
+    }
+
+    /// Checks every parameter of the event (recursively) and throws the first violation.
+    ///
+    /// Mixture probabilities must be ≥ 0 and sum to 1 within 1e-9; sensitivities must be finite
+    /// and ≥ 0 (the privacy loss is then monotone in the output, which the PLD construction uses).
+    public func validate() throws {
+        switch self {
+        case .gaussian(let sigma):
+            try validateSigma(sigma)
+        case .poissonSampled(let q, let event):
+            guard q > 0, q <= 1 else { throw PrivacyError.samplingProbabilityOutOfRange(q) }
+            try event.validate()
+        case .selfComposed(let event, let count):
+            guard count >= 0 else { throw PrivacyError.compositionCountOutOfRange(count) }
+            try event.validate()
+        case .composed(let events):
+            for event in events { try event.validate() }
+        case .mixtureOfGaussians(let sigma, let sensitivities, let probabilities):
+            try validateSigma(sigma)
+            guard !sensitivities.isEmpty else { throw PrivacyError.invalidMixture(reason: "no sensitivities") }
+            guard sensitivities.count == probabilities.count else {
+                throw PrivacyError.invalidMixture(
+                    reason: "\(sensitivities.count) sensitivities but \(probabilities.count) probabilities")
+            }
+            if let bad = sensitivities.first(where: { !($0 >= 0 && $0.isFinite) }) {
+                throw PrivacyError.invalidMixture(reason: "sensitivity \(bad) is not a finite number >= 0")
+            }
+            if let bad = probabilities.first(where: { !($0 >= 0 && $0 <= 1) }) {
+                throw PrivacyError.invalidMixture(reason: "probability \(bad) is outside [0, 1]")
+            }
+            let total = probabilities.reduce(0, +)
+            guard abs(total - 1) <= 1e-9 else {
+                throw PrivacyError.invalidMixture(reason: "probabilities sum to \(total), not 1")
+            }
+        case .nonPrivate, .noOp:
+            break
+        }
+    }
+
+    /// The event as canonical JSON: sorted keys, no whitespace. Equal events give equal bytes.
+    public func canonicalJSON() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+}
+
+func validateSigma(_ sigma: Double) throws {
+    guard sigma > 0, sigma.isFinite else { throw PrivacyError.nonPositiveSigma(sigma) }
+}
+
+extension DPEvent: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case kind, sigma, samplingProbability, event, count, events, sensitivities, probabilities
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let kind = try container.decode(String.self, forKey: .kind)
+        switch kind {
+        case "gaussian":
+            self = .gaussian(sigma: try container.decode(Double.self, forKey: .sigma))
+        case "poissonSampled":
+            self = .poissonSampled(
+                samplingProbability: try container.decode(Double.self, forKey: .samplingProbability),
+                event: try container.decode(DPEvent.self, forKey: .event))
+        case "selfComposed":
+            self = .selfComposed(
+                event: try container.decode(DPEvent.self, forKey: .event),
+                count: try container.decode(Int.self, forKey: .count))
+        case "composed":
+            self = .composed(try container.decode([DPEvent].self, forKey: .events))
+        case "mixtureOfGaussians":
+            self = .mixtureOfGaussians(
+                sigma: try container.decode(Double.self, forKey: .sigma),
+                sensitivities: try container.decode([Double].self, forKey: .sensitivities),
+                probabilities: try container.decode([Double].self, forKey: .probabilities))
+        case "nonPrivate":
+            self = .nonPrivate
+        case "noOp":
+            self = .noOp
+        default:
+            throw DecodingError.dataCorruptedError(
+                forKey: .kind, in: container,
+                debugDescription: "unknown DP event kind '\(kind)'; this build knows gaussian, poissonSampled, selfComposed, composed, mixtureOfGaussians, nonPrivate, noOp")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(kind, forKey: .kind)
+        switch self {
+        case .gaussian(let sigma):
+            try container.encode(sigma, forKey: .sigma)
+        case .poissonSampled(let q, let event):
+            try container.encode(q, forKey: .samplingProbability)
+            try container.encode(event, forKey: .event)
+        case .selfComposed(let event, let count):
+            try container.encode(event, forKey: .event)
+            try container.encode(count, forKey: .count)
+        case .composed(let events):
+            try container.encode(events, forKey: .events)
+        case .mixtureOfGaussians(let sigma, let sensitivities, let probabilities):
+            try container.encode(sigma, forKey: .sigma)
+            try container.encode(sensitivities, forKey: .sensitivities)
+            try container.encode(probabilities, forKey: .probabilities)
+        case .nonPrivate, .noOp:
+            break
+        }
+    }
+}
