@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Privacy
 import Training
 
 /// Published quantiles of the standard normal (e.g. Abramowitz & Stegun table 26.8 values
@@ -88,4 +89,18 @@ import Training
     #expect(throws: AsiLiuError.calibrationFailed(epsilon: 1, delta: 0.9e-5, largest: AsiLiuCalibration.largestNoiseMultiplier)) {
         try AsiLiuCalibration.calibrate(epsilon: 1, delta: 1e-5, samplingRate: 1, steps: 1, expectedUsers: 10, settings: AsiLiuSettings(), accountant: { _, _ in 2 })
     }
+}
+
+/// Through the Privacy module (PLD, Poisson subsampling): the calibrated run's ε at the target
+/// δ, with the test's δ included, never exceeds the target, and the per-step event is the one
+/// User-wise DP-SGD uses.
+@Test func calibrationThroughThePrivacyModuleNeverExceedsTheTarget() throws {
+    let kind = AccountantKind.pld(valueDiscretization: 1e-3)
+    let calibration = try AsiLiuCalibration.calibrate(
+        epsilon: 4, delta: 1e-5, samplingRate: 0.1, steps: 100, expectedUsers: 256,
+        settings: AsiLiuSettings(tau: 0.1), accountantKind: kind)
+    let event = try calibration.privacyEvent()
+    #expect(event.gaussianPart == (try DPEvent.poissonSubsampledGaussian(q: 0.1, sigma: calibration.noiseMultiplier, steps: 100)))
+    let spent = try event.epsilon(delta: 1e-5, accountant: try kind.makeAccountant())
+    #expect(spent <= 4 && spent > 3.9, "ε spent = \(spent)")
 }
