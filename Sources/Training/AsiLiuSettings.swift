@@ -131,7 +131,8 @@ public enum AsiLiuError: Error, Equatable, Sendable, LocalizedError {
     case invalidCalibrationInput(name: String, value: Double)
     /// The test's safety margin swallows the threshold: Θ₀ = Θ − margin must exceed the
     /// core size's sensitivity (3). Carries the numbers and the smallest expected number of
-    /// users per step that would work with the same threshold and budget split.
+    /// users per step that would work at the same noise multiplier, threshold and budget split
+    /// (at a fixed ε and dataset, a larger batch also needs more noise, so this is a floor).
     case thresholdInfeasible(passThreshold: Double, margin: Double, minimumExpectedUsers: Double)
     /// No noise multiplier up to `largest` meets the target ε at the accountant's δ.
     case calibrationFailed(epsilon: Double, delta: Double, largest: Double)
@@ -150,7 +151,7 @@ public enum AsiLiuError: Error, Equatable, Sendable, LocalizedError {
             return "asi-liu calibration input \(name) = \(value) is out of range"
         case .thresholdInfeasible(let passThreshold, let margin, let minimumExpectedUsers):
             return String(
-                format: "asi-liu test cannot work at this privacy level: the pass threshold %.2f users minus the test's safety margin %.2f leaves at most 3 users; use batch_size ≥ %.0f, a larger epsilon, or a larger asi_liu.test_budget_fraction",
+                format: "asi-liu test cannot work at this privacy level: the pass threshold %.2f users minus the test's safety margin %.2f users leaves at most 3; at this noise the test needs about %.0f expected users per step. Raise epsilon, asi_liu.threshold or asi_liu.test_budget_fraction, or train on more users (a larger batch_size alone also raises the noise at a fixed epsilon)",
                 passThreshold, margin, minimumExpectedUsers.rounded(.up))
         case .calibrationFailed(let epsilon, let delta, let largest):
             return "no noise multiplier up to \(largest) reaches epsilon \(epsilon) at delta \(delta); raise epsilon or delta, or use fewer steps"

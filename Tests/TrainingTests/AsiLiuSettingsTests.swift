@@ -47,6 +47,6 @@ private func decode(_ json: String) throws -> AsiLiuSettings {
 
 @Test func errorMessagesSayWhatToChange() {
     let message = AsiLiuError.thresholdInfeasible(passThreshold: 8, margin: 30, minimumExpectedUsers: 66.2).localizedDescription
-    #expect(message.contains("batch_size ≥ 67"), "\(message)")
+    #expect(message.contains("about 67 expected users"), "\(message)")
     #expect(AsiLiuError.unknownKey(keyPath: "asi_liu.radius").localizedDescription.contains("tau, threshold, on_failure"))
 }
