@@ -66,7 +66,12 @@ public struct AsiLiuSettings: Codable, Hashable, Sendable {
         let prefix = decoder.codingPath.map(\.stringValue).joined(separator: ".")
         func path(_ key: String) -> String { prefix.isEmpty ? key : "\(prefix).\(key)" }
 
-        let any = try decoder.container(keyedBy: AnyCodingKey.self)
+        let any: KeyedDecodingContainer<AnyCodingKey>
+        do {
+            any = try decoder.container(keyedBy: AnyCodingKey.self)
+        } catch {
+            throw AsiLiuError.wrongType(keyPath: prefix.isEmpty ? "asi_liu" : prefix, expected: "an object")
+        }
         let known = Set(CodingKeys.allCases.map(\.rawValue))
         if let unknown = any.allKeys.map(\.stringValue).sorted().first(where: { !known.contains($0) }) {
             throw AsiLiuError.unknownKey(keyPath: path(unknown))

@@ -31,6 +31,9 @@ private func decode(_ json: String) throws -> AsiLiuSettings {
     #expect(throws: AsiLiuError.unknownKey(keyPath: "asi_liu.radius")) {
         try decode(#"{"asi_liu": {"radius": 1}}"#)
     }
+    #expect(throws: AsiLiuError.wrongType(keyPath: "asi_liu", expected: "an object")) {
+        try decode(#"{"asi_liu": 0.5}"#)
+    }
     #expect(throws: AsiLiuError.wrongType(keyPath: "asi_liu.tau", expected: "a number")) {
         try decode(#"{"asi_liu": {"tau": "big"}}"#)
     }
