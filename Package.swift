@@ -31,7 +31,9 @@ let package = Package(
         .target(name: "LanguageModel", dependencies: ["LinearAlgebra", "Randomness"]),
         .target(name: "Privacy", dependencies: ["CFFTW"]),
         .target(name: "UserData", dependencies: ["Randomness", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Training", dependencies: ["LinearAlgebra", "LanguageModel", "Privacy", "UserData", "Randomness"]),
+        .target(name: "Training", dependencies: ["LinearAlgebra", "LanguageModel", "Privacy", "UserData", "Randomness",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "Sweep", dependencies: ["Training", .product(name: "Crypto", package: "swift-crypto")]),
 
         // MARK: - Command-line tool (thin: parses flags, loads files, prints)
@@ -48,8 +50,8 @@ let package = Package(
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
         .testTarget(name: "LanguageModelTests", dependencies: ["LanguageModel", "LinearAlgebra"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy"]),
-        .testTarget(name: "UserDataTests", dependencies: ["UserData"]),
+        .testTarget(name: "UserDataTests", dependencies: ["UserData"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "LanguageModel", "Privacy", "UserData"]),
-        .testTarget(name: "SweepTests", dependencies: ["Sweep", "Training"]),
+        .testTarget(name: "SweepTests", dependencies: ["Sweep", "Training"], exclude: ["Snapshots"]),
     ]
 )

@@ -1,8 +1,9 @@
 import Foundation
 
 /// The classic group-privacy lemma over a record-level accountant: a record-level (ε′, δ′)
-/// guarantee gives groups of k records (kε′, k·e^{(k−1)ε′}·δ′) (Vadhan 2017, "The Complexity of
-/// Differential Privacy", Lemma 2.2; Dwork & Roth 2014, Theorem 2.2 for ε).
+/// guarantee gives groups of k records (kε′, k·e^{(k−1)ε′}·δ′), by chaining the guarantee through
+/// k − 1 intermediate datasets: δ′·(1 + e^{ε′} + … + e^{(k−1)ε′}) ≤ k·e^{(k−1)ε′}·δ′ (group privacy;
+/// Dwork & Roth 2014, §2.3; Vadhan 2017, §2).
 ///
 /// `epsilon(for:delta:)` takes the record-level event and the user-level target δ, and chooses the
 /// record-level δ′ that gives the smallest user-level ε subject to k·e^{(k−1)ε′(δ′)}·δ′ ≤ δ: since

@@ -26,6 +26,8 @@ public enum PrivacyError: Error, Equatable, Sendable {
     case discretizationOutOfRange(Double)
     /// An accountant asked about an event it cannot account for.
     case unsupportedEvent(accountant: String, event: String)
+    /// A PLD tail-mass bound outside (0, 1e-6].
+    case tailMassOutOfRange(Double)
     /// The event's privacy-loss distribution would need more grid points than the accountant allows.
     case discretizationTooFine(requiredPoints: Int, limit: Int)
     /// No σ in the searched range reaches the target ε: at the largest σ tried, ε is still above target.
@@ -57,8 +59,11 @@ extension PrivacyError: LocalizedError {
             return "invalid mixture of Gaussians: \(reason)"
         case .discretizationOutOfRange(let h):
             return "PLD value discretisation interval \(h) must be finite and in (0, 0.1]; the default is 1e-4"
+        case .tailMassOutOfRange(let tail):
+            return "PLD tail-mass bound \(tail) must be in (0, 1e-6]; the default is 1e-15"
         case .unsupportedEvent(let accountant, let event):
             return "the \(accountant) accountant cannot account for a \(event) event; use the PLD accountant"
+                + " (for groups under RDP, the group-privacy lemma over RDP applies to the record-level event)"
         case .discretizationTooFine(let required, let limit):
             return "the privacy-loss distribution needs \(required) grid points (limit \(limit)); use a coarser discretisation or a larger sigma"
         case .unreachableEpsilon(let target, let epsilon, let sigma):

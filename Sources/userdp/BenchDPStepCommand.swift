@@ -1,7 +1,43 @@
 import ArgumentParser
+import Foundation
+import LanguageModel
+import LinearAlgebra
+import Training
 
-// Placeholder until the owning issue lands; replaced wholesale by that work.
+/// `userdp bench dp-step`: the cost of per-unit clipping and noise against the non-private step.
 struct BenchDPStepCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "dp-step", abstract: "One training step of each mechanism against the non-private step.")
-    func run() throws { throw ValidationError("'dp-step' is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "dp-step",
+        abstract: "One training step of each mechanism against the non-private step.",
+        discussion: """
+            Times complete steps (per-unit gradients, clipping, noise, optimizer) of nonprivate, \
+            record-level and user-level DP-SGD on the same random batch, for full fine-tuning and \
+            for LoRA, and prints step time, tokens/s and the overhead over the non-private step.
+            """)
+
+    @Option(help: "Transformer blocks.") var layers = 2
+    @Option(help: "Model width.") var width = 128
+    @Option(help: "Attention heads.") var heads = 4
+    @Option(help: "Tokens per sequence.") var context = 128
+    @Option(help: "Sequences per step.") var batch = 32
+    @Option(help: "Vocabulary size.") var vocab = 512
+    @Option(help: "Records per user for the user-level step.") var recordsPerUser = 4
+    @Option(help: "LoRA rank for the LoRA rows (on c_attn).") var loraRank = 8
+    @Option(help: "Timed steps per mechanism (after one warm-up).") var iterations = 5
+
+    func run() throws {
+        let config = GPTConfig(vocabularySize: vocab, contextLength: context, width: width, layerCount: layers, headCount: heads)
+        try config.validate()
+        print("model: \(layers) layers, width \(width), context \(context), vocabulary \(vocab); batch \(batch) × \(context) = \(batch * context) tokens")
+        print("OpenBLAS: \(BLASEnvironment.kernelChoice)")
+        for (label, lora) in [("full fine-tuning", nil as LoRAConfig?), ("LoRA rank \(loraRank) on c_attn", LoRAConfig(rank: loraRank, alpha: Float(2 * loraRank), targets: [.attentionQKV]))] {
+            let rows = try DPStepBenchmark(model: config, lora: lora, sequences: batch, length: context, recordsPerUser: recordsPerUser, iterations: iterations).run()
+            print("\n\(label):")
+            print("| mechanism | step (s) | tokens/s | overhead |")
+            print("| --- | ---: | ---: | ---: |")
+            for row in rows {
+                print(String(format: "| %@ | %.4f | %.0f | %.2fx |", row.mechanism, row.medianSeconds, row.tokensPerSecond, row.overhead))
+            }
+        }
+    }
 }

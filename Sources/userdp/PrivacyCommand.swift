@@ -69,13 +69,19 @@ struct PrivacyOptions: ParsableArguments {
     }
 }
 
-/// Runs `body`, turning a library error into a message that ArgumentParser prints as is.
+/// Runs `body`, turning a library error into its plain message (no usage text: the flags parsed).
 func reportingPrivacyErrors<Result>(_ body: () throws -> Result) throws -> Result {
     do {
         return try body()
     } catch let error as PrivacyError {
-        throw ValidationError(error.localizedDescription)
+        throw CommandFailure(message: error.localizedDescription)
     }
+}
+
+/// An error whose description is the whole message ArgumentParser prints after "Error: ".
+struct CommandFailure: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }
 
 /// Encodes a value as pretty, key-sorted JSON text.

@@ -1,7 +1,365 @@
 import ArgumentParser
+import Foundation
+import Sweep
+import Training
 
-// Placeholder until the owning issue lands; replaced wholesale by that work.
+/// `userdp sweep ...`: run, inspect, tabulate and diff grids of experiments (docs/SWEEPS.md).
 struct SweepCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "sweep", abstract: "Run, inspect, tabulate and diff grids of experiments.")
-    func run() throws { throw ValidationError("'sweep' is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Run, inspect, tabulate and diff grids of experiments.",
+        discussion: "See docs/SWEEPS.md for the sweep file format and the results layout.",
+        subcommands: [SweepRunCommand.self, SweepStatusCommand.self, SweepTableCommand.self, SweepDiffCommand.self]
+    )
+}
+
+/// Where results live and which label; shared by the subcommands.
+struct ResultsOptions: ParsableArguments {
+    @Option(name: .long, help: "Results folder.")
+    var results: String = "results"
+
+    @Option(name: .long, help: "Result label (default: short git commit, with -dirty when the tree is dirty; nogit outside git).")
+    var label: String?
+
+    /// The explicit label or the git-derived one.
+    func resolvedLabel() throws -> String {
+        let label = label ?? GitState.read(at: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))?.label ?? "nogit"
+        guard SweepDefinition.isValidName(label) else {
+            throw ValidationError("--label \"\(label)\": use letters, digits, '.', '_' and '-'")
+        }
+        return label
+    }
+
+    func store(for plan: SweepPlan) throws -> ResultStore {
+        ResultStore(results: URL(fileURLWithPath: results), sweep: plan.name, label: try resolvedLabel())
+    }
+}
+
+/// Loads and expands a sweep file, printing expansion warnings.
+func loadPlan(_ path: String) throws -> (SweepDefinition, SweepPlan) {
+    let definition = try SweepDefinition(contentsOf: URL(fileURLWithPath: path))
+    let plan = try definition.plan()
+    for warning in plan.warnings { printError("warning: \(path): \(warning)") }
+    return (definition, plan)
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+// MARK: - run
+
+struct SweepRunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run every missing run of a sweep as child `userdp train` processes.",
+        discussion: """
+            Results go to RESULTS/NAME/LABEL/runs/<id>/ and RESULTS/NAME/LABEL/results.csv. Re-running \
+            the same command resumes: finished runs are skipped, unfinished ones redone. Several \
+            `sweep run` processes (on one machine or several sharing the folder) split the work. \
+            Ctrl-C stops dispatching and terminates the children (twice: kills them). Children get \
+            OPENBLAS_NUM_THREADS = cores / jobs (unless set) and USERDP_CALIBRATION_CACHE; \
+            USERDP_TRAIN_EXECUTABLE overrides the executable they run.
+            """
+    )
+
+    @Argument(help: "The sweep file (sweeps/NAME.json).")
+    var sweep: String
+
+    @Option(name: .shortAndLong, help: "Child processes at once (default: the number of cores).")
+    var jobs: Int?
+
+    @OptionGroup var location: ResultsOptions
+
+    @Option(help: "Extra attempts for runs killed by a signal or out of memory.")
+    var retries: Int = 1
+
+    @Flag(help: "Dispatch runs in random order (spreads several dispatchers over the grid).")
+    var shuffle = false
+
+    @Option(help: "Seconds after which a claim from another host without heartbeat is taken over.")
+    var staleAfter: Double = 120
+
+    @Option(help: "Stop dispatching when the same error ended this many runs.")
+    var failFastAfter: Int = 3
+
+    @Flag(help: "Print the planned runs and exit.")
+    var dryRun = false
+
+    func validate() throws {
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if retries < 0 { throw ValidationError("--retries must be at least 0") }
+        if failFastAfter < 1 { throw ValidationError("--fail-fast-after must be at least 1") }
+        if staleAfter <= 0 { throw ValidationError("--stale-after must be positive") }
+    }
+
+    func run() throws {
+        let (definition, plan) = try loadPlan(sweep)
+        let store = try location.store(for: plan)
+        if dryRun {
+            print("\(plan.runs.count) runs → \(store.root.path)")
+            for run in plan.runs {
+                print("\(run.id) \(run.describe(axes: plan.axes))\(store.hasResult(run.id) ? " (done)" : "")")
+            }
+            return
+        }
+
+        var options = DispatchOptions(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, trainer: DispatchOptions.defaultTrainer())
+        options.retries = retries
+        options.shuffle = shuffle
+        options.staleAfter = staleAfter
+        options.failFastAfter = failFastAfter
+        options.handleSignals = true
+        printError("sweep \(plan.name): \(plan.runs.count) runs, \(options.jobs) at once → \(store.root.path)")
+
+        let progress = ProgressPrinter(live: isatty(STDERR_FILENO) == 1)
+        let summary = try Dispatcher(plan: plan, definition: definition, store: store, options: options, report: progress.handle).run()
+        progress.finish()
+
+        let total = "\(summary.finished.count) finished now, \(summary.alreadyDone) earlier, \(summary.failed.count) failed, \(summary.unfinished.count) without result, \(formatDuration(summary.seconds))"
+        printError("sweep \(plan.name): \(total)")
+        print(store.resultsCSV.path)
+        switch summary.stop {
+        case .interrupted:
+            printError(SweepError.interrupted(finished: plan.runs.count - summary.unfinished.count, remaining: summary.unfinished.count).errorDescription!)
+            throw ExitCode(130)
+        case .failFast(let error, let runs):
+            throw SweepError.failFast(error: error, runs: runs)
+        case .completed:
+            if !summary.failed.isEmpty { throw SweepError.runsFailed(ids: summary.failed) }
+        }
+    }
+}
+
+/// Prints dispatch events: on a terminal one carriage-return progress line with event lines
+/// above it; otherwise plain lines.
+final class ProgressPrinter {
+    let live: Bool
+    var lastLine = ""
+    var lastCounts = (-1, -1)
+
+    init(live: Bool) { self.live = live }
+
+    func handle(_ event: DispatchEvent) {
+        switch event {
+        case .started(let id, let point, let attempt):
+            line("start  \(id) \(point)" + (attempt > 1 ? " (attempt \(attempt))" : ""))
+        case .finished(let id, let point, let seconds):
+            line("done   \(id) \(point) in \(formatDuration(seconds))")
+        case .failed(let id, let point, let attempt, let reason, let willRetry):
+            line("FAILED \(id) \(point) attempt \(attempt): \(reason)" + (willRetry ? "; retrying" : ""))
+        case .reclaimed(let id, let from):
+            line("reclaim \(id) from \(from) (stale claim)")
+        case .note(let text):
+            line(text)
+        case .progress(let progress):
+            let text = progressText(progress)
+            if live {
+                lastLine = text
+                FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
+            } else if (progress.done, progress.failed) != lastCounts {
+                // Plain output: a progress line only when a run finished or failed.
+                lastCounts = (progress.done, progress.failed)
+                printError(text)
+            }
+        }
+    }
+
+    /// An event line, above the live progress line.
+    func line(_ text: String) {
+        if live {
+            FileHandle.standardError.write(Data("\r\u{1B}[K\(text)\n\(lastLine)".utf8))
+        } else {
+            printError(text)
+        }
+    }
+
+    func finish() {
+        if live { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+// MARK: - status
+
+struct SweepStatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Counts of done, running, failed and missing runs; failed runs with their last log lines."
+    )
+
+    @Argument(help: "The sweep file.")
+    var sweep: String
+
+    @OptionGroup var location: ResultsOptions
+
+    @Option(help: "Log lines shown per failed run.")
+    var lines: Int = 5
+
+    @Option(help: "Seconds after which a claim from another host without heartbeat counts as stale.")
+    var staleAfter: Double = 120
+
+    func run() throws {
+        let (_, plan) = try loadPlan(sweep)
+        let store = try location.store(for: plan)
+        print("sweep \(plan.name) at \(store.root.path)")
+        print(SweepStatus(plan: plan, store: store, staleAfter: staleAfter, lines: lines).render(), terminator: "")
+    }
+}
+
+// MARK: - table
+
+struct SweepTableCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "table",
+        abstract: "Pivot results into a CSV, Markdown or LaTeX table (mean ± std over seeds).",
+        discussion: """
+            SOURCE is a sweep file (its results under --results/--label), a label folder, or a \
+            results.csv. Every axis that varies must be placed in --rows or --cols, fixed with \
+            --where, or tuned over with --select-best-by METRIC --over AXES.
+            """
+    )
+
+    @Argument(help: "A sweep file, a label folder or a results.csv.")
+    var source: String
+
+    @OptionGroup var location: ResultsOptions
+
+    @Option(help: "Comma-separated axes for the rows (default: all axes but the column axis).")
+    var rows: String?
+
+    @Option(help: "Comma-separated axes for the columns (default: epsilon if it is an axis, else the last axis).")
+    var cols: String?
+
+    @Option(help: "The metric in the cells.")
+    var metric: String = "test_perplexity"
+
+    @Option(name: .customLong("where"), help: "Keep only runs with AXIS=VALUE (repeatable).")
+    var filters: [String] = []
+
+    @Option(help: "Within each cell, keep the setting of the --over axes with the best mean of this metric.")
+    var selectBestBy: String?
+
+    @Option(help: "Comma-separated tuning axes for --select-best-by.")
+    var over: String?
+
+    @Option(help: "Output format: markdown, csv or latex.")
+    var format: String = "markdown"
+
+    @Option(help: "Digits after the decimal point.")
+    var digits: Int = 2
+
+    @Flag(help: "Larger values of the metric are better (default: derived from its name).")
+    var higherIsBetter = false
+
+    @Option(help: "Write the table to this file (atomically) instead of standard output.")
+    var output: String?
+
+    func run() throws {
+        guard let format = TableFormat(rawValue: format) else { throw ValidationError("--format: markdown, csv or latex") }
+        let (results, planned) = try loadResults(source, location: location)
+        var request = TableRequest(rows: [], columns: [])
+        request.columns = cols.map(splitAxes) ?? [results.axes.contains("epsilon") ? "epsilon" : results.axes.last].compactMap { $0 }
+        request.rows = rows.map(splitAxes) ?? results.axes.filter { !request.columns.contains($0) && !(over.map(splitAxes) ?? []).contains($0) }
+        request.metric = metric
+        request.selectBy = selectBestBy
+        request.over = over.map(splitAxes) ?? []
+        request.digits = digits
+        if higherIsBetter { request.lowerIsBetter = false }
+        for filter in filters {
+            let parts = filter.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw SweepError.invalidFilter(filter) }
+            request.filters[parts[0]] = parts[1]
+        }
+        if cols == nil, rows != nil { request.columns.removeAll { request.rows.contains($0) } }
+        if rows == nil { request.rows.removeAll { request.filters.keys.contains($0) } }
+        let table = try ResultTable(results: results, request: request, planned: planned)
+        try emit(table.render(format), to: output)
+    }
+}
+
+func splitAxes(_ text: String) -> [String] {
+    text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+}
+
+/// Results from a sweep file (plus its planned cells), a label folder or a results.csv.
+func loadResults(_ source: String, location: ResultsOptions) throws -> (ResultSet, [[String]]) {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) {
+        if isDirectory.boolValue {
+            return (try ResultSet(contentsOf: URL(fileURLWithPath: source).appendingPathComponent("results.csv")), [])
+        }
+        if source.hasSuffix(".csv") { return (try ResultSet(contentsOf: URL(fileURLWithPath: source)), []) }
+    }
+    let (_, plan) = try loadPlan(source)
+    let store = try location.store(for: plan)
+    return (try ResultSet(contentsOf: store.resultsCSV), plan.runs.map(\.cell))
+}
+
+/// Prints text, or writes it atomically to a file.
+func emit(_ text: String, to path: String?) throws {
+    guard let path else {
+        print(text, terminator: "")
+        return
+    }
+    try AtomicFile.write(Data(text.utf8), to: URL(fileURLWithPath: path))
+}
+
+// MARK: - diff
+
+struct SweepDiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Compare two result sets cell by cell with paired seeds: mean A, mean B, Δ and a paired t-test.",
+        discussion: """
+            A and B are labels of the sweep given with --sweep (for example two commits), label \
+            folders, or results.csv files.
+            """
+    )
+
+    @Argument(help: "The baseline: a label (with --sweep), a label folder or a results.csv.")
+    var a: String
+
+    @Argument(help: "The comparison: a label (with --sweep), a label folder or a results.csv.")
+    var b: String
+
+    @Option(help: "The sweep file whose labels A and B name.")
+    var sweep: String?
+
+    @Option(help: "Results folder.")
+    var results: String = "results"
+
+    @Option(help: "The metric compared.")
+    var metric: String = "test_perplexity"
+
+    @Option(help: "Significance level for flagging Δ beyond seed noise.")
+    var alpha: Double = 0.05
+
+    @Option(help: "Output format: markdown or csv.")
+    var format: String = "markdown"
+
+    @Option(help: "Digits after the decimal point.")
+    var digits: Int = 2
+
+    @Option(help: "Write the diff to this file (atomically) instead of standard output.")
+    var output: String?
+
+    func run() throws {
+        guard let format = TableFormat(rawValue: format), format != .latex else { throw ValidationError("--format: markdown or csv") }
+        guard alpha > 0, alpha < 1 else { throw ValidationError("--alpha must be in (0, 1)") }
+        let plan = try sweep.map { try loadPlan($0).1 }
+        func side(_ name: String) throws -> ResultSet {
+            if FileManager.default.fileExists(atPath: name) {
+                var isDirectory: ObjCBool = false
+                _ = FileManager.default.fileExists(atPath: name, isDirectory: &isDirectory)
+                let url = URL(fileURLWithPath: name)
+                return try ResultSet(contentsOf: isDirectory.boolValue ? url.appendingPathComponent("results.csv") : url)
+            }
+            guard let plan else {
+                throw ValidationError("\(name) is not a file or folder; to name a label, give the sweep with --sweep")
+            }
+            return try ResultSet(contentsOf: ResultStore(results: URL(fileURLWithPath: results), sweep: plan.name, label: name).resultsCSV)
+        }
+        let diff = try ResultDiff(a: side(a), b: side(b), names: (a, b), metric: metric, alpha: alpha, digits: digits)
+        try emit(diff.render(format), to: output)
+    }
 }

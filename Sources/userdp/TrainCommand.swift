@@ -1,7 +1,34 @@
 import ArgumentParser
+import Foundation
+import Training
 
-// Placeholder until the owning issue lands; replaced wholesale by that work.
+/// `userdp train --config FILE --out DIR`: one experiment; see `TrainingRun` for the files.
 struct TrainCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "train", abstract: "Run one configured experiment.")
-    func run() throws { throw ValidationError("'train' is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Run one configured experiment and write result.json, curve.csv and log.",
+        discussion: "Keys, defaults and mechanisms: docs/CONFIG.md. A failed run leaves no result.json.")
+
+    @Option(name: .long, help: "Run config JSON file.")
+    var config: String
+
+    @Option(name: .long, help: "Output directory (created if missing).")
+    var out: String
+
+    @Flag(name: .long, help: "Never draw the progress line, even on a terminal.")
+    var quiet = false
+
+    func run() throws {
+        let runConfig = try RunConfig(contentsOf: URL(fileURLWithPath: config))
+        let terminal = !quiet && isatty(STDERR_FILENO) == 1
+        let outcome = try TrainingRun.execute(
+            config: runConfig, directory: URL(fileURLWithPath: out),
+            progress: terminal ? { line in FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8)) } : nil)
+        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+        let r = outcome.result
+        print(String(
+            format: "%@ ε=%g k=%d %@: test perplexity %.4f, validation %.4f, ε spent %.4f, σ %.4f, %.1f s",
+            r.config.mechanism.rawValue, r.config.epsilon, r.config.k, r.config.selection.label,
+            r.testPerplexity, r.validationPerplexity, r.epsilon, r.noiseMultiplier, r.wallSeconds))
+    }
 }

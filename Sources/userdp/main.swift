@@ -1,3 +1,12 @@
-// Entry point. Kernel selection for OpenBLAS must happen before the library loads, so
-// this file will gain a re-exec step (issue: foundation) ahead of argument parsing.
+import Foundation
+import LinearAlgebra
+
+// OpenBLAS fixes its kernel when the library loads, so kernel selection runs before anything
+// else: it may replace this process with a fresh copy of itself (see BLASEnvironment).
+do {
+    try BLASEnvironment.prepareProcess()
+} catch {
+    FileHandle.standardError.write(Data("userdp: error: \(error.localizedDescription)\n".utf8))
+    exit(64)
+}
 UserDP.main()

@@ -1,5 +1,10 @@
 import Foundation
 
+/// Pieces of a log-sum-exp more than 40 below the largest (relative weight < 4.3e-18, under half
+/// an ulp of the sum even for a dozen such pieces) are skipped: this saves most exponentials
+/// for group mixtures, where only a few sensitivities matter at any output.
+private let negligibleExponent = -40.0
+
 /// ℓ(x) = ln Σⱼ wⱼ·exp(sⱼx − sⱼ²/2): the log density ratio of the mixture Σⱼ wⱼ·N(sⱼ, 1) to N(0, 1)
 /// at x. With all sⱼ ≥ 0 it is increasing and convex in x (a log-sum-exp of affine functions),
 /// which is what lets a loss threshold be a single point in x.
@@ -22,7 +27,10 @@ struct MixtureLogRatio {
         var largest = -Double.infinity
         for j in shifts.indices { largest = max(largest, intercepts[j] + shifts[j] * x) }
         var sum = 0.0
-        for j in shifts.indices { sum += exp(intercepts[j] + shifts[j] * x - largest) }
+        for j in shifts.indices {
+            let exponent = intercepts[j] + shifts[j] * x - largest
+            if exponent > negligibleExponent { sum += exp(exponent) }
+        }
         return largest + log(sum)
     }
 
@@ -32,7 +40,9 @@ struct MixtureLogRatio {
         for j in shifts.indices { largest = max(largest, intercepts[j] + shifts[j] * x) }
         var sum = 0.0, weighted = 0.0
         for j in shifts.indices {
-            let term = exp(intercepts[j] + shifts[j] * x - largest)
+            let exponent = intercepts[j] + shifts[j] * x - largest
+            guard exponent > negligibleExponent else { continue }
+            let term = exp(exponent)
             sum += term
             weighted += shifts[j] * term
         }

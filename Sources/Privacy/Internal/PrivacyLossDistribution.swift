@@ -144,6 +144,7 @@ extension PrivacyLossDistribution {
         // Everything at or below the lowest threshold is rounded up to the lowest grid point.
         masses[0] = zip(pComponents, pTails).reduce(0) { $0 + $1.0.weight * $1.1.massBelow }
         let splitScale = 1 / -expm1(-h)
+        var grid = ExponentialGrid(step: h, firstIndex: lowerIndex)
         for offset in 0..<(count - 1) {
             let u = thresholds[offset + 1]
             var pMass = 0.0, qMass = 0.0
@@ -157,8 +158,8 @@ extension PrivacyLossDistribution {
                 qMass += qComponents[c].weight * qTails[c].mass(upTo: next)
                 qTails[c] = next
             }
-            let lowerLoss = Double(lowerIndex + offset) * h
-            let excess = pMass - scaledByExp(qMass, lowerLoss)
+            let excess = pMass - grid.scale(qMass)
+            grid.advance()
             let up = min(pMass, max(0, excess * splitScale))
             masses[offset + 1] += up
             masses[offset] += pMass - up
@@ -171,6 +172,38 @@ extension PrivacyLossDistribution {
         self.init(
             valueDiscretization: h, lowerIndex: lowerIndex, masses: masses,
             infinityMass: max(0, pAbove - toTop))
+    }
+}
+
+/// e^{i·h}·value along consecutive grid indices i, by multiplying with e^h and refreshing with
+/// an exact exponential every 64 steps (relative drift < 64 ulp), without overflow for large i·h.
+private struct ExponentialGrid {
+    let step: Double
+    let ratio: Double
+    var index: Int
+    var factor: Double
+    var sinceRefresh = 0
+
+    init(step: Double, firstIndex: Int) {
+        self.step = step
+        ratio = exp(step)
+        index = firstIndex
+        factor = exp(Double(firstIndex) * step)
+    }
+
+    func scale(_ value: Double) -> Double {
+        factor.isFinite ? value * factor : scaledByExp(value, Double(index) * step)
+    }
+
+    mutating func advance() {
+        index += 1
+        sinceRefresh += 1
+        if sinceRefresh == 64 {
+            sinceRefresh = 0
+            factor = exp(Double(index) * step)
+        } else {
+            factor *= ratio
+        }
     }
 }
 

@@ -1,0 +1,46 @@
+import Foundation
+
+/// Mean next-token negative log-likelihood of a token stream and its perplexity.
+public struct PerplexityResult: Sendable, Codable, Equatable {
+    /// Mean NLL per predicted token, in nats.
+    public var meanNegativeLogLikelihood: Double
+    /// Number of predicted tokens.
+    public var predictedTokens: Int
+
+    /// `exp(meanNegativeLogLikelihood)`.
+    public var perplexity: Double { exp(meanNegativeLogLikelihood) }
+}
+
+/// Perplexity of a model on a token stream.
+public enum Perplexity {
+    /// Scores `tokens` in consecutive non-overlapping windows of the model's context length L:
+    /// window w reads `tokens[w·L ..< w·L + L]` and predicts `tokens[w·L + 1 ... w·L + L]`; the
+    /// last window may be shorter. Every token but the first is predicted exactly once, with the
+    /// context available since the start of its window (so the result depends on L, as for any
+    /// windowed evaluation). Returns the mean NLL over all predicted tokens.
+    ///
+    /// - Parameter batchSize: windows per forward pass (memory vs. speed only).
+    /// - Precondition: `tokens.count >= 2`, every token in the model's vocabulary.
+    public static func evaluate(_ model: GPTModel, tokens: [Int32], batchSize: Int = 16) -> PerplexityResult {
+        precondition(tokens.count >= 2, "perplexity needs at least two tokens, got \(tokens.count)")
+        let length = model.config.contextLength
+        let predicted = tokens.count - 1
+        let fullWindows = predicted / length
+        var total = 0.0
+        var start = 0
+        while start < fullWindows {
+            let count = min(batchSize, fullWindows - start)
+            let sequences = (start..<(start + count)).map { Array(tokens[($0 * length)...($0 * length + length)]) }
+            let losses = model.sequenceLosses(TokenBatch(sequences: sequences, length: length))
+            total += losses.reduce(0.0) { $0 + Double($1) } * Double(length)
+            start += count
+        }
+        let remainder = predicted - fullWindows * length
+        if remainder > 0 {
+            let sequence = Array(tokens[(fullWindows * length)...])
+            let loss = model.sequenceLosses(TokenBatch(sequences: [sequence], length: remainder))[0]
+            total += Double(loss) * Double(remainder)
+        }
+        return PerplexityResult(meanNegativeLogLikelihood: total / Double(predicted), predictedTokens: predicted)
+    }
+}

@@ -1,0 +1,377 @@
+import Foundation
+import Training
+
+/// The on-disk layout of one sweep's results under one label (DESIGN §6):
+///
+/// ```
+/// RESULTS/NAME/.calibration/            shared calibration cache (USERDP_CALIBRATION_CACHE)
+/// RESULTS/NAME/LABEL/sweep.json         the sweep definition that was run (canonical form)
+/// RESULTS/NAME/LABEL/results.csv        one row per finished run, rewritten atomically
+/// RESULTS/NAME/LABEL/.lock              serialises claims and results.csv rewrites
+/// RESULTS/NAME/LABEL/runs/ID/config.json   the resolved run config
+///                           result.json    written by the trainer on success only
+///                           curve.csv, log written by the trainer
+///                           output         the child's stdout and stderr
+///                           claim          who runs it now (pid, host, heartbeat mtime)
+///                           failure.json   why the last attempt failed
+///                           attempts/N/    files of earlier attempts (output, log, ...)
+/// ```
+public struct ResultStore: Sendable {
+    /// `RESULTS/NAME`.
+    public let sweepDirectory: URL
+    /// `RESULTS/NAME/LABEL`.
+    public let root: URL
+
+    /// File names inside a run directory.
+    public enum RunFile {
+        /// The resolved run config the child reads.
+        public static let config = "config.json"
+        /// The trainer's result, present only after success.
+        public static let result = RunResult.fileName
+        /// The trainer's learning curve.
+        public static let curve = "curve.csv"
+        /// The trainer's log.
+        public static let log = "log"
+        /// The child's standard output and error.
+        public static let output = "output"
+        /// The claim of the dispatcher running the run.
+        public static let claim = "claim"
+        /// Why the last attempt failed.
+        public static let failure = "failure.json"
+        /// Folder of earlier attempts' files.
+        public static let attempts = "attempts"
+        /// Files that belong to one attempt and move to `attempts/N/` before the next.
+        public static let perAttempt = [output, log, curve, failure]
+    }
+
+    /// The store for `results/sweep/label`; a relative `results` is taken relative to the
+    /// current directory (children get absolute paths).
+    public init(results: URL, sweep: String, label: String) {
+        let base = results.path.hasPrefix("/")
+            ? results : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(results.path)
+        sweepDirectory = base.standardizedFileURL.appendingPathComponent(sweep)
+        root = sweepDirectory.appendingPathComponent(label)
+    }
+
+    /// The calibration cache shared by every label of the sweep.
+    public var calibrationDirectory: URL { sweepDirectory.appendingPathComponent(".calibration") }
+    /// The aggregated results file.
+    public var resultsCSV: URL { root.appendingPathComponent("results.csv") }
+    /// The copy of the sweep definition.
+    public var definitionFile: URL { root.appendingPathComponent("sweep.json") }
+    /// The lock file.
+    var lockFile: URL { root.appendingPathComponent(".lock") }
+    /// `runs/`.
+    public var runsDirectory: URL { root.appendingPathComponent("runs") }
+
+    /// `runs/ID/`.
+    public func runDirectory(_ id: String) -> URL { runsDirectory.appendingPathComponent(id) }
+    /// A file of a run.
+    public func file(_ name: String, of id: String) -> URL { runDirectory(id).appendingPathComponent(name) }
+    /// Whether the run has a result (it finished successfully).
+    public func hasResult(_ id: String) -> Bool {
+        FileManager.default.fileExists(atPath: file(RunFile.result, of: id).path)
+    }
+
+    /// Creates the folders and writes `sweep.json`.
+    public func prepare(definition: SweepDefinition?) throws(SweepError) {
+        for directory in [runsDirectory, calibrationDirectory] {
+            do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
+                throw .storage(path: directory.path, reason: "cannot create the folder: \(error.localizedDescription)")
+            }
+        }
+        if let definition {
+            try write(Data((definition.json.canonicalText(pretty: true) + "\n").utf8), to: definitionFile)
+        }
+    }
+
+    /// Writes a file atomically, mapping errors to `SweepError.storage`.
+    func write(_ data: Data, to url: URL) throws(SweepError) {
+        do { try AtomicFile.write(data, to: url) } catch {
+            throw .storage(path: url.path, reason: "cannot write: \(error.localizedDescription)")
+        }
+    }
+
+    /// Runs `body` holding the label's lock (an exclusive `flock` on `.lock`, released when
+    /// the process dies, so a killed dispatcher never leaves it held). Every claim decision and
+    /// every results.csv rewrite happens under it.
+    func withLock<T>(_ body: () throws(SweepError) -> T) throws(SweepError) -> T {
+        let fd = open(lockFile.path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .storage(path: lockFile.path, reason: "cannot open the lock file: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw .storage(path: lockFile.path, reason: "cannot lock: \(String(cString: strerror(errno)))") }
+        }
+        return try body()
+    }
+
+    /// Reads the result of a run, nil when absent or unreadable.
+    public func result(_ id: String) -> RunResult? {
+        try? readResult(id)?.get()
+    }
+
+    /// Reads the result of a run: nil when absent, a failure when `result.json` exists but
+    /// does not decode (a trainer writing another schema).
+    public func readResult(_ id: String) -> Result<RunResult, any Error>? {
+        guard hasResult(id) else { return nil }
+        return Result { try RunResult(contentsOf: file(RunFile.result, of: id)) }
+    }
+
+    /// The last `count` non-empty lines of the run's `output` and `log` (whichever exist).
+    public func lastLines(of id: String, count: Int) -> [String] {
+        var lines: [String] = []
+        for name in [RunFile.output, RunFile.log] {
+            guard let text = try? String(contentsOf: file(name, of: id), encoding: .utf8) else { continue }
+            let tail = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.suffix(count)
+            if !tail.isEmpty { lines += ["[\(name)]"] + tail }
+        }
+        return lines
+    }
+}
+
+// MARK: - results.csv
+
+/// Loaded results: one row per finished run, axes first. Built from `result.json` files when
+/// dispatching, read back from `results.csv` for tables and diffs.
+public struct ResultSet: Sendable, Equatable {
+    /// Axis names (column order of results.csv).
+    public var axes: [String]
+    /// Numeric columns (metrics), in column order.
+    public var metrics: [String]
+    /// Other columns (provenance, non-numeric extras), in column order.
+    public var textColumns: [String]
+    /// Rows in the stable order (cell, then seed).
+    public var rows: [ResultRow]
+
+    /// Metric columns every run has, before `extra.*` columns.
+    public static let standardMetrics = [
+        "test_perplexity", "validation_perplexity", "epsilon_spent", "noise_multiplier", "sampling_rate",
+        "units_per_step_mean", "wall_seconds", "tokens_per_second",
+    ]
+    /// Provenance columns, after the metrics.
+    public static let provenanceColumns = ["git_commit", "git_dirty", "git_diff_hash", "toolchain", "openblas_core", "blas_threads", "host"]
+
+    /// A result set with every part given; rows are put into the stable order.
+    public init(axes: [String], metrics: [String], textColumns: [String], rows: [ResultRow]) {
+        self.axes = axes
+        self.metrics = metrics
+        self.textColumns = textColumns
+        self.rows = rows.sorted { AxisValue.precedes($0.cell, $1.cell) || ($0.cell == $1.cell && $0.seed < $1.seed) }
+    }
+
+    /// The rows for the plan's finished runs.
+    public init(plan: SweepPlan, results: [String: RunResult]) {
+        var extras: [String: Bool] = [:]  // name → numeric in every run
+        for result in results.values {
+            for (key, value) in result.extra {
+                let numeric: Bool
+                switch value.normalized {
+                case .integer, .number: numeric = true
+                default: numeric = false
+                }
+                extras["extra.\(key)"] = (extras["extra.\(key)"] ?? true) && numeric
+            }
+        }
+        let numericExtras = extras.keys.filter { extras[$0]! }.sorted()
+        let textExtras = extras.keys.filter { !extras[$0]! }.sorted()
+        var rows: [ResultRow] = []
+        for run in plan.runs {
+            guard let result = results[run.id] else { continue }
+            var metrics: [String: Double] = [
+                "test_perplexity": result.testPerplexity, "validation_perplexity": result.validationPerplexity,
+                "epsilon_spent": result.epsilon, "noise_multiplier": result.noiseMultiplier, "sampling_rate": result.samplingRate,
+                "units_per_step_mean": result.unitsPerStepMean, "wall_seconds": result.wallSeconds,
+                "tokens_per_second": result.tokensPerSecond,
+            ]
+            var text: [String: String] = [
+                "git_commit": result.provenance.gitCommit, "git_dirty": result.provenance.gitDirty ? "true" : "false",
+                "git_diff_hash": result.provenance.gitDiffHash ?? "", "toolchain": result.provenance.toolchain,
+                "openblas_core": result.provenance.openblasCore, "blas_threads": String(result.provenance.blasThreads),
+                "host": result.provenance.host,
+            ]
+            for (key, value) in result.extra {
+                switch value.normalized {
+                case .integer(let i) where extras["extra.\(key)"]!: metrics["extra.\(key)"] = Double(i)
+                case .number(let d) where extras["extra.\(key)"]!: metrics["extra.\(key)"] = d
+                case .string(let s): text["extra.\(key)"] = s
+                default: text["extra.\(key)"] = value.canonicalText()
+                }
+            }
+            rows.append(ResultRow(runID: run.id, cell: run.cell, seed: run.seed, metrics: metrics, text: text))
+        }
+        self.init(
+            axes: plan.axes, metrics: ResultSet.standardMetrics + numericExtras,
+            textColumns: textExtras + ResultSet.provenanceColumns, rows: rows)
+    }
+
+    /// results.csv: header `run_id, <axes>, seed, <metrics>, <text columns>`; numbers in
+    /// canonical shortest round-trip form (`inf`, `nan` for non-finite), missing values empty,
+    /// `\n` line ends. Equal results give equal bytes.
+    public var csvText: String {
+        var lines = [CSV.line(["run_id"] + axes + ["seed"] + metrics + textColumns)]
+        for row in rows {
+            let metricFields = metrics.map { row.metrics[$0].map(CSV.number) ?? "" }
+            let textFields = textColumns.map { row.text[$0] ?? "" }
+            lines.append(CSV.line([row.runID] + row.cell + [String(row.seed)] + metricFields + textFields))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Reads results.csv (as written by `csvText`). Columns between `run_id` and `seed` are
+    /// axes; later columns whose every value is empty or a number are metrics.
+    public init(csv text: String, path: String) throws(SweepError) {
+        let records: [[String]]
+        do throws(CSV.ParseError) { records = try CSV.parse(text) } catch {
+            throw .malformedResults(path: path, line: error.line, reason: error.reason)
+        }
+        guard let header = records.first, header.first == "run_id", let seedColumn = header.firstIndex(of: "seed") else {
+            throw .malformedResults(path: path, line: 1, reason: "expected a header starting with run_id and containing seed")
+        }
+        let axes = Array(header[1..<seedColumn])
+        let rest = Array(header[(seedColumn + 1)...])
+        let body = records.dropFirst()
+        for (offset, record) in body.enumerated() where record.count != header.count {
+            throw .malformedResults(path: path, line: offset + 2, reason: "\(record.count) fields, the header has \(header.count)")
+        }
+        var metrics: [String] = []
+        var textColumns: [String] = []
+        for (index, name) in rest.enumerated() {
+            let column = seedColumn + 1 + index
+            let numeric = !ResultSet.provenanceColumns.contains(name) && body.allSatisfy { $0[column].isEmpty || Double($0[column]) != nil }
+            if numeric { metrics.append(name) } else { textColumns.append(name) }
+        }
+        var rows: [ResultRow] = []
+        for (offset, record) in body.enumerated() {
+            guard let seed = Int(record[seedColumn]) else {
+                throw .malformedResults(path: path, line: offset + 2, reason: "seed \"\(record[seedColumn])\" is not an integer")
+            }
+            var row = ResultRow(runID: record[0], cell: Array(record[1..<seedColumn]), seed: seed, metrics: [:], text: [:])
+            for (index, name) in rest.enumerated() {
+                let field = record[seedColumn + 1 + index]
+                if metrics.contains(name) {
+                    if let value = Double(field) { row.metrics[name] = value }
+                } else if !field.isEmpty {
+                    row.text[name] = field
+                }
+            }
+            rows.append(row)
+        }
+        self.init(axes: axes, metrics: metrics, textColumns: textColumns, rows: rows)
+    }
+
+    /// Reads a results.csv file.
+    public init(contentsOf url: URL) throws(SweepError) {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw .noResults(path: url.path) }
+        try self.init(csv: text, path: url.path)
+    }
+}
+
+/// One finished run in a result set.
+public struct ResultRow: Sendable, Equatable {
+    /// Run id.
+    public var runID: String
+    /// Axis value labels, aligned with `ResultSet.axes`.
+    public var cell: [String]
+    /// Seed.
+    public var seed: Int
+    /// Metric values by column name.
+    public var metrics: [String: Double]
+    /// Text values by column name.
+    public var text: [String: String]
+
+    /// A row with every part given.
+    public init(runID: String, cell: [String], seed: Int, metrics: [String: Double], text: [String: String] = [:]) {
+        self.runID = runID
+        self.cell = cell
+        self.seed = seed
+        self.metrics = metrics
+        self.text = text
+    }
+}
+
+// MARK: - CSV
+
+/// RFC 4180 CSV with `\n` line ends, byte-stable number formatting.
+public enum CSV {
+    /// A parse failure at a 1-based line.
+    public struct ParseError: Error, Equatable {
+        /// 1-based line.
+        public var line: Int
+        /// What is wrong there.
+        public var reason: String
+    }
+
+    /// One record; fields with a comma, quote or line break are quoted, quotes doubled.
+    public static func line(_ fields: [String]) -> String {
+        fields.map { field in
+            guard field.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return field }
+            return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }.joined(separator: ",")
+    }
+
+    /// A number: canonical shortest round-trip form (`8`, `0.001`, `1e-05`), `inf`, `-inf`,
+    /// `nan`.
+    public static func number(_ value: Double) -> String {
+        if value.isNaN { return "nan" }
+        if value.isInfinite { return value > 0 ? "inf" : "-inf" }
+        return JSONValue.canonicalNumber(value)
+    }
+
+    /// Parses CSV text into records (a trailing line end is optional; `\r\n` accepted).
+    public static func parse(_ text: String) throws(ParseError) -> [[String]] {
+        var records: [[String]] = []
+        var record: [String] = []
+        var field = ""
+        var quoted = false
+        var line = 1
+        var iterator = text.unicodeScalars.makeIterator()
+        var pending: Unicode.Scalar? = iterator.next()
+        var atFieldStart = true
+        while let c = pending {
+            pending = iterator.next()
+            if quoted {
+                if c == "\"" {
+                    if pending == "\"" {
+                        field.unicodeScalars.append("\"")
+                        pending = iterator.next()
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    if c == "\n" { line += 1 }
+                    field.unicodeScalars.append(c)
+                }
+                continue
+            }
+            switch c {
+            case "\"" where atFieldStart:
+                quoted = true
+                atFieldStart = false
+            case "\"":
+                throw ParseError(line: line, reason: "a quote inside an unquoted field")
+            case ",":
+                record.append(field)
+                field = ""
+                atFieldStart = true
+            case "\r":
+                continue
+            case "\n":
+                record.append(field)
+                records.append(record)
+                record = []
+                field = ""
+                atFieldStart = true
+                line += 1
+            default:
+                field.unicodeScalars.append(c)
+                atFieldStart = false
+            }
+        }
+        if quoted { throw ParseError(line: line, reason: "an unterminated quoted field") }
+        if !field.isEmpty || !record.isEmpty {
+            record.append(field)
+            records.append(record)
+        }
+        return records
+    }
+}

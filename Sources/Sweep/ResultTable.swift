@@ -1,0 +1,295 @@
+import Foundation
+
+/// Output formats of tables and diffs.
+public enum TableFormat: String, Sendable, CaseIterable {
+    /// Comma-separated values, full precision; Markdown table; LaTeX booktabs tabular.
+    case csv, markdown, latex
+}
+
+/// Which way a metric improves.
+public enum MetricDirection {
+    /// Perplexities, losses, ε, times and noise improve downwards; throughput and accuracy
+    /// upwards; anything else is taken as lower-is-better.
+    public static func lowerIsBetter(_ metric: String) -> Bool {
+        let upward = ["tokens_per_second", "accuracy", "auc"]
+        return !upward.contains { metric.contains($0) }
+    }
+}
+
+/// What a table shows: axes on rows and columns, a metric in the cells.
+public struct TableRequest: Sendable, Equatable {
+    /// Axes whose values label the rows (outer first).
+    public var rows: [String]
+    /// Axes whose values label the columns.
+    public var columns: [String]
+    /// The metric in the cells.
+    public var metric: String = "test_perplexity"
+    /// Fixed axis values (axis → label); runs with other values are left out.
+    public var filters: [String: String] = [:]
+    /// With `over`: within each cell, keep the setting of the `over` axes with the best mean
+    /// of this metric (normally a validation metric), and report `metric` for it.
+    public var selectBy: String?
+    /// Tuning axes for `selectBy`.
+    public var over: [String] = []
+    /// Override the direction of `metric` (and of `selectBy`): nil derives it from the name.
+    public var lowerIsBetter: Bool?
+    /// Digits after the decimal point in Markdown and LaTeX.
+    public var digits: Int = 2
+
+    /// A request with rows and columns; the rest default.
+    public init(rows: [String], columns: [String]) {
+        self.rows = rows
+        self.columns = columns
+    }
+}
+
+/// One cell: the metric over the seeds of one setting.
+public struct CellSummary: Sendable, Equatable {
+    /// Mean over seeds.
+    public var mean: Double
+    /// Sample standard deviation over seeds (nil for one seed).
+    public var standardDeviation: Double?
+    /// Number of seeds.
+    public var count: Int
+    /// With select-best: the chosen setting of the tuning axes (`axis=value`).
+    public var selected: [String]
+
+    /// Summarises values (seeds) of one setting.
+    public init(values: [Double], selected: [String] = []) {
+        mean = Statistics.mean(values)
+        standardDeviation = Statistics.standardDeviation(values)
+        count = values.count
+        self.selected = selected
+    }
+}
+
+/// A pivot table of results: rows × columns of `CellSummary`, missing where no run finished.
+public struct ResultTable: Sendable, Equatable {
+    /// The request it answers.
+    public var request: TableRequest
+    /// Row keys (labels of the row axes), in stable order.
+    public var rowKeys: [[String]]
+    /// Column keys (labels of the column axes), in stable order.
+    public var columnKeys: [[String]]
+    /// cells[row][column].
+    public var cells: [[CellSummary?]]
+    /// The most seeds any cell has; cells with fewer show their n.
+    public var fullCount: Int
+
+    /// Pivots a result set. `planned` (cells of the sweep's plan, aligned with the result
+    /// axes) adds rows and columns that have no results yet, shown as missing.
+    public init(results: ResultSet, request: TableRequest, planned: [[String]] = []) throws(SweepError) {
+        self.request = request
+        var placed: Set<String> = []
+        for axis in request.rows + request.columns + request.over + request.filters.keys.sorted() {
+            guard results.axes.contains(axis) else { throw .unknownAxis(name: axis, known: results.axes) }
+            guard placed.insert(axis).inserted else { throw .axisPlacedTwice(axis) }
+        }
+        for metric in [request.metric] + (request.selectBy.map { [$0] } ?? []) where !results.metrics.contains(metric) {
+            throw .unknownMetric(name: metric, known: results.metrics)
+        }
+        if (request.selectBy == nil) != request.over.isEmpty { throw .selectionIncomplete }
+
+        let index = Dictionary(uniqueKeysWithValues: results.axes.enumerated().map { ($1, $0) })
+        func labels(_ cell: [String], _ axes: [String]) -> [String] { axes.map { cell[index[$0]!] } }
+        let keep: ([String]) -> Bool = { cell in request.filters.allSatisfy { cell[index[$0]!] == $1 } }
+        let rows = results.rows.filter { keep($0.cell) }
+
+        // Every axis that varies must be placed, or cells would average different settings.
+        let unplaced = results.axes.filter { axis in
+            !placed.contains(axis) && Set(rows.map { $0.cell[index[axis]!] }).count > 1
+        }
+        guard unplaced.isEmpty else { throw .unplacedAxes(unplaced) }
+
+        let cells = rows.map(\.cell) + planned.filter(keep)
+        let rowKeys = Array(Set(cells.map { labels($0, request.rows) })).sorted(by: AxisValue.precedes)
+        let columnKeys = Array(Set(cells.map { labels($0, request.columns) })).sorted(by: AxisValue.precedes)
+        self.rowKeys = rowKeys
+        self.columnKeys = columnKeys
+
+        var groups: [[String]: [ResultRow]] = [:]
+        for row in rows { groups[labels(row.cell, request.rows) + ["\u{0}"] + labels(row.cell, request.columns), default: []].append(row) }
+        let lowerIsBetter = request.lowerIsBetter ?? MetricDirection.lowerIsBetter(request.selectBy ?? request.metric)
+
+        let summaries = rowKeys.map { rowKey in
+            columnKeys.map { columnKey -> CellSummary? in
+                guard let members = groups[rowKey + ["\u{0}"] + columnKey] else { return nil }
+                guard let selectBy = request.selectBy else {
+                    let values = members.compactMap { $0.metrics[request.metric] }
+                    return values.isEmpty ? nil : CellSummary(values: values)
+                }
+                // Best setting of the tuning axes by mean of the selection metric; ties go
+                // to the first setting in the stable order.
+                let settings = Dictionary(grouping: members) { labels($0.cell, request.over) }
+                var best: (setting: [String], score: Double)?
+                for setting in settings.keys.sorted(by: AxisValue.precedes) {
+                    let score = Statistics.mean(settings[setting]!.compactMap { $0.metrics[selectBy] })
+                    guard !score.isNaN else { continue }
+                    if best == nil || (lowerIsBetter ? score < best!.score : score > best!.score) { best = (setting, score) }
+                }
+                guard let best else { return nil }
+                let values = settings[best.setting]!.compactMap { $0.metrics[request.metric] }
+                let selected = zip(request.over, best.setting).map { "\($0)=\($1)" }
+                return values.isEmpty ? nil : CellSummary(values: values, selected: selected)
+            }
+        }
+        self.cells = summaries
+        fullCount = summaries.flatMap { $0.compactMap { $0?.count } }.max() ?? 0
+    }
+
+    /// Whether the metric improves downwards for this table.
+    var lowerIsBetter: Bool { request.lowerIsBetter ?? MetricDirection.lowerIsBetter(request.metric) }
+
+    /// Cells that hold the best mean of their column, judged on the printed (rounded) value,
+    /// so every tie is marked.
+    func bestInColumn() -> Set<[Int]> {
+        var best: Set<[Int]> = []
+        for column in columnKeys.indices {
+            let means = rowKeys.indices.compactMap { row in cells[row][column].map { (row, rounded($0.mean)) } }.filter { $0.1.isFinite }
+            guard let target = (lowerIsBetter ? means.map(\.1).min() : means.map(\.1).max()) else { continue }
+            for (row, value) in means where value == target { best.insert([row, column]) }
+        }
+        return best
+    }
+
+    func rounded(_ value: Double) -> Double {
+        Double(fixed(value)) ?? value
+    }
+
+    /// A number with `digits` decimals ("inf", "nan" for non-finite).
+    func fixed(_ value: Double) -> String {
+        if value.isNaN { return "nan" }
+        if value.isInfinite { return value > 0 ? "inf" : "-inf" }
+        return String(format: "%.\(request.digits)f", value)
+    }
+
+    func columnTitle(_ key: [String]) -> String {
+        request.columns.isEmpty ? request.metric : zip(request.columns, key).map { "\($0)=\($1)" }.joined(separator: ", ")
+    }
+
+    /// The table in a format; byte-stable for equal inputs.
+    public func render(_ format: TableFormat) -> String {
+        switch format {
+        case .csv: return renderCSV()
+        case .markdown: return renderMarkdown()
+        case .latex: return renderLaTeX()
+        }
+    }
+
+    /// The notes printed under Markdown tables (and as comments under LaTeX ones).
+    var notes: [String] {
+        var notes = [
+            "\(request.metric): mean ± std over seeds (n shown when a cell has fewer than \(fullCount)); best per column in bold (\(lowerIsBetter ? "lowest" : "highest")); — = no finished run."
+        ]
+        if !request.filters.isEmpty {
+            notes.append("Only runs with " + request.filters.keys.sorted().map { "\($0)=\(request.filters[$0]!)" }.joined(separator: ", ") + ".")
+        }
+        if let selectBy = request.selectBy {
+            notes.append(
+                "Each cell reports the setting of \(request.over.joined(separator: ", ")) with the best mean \(selectBy). "
+                    + "Choosing hyperparameters on private data has a privacy cost that the ε shown does not include "
+                    + "(Papernot & Steinke 2022, arXiv 2110.03620).")
+        }
+        return notes
+    }
+
+    private func renderMarkdown() -> String {
+        let best = bestInColumn()
+        var lines: [String] = []
+        lines.append("| " + (request.rows + columnKeys.map(columnTitle)).map(markdownEscape).joined(separator: " | ") + " |")
+        lines.append("|" + String(repeating: " --- |", count: request.rows.count) + String(repeating: " ---: |", count: columnKeys.count))
+        for (r, rowKey) in rowKeys.enumerated() {
+            let values = columnKeys.indices.map { c -> String in
+                guard let cell = cells[r][c] else { return "—" }
+                var text = fixed(cell.mean)
+                if let std = cell.standardDeviation { text += " ± " + fixed(std) }
+                if best.contains([r, c]) { text = "**\(text)**" }
+                if cell.count < fullCount { text += " (n=\(cell.count))" }
+                if !cell.selected.isEmpty { text += " [" + cell.selected.joined(separator: ", ") + "]" }
+                return text
+            }
+            lines.append("| " + (rowKey.map(markdownEscape) + values).joined(separator: " | ") + " |")
+        }
+        return lines.joined(separator: "\n") + "\n\n" + notes.joined(separator: "\n") + "\n"
+    }
+
+    private func renderCSV() -> String {
+        var header = request.rows
+        for key in columnKeys {
+            let title = columnTitle(key)
+            header += ["\(title) mean", "\(title) std", "\(title) n"]
+            if request.selectBy != nil { header.append("\(title) selected") }
+        }
+        var lines = [CSV.line(header)]
+        for (r, rowKey) in rowKeys.enumerated() {
+            var fields = rowKey
+            for c in columnKeys.indices {
+                let cell = cells[r][c]
+                fields += [
+                    cell.map { CSV.number($0.mean) } ?? "", cell?.standardDeviation.map(CSV.number) ?? "", cell.map { String($0.count) } ?? "",
+                ]
+                if request.selectBy != nil { fields.append(cell?.selected.joined(separator: " ") ?? "") }
+            }
+            lines.append(CSV.line(fields))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func renderLaTeX() -> String {
+        let best = bestInColumn()
+        let rowCount = request.rows.count
+        var lines = ["\\begin{tabular}{" + String(repeating: "l", count: max(rowCount, 0)) + String(repeating: "r", count: columnKeys.count) + "}", "\\toprule"]
+        if request.columns.isEmpty {
+            lines.append((request.rows.map(latexEscape) + [latexEscape(request.metric)]).joined(separator: " & ") + " \\\\")
+        } else {
+            let spanner = "\\multicolumn{\(columnKeys.count)}{c}{\(latexEscape(request.columns.joined(separator: " / ")))}"
+            lines.append((Array(repeating: "", count: rowCount) + [spanner]).joined(separator: " & ") + " \\\\")
+            lines.append("\\cmidrule(lr){\(rowCount + 1)-\(rowCount + columnKeys.count)}")
+            lines.append((request.rows.map(latexEscape) + columnKeys.map { latexEscape($0.joined(separator: " / ")) }).joined(separator: " & ") + " \\\\")
+        }
+        lines.append("\\midrule")
+        for (r, rowKey) in rowKeys.enumerated() {
+            let values = columnKeys.indices.map { c -> String in
+                guard let cell = cells[r][c] else { return "---" }
+                var math = fixed(cell.mean)
+                if let std = cell.standardDeviation { math += " \\pm " + fixed(std) }
+                if best.contains([r, c]) { math = "\\mathbf{\(math)}" }
+                var text = "$\(math)$"
+                if cell.count < fullCount { text += "\\,{\\scriptsize (n=\(cell.count))}" }
+                return text
+            }
+            lines.append((rowKey.map(latexEscape) + values).joined(separator: " & ") + " \\\\")
+        }
+        lines += ["\\bottomrule", "\\end{tabular}"]
+        lines += notes.map { "% " + $0 }
+        if request.selectBy != nil {
+            for (r, rowKey) in rowKeys.enumerated() {
+                for (c, columnKey) in columnKeys.enumerated() {
+                    guard let cell = cells[r][c] else { continue }
+                    lines.append("% selected for \((rowKey + columnKey).joined(separator: " / ")): \(cell.selected.joined(separator: ", "))")
+                }
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Escapes `|` for Markdown table cells.
+func markdownEscape(_ text: String) -> String {
+    text.replacingOccurrences(of: "|", with: "\\|")
+}
+
+/// Escapes LaTeX special characters in text.
+func latexEscape(_ text: String) -> String {
+    var out = ""
+    for character in text {
+        switch character {
+        case "\\": out += "\\textbackslash{}"
+        case "&", "%", "$", "#", "_", "{", "}": out += "\\\(character)"
+        case "~": out += "\\textasciitilde{}"
+        case "^": out += "\\textasciicircum{}"
+        default: out.append(character)
+        }
+    }
+    return out
+}

@@ -1,1 +1,0 @@
-// Module Sweep: see docs and DESIGN. Files are added by the issue that owns the module.

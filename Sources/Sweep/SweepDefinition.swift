@@ -1,0 +1,219 @@
+import Foundation
+import Training
+
+/// A sweep file (`sweeps/NAME.json`): a base run config, a grid of values for config keys,
+/// optional include/exclude lists and seeds (DESIGN §6, issue 6).
+///
+/// Format (version 1):
+/// ```json
+/// {"version": 1, "name": "quick", "description": "optional text",
+///  "base": {"steps": 200},
+///  "grid": {"mechanism": ["group", "user"], "epsilon": [1, 8], "lora.rank": [4, 8]},
+///  "exclude": [{"mechanism": "group", "epsilon": 1}],
+///  "include": [{"mechanism": "nonprivate"}],
+///  "seeds": [0, 1, 2]}
+/// ```
+/// - `grid` maps a run config key or dotted key path to a non-empty list of values; the runs
+///   are the product of all axes. `seed` is not a grid key: use `seeds` (a list) or
+///   `replicates` (n seeds counting up from the base seed); with neither, the base seed.
+/// - `exclude` removes grid points that match every key of an entry (a value matches when it
+///   is written the same or resolves the same, so `"perplexity"` matches
+///   `{"strategy": "perplexity"}`); `include` adds points: keys not named take the base value.
+/// - Setting a dotted path creates missing objects (`lora.rank` on a null `lora` gives
+///   `{"rank": ...}` with defaults for the rest); a strategy name at `selection` counts as
+///   `{"strategy": name}`.
+/// - Relative paths inside configs are relative to the directory `sweep run` is started in.
+public struct SweepDefinition: Sendable, Equatable {
+    /// The highest sweep format version this build reads.
+    public static let currentVersion = 1
+    /// Keys of the sweep format, sorted.
+    public static let knownKeys = ["base", "description", "exclude", "grid", "include", "name", "replicates", "seeds", "version"]
+
+    /// Where the definition came from, for messages (a path, or a name for in-memory data).
+    public var file: String
+    /// Sweep name: the results folder `RESULTS/NAME/`. Letters, digits, `.`, `_`, `-`.
+    /// Defaults to the file name without `.json`.
+    public var name: String
+    /// Free text shown nowhere but kept with the results.
+    public var description: String?
+    /// The base run config (partial; validated per grid point).
+    public var base: [String: JSONValue]
+    /// Axis key path → values.
+    public var grid: [String: [JSONValue]]
+    /// Partial assignments removed from the product.
+    public var exclude: [[String: JSONValue]]
+    /// Partial assignments added to the product.
+    public var include: [[String: JSONValue]]
+    /// Seeds every grid point runs with.
+    public var seeds: [Int]
+
+    /// Reads and checks a sweep file (the format, not yet the run configs: see `plan()`).
+    public init(contentsOf url: URL) throws(SweepError) {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw .unreadable(file: url.path, reason: error.localizedDescription)
+        }
+        let stem = url.deletingPathExtension().lastPathComponent
+        try self.init(data: data, file: url.path, defaultName: stem)
+    }
+
+    /// Parses a sweep definition from JSON bytes; `file` names it in messages.
+    public init(data: Data, file: String, defaultName: String? = nil) throws(SweepError) {
+        self.file = file
+        let json: JSONValue
+        do { json = try JSONValue(parsing: data) } catch {
+            if case .notJSON(let reason) = error { throw .notJSON(file: file, reason: reason) }
+            throw .notJSON(file: file, reason: error.errorDescription ?? "\(error)")
+        }
+        guard case .object(let top) = json else {
+            throw .invalidValue(file: file, keyPath: "sweep", expected: "an object", got: json.shortText)
+        }
+        if let unknown = top.keys.filter({ !SweepDefinition.knownKeys.contains($0) }).sorted().first {
+            throw .unknownKey(file: file, keyPath: unknown, suggestion: closest(to: unknown, among: SweepDefinition.knownKeys))
+        }
+        if let version = top["version"] {
+            guard case .integer(let v) = version, v >= 1 else {
+                throw .invalidValue(file: file, keyPath: "version", expected: "a format version (an integer ≥ 1)", got: version.shortText)
+            }
+            guard v <= SweepDefinition.currentVersion else {
+                throw .unsupportedVersion(file: file, found: v, highestSupported: SweepDefinition.currentVersion)
+            }
+        }
+
+        let nameValue = top["name"] ?? defaultName.map(JSONValue.string) ?? .null
+        guard case .string(let name) = nameValue, SweepDefinition.isValidName(name) else {
+            throw .invalidValue(
+                file: file, keyPath: "name", expected: "a name of letters, digits, '.', '_' and '-' (not starting with '.')",
+                got: nameValue.shortText)
+        }
+        self.name = name
+        if let d = top["description"] {
+            guard case .string(let text) = d else {
+                throw .invalidValue(file: file, keyPath: "description", expected: "a string", got: d.shortText)
+            }
+            description = text
+        }
+
+        switch top["base"] ?? .object([:]) {
+        case .object(let object): base = object
+        case let other: throw .invalidValue(file: file, keyPath: "base", expected: "a run config object", got: other.shortText)
+        }
+        if let seed = base["seed"], top["seeds"] != nil {
+            throw .invalidValue(file: file, keyPath: "base.seed", expected: "no seed in base when \"seeds\" is given", got: seed.shortText)
+        }
+
+        grid = [:]
+        switch top["grid"] ?? .object([:]) {
+        case .object(let axes):
+            for key in axes.keys.sorted() {
+                try SweepDefinition.checkAssignable(key, keyPath: "grid.\(key)", file: file)
+                guard case .array(let values) = axes[key]!, !values.isEmpty else {
+                    throw .invalidValue(file: file, keyPath: "grid.\(key)", expected: "a non-empty list of values", got: axes[key]!.shortText)
+                }
+                grid[key] = values
+            }
+        case let other:
+            throw .invalidValue(file: file, keyPath: "grid", expected: "an object of key path → list of values", got: other.shortText)
+        }
+        exclude = try SweepDefinition.assignments(top["exclude"], key: "exclude", file: file)
+        include = try SweepDefinition.assignments(top["include"], key: "include", file: file)
+
+        switch (top["seeds"], top["replicates"]) {
+        case (.some, .some):
+            throw .invalidValue(file: file, keyPath: "replicates", expected: "either \"seeds\" or \"replicates\", not both", got: top["replicates"]!.shortText)
+        case (.some(let value), nil):
+            guard case .array(let list) = value, !list.isEmpty else {
+                throw .invalidValue(file: file, keyPath: "seeds", expected: "a non-empty list of non-negative integers", got: value.shortText)
+            }
+            var seeds: [Int] = []
+            for (index, element) in list.enumerated() {
+                guard case .integer(let seed) = element, seed >= 0, !seeds.contains(seed) else {
+                    throw .invalidValue(file: file, keyPath: "seeds[\(index)]", expected: "a non-negative integer, each once", got: element.shortText)
+                }
+                seeds.append(seed)
+            }
+            self.seeds = seeds
+        case (nil, .some(let value)):
+            guard case .integer(let n) = value, n >= 1 else {
+                throw .invalidValue(file: file, keyPath: "replicates", expected: "a positive integer", got: value.shortText)
+            }
+            var first = 0
+            if case .integer(let s)? = base["seed"], s >= 0 { first = s }
+            seeds = Array(first..<(first + n))
+        case (nil, nil):
+            if case .integer(let s)? = base["seed"], s >= 0 { seeds = [s] } else { seeds = [0] }
+        }
+        base["seed"] = nil
+    }
+
+    /// Whether `name` can name a results folder.
+    public static func isValidName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first != "." else { return false }
+        return name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) }
+    }
+
+    /// The canonical JSON form of the definition (seeds spelled out), stored beside results.
+    public var json: JSONValue {
+        var object: [String: JSONValue] = [
+            "version": .integer(SweepDefinition.currentVersion), "name": .string(name), "base": .object(base),
+            "grid": .object(grid.mapValues(JSONValue.array)), "seeds": .array(seeds.map(JSONValue.integer)),
+        ]
+        if let description { object["description"] = .string(description) }
+        if !exclude.isEmpty { object["exclude"] = .array(exclude.map(JSONValue.object)) }
+        if !include.isEmpty { object["include"] = .array(include.map(JSONValue.object)) }
+        return .object(object)
+    }
+
+    /// A grid key must be a run config key path other than `seed` and `version`.
+    static func checkAssignable(_ key: String, keyPath: String, file: String) throws(SweepError) {
+        if key == "seed" {
+            throw .invalidValue(file: file, keyPath: keyPath, expected: "a run config key other than seed (use \"seeds\" or \"replicates\")", got: "\"seed\"")
+        }
+        guard RunConfig.knownKeyPaths.contains(key), key != "version" else {
+            throw .unknownKey(file: file, keyPath: keyPath, suggestion: closest(to: key, among: RunConfig.knownKeyPaths))
+        }
+    }
+
+    static func assignments(_ value: JSONValue?, key: String, file: String) throws(SweepError) -> [[String: JSONValue]] {
+        guard let value else { return [] }
+        guard case .array(let entries) = value else {
+            throw .invalidValue(file: file, keyPath: key, expected: "a list of objects (key path → value)", got: value.shortText)
+        }
+        var result: [[String: JSONValue]] = []
+        for (index, entry) in entries.enumerated() {
+            guard case .object(let assignment) = entry, !assignment.isEmpty else {
+                throw .invalidValue(file: file, keyPath: "\(key)[\(index)]", expected: "a non-empty object (key path → value)", got: entry.shortText)
+            }
+            for path in assignment.keys.sorted() {
+                try checkAssignable(path, keyPath: "\(key)[\(index)].\(path)", file: file)
+            }
+            result.append(assignment)
+        }
+        return result
+    }
+}
+
+/// The closest candidate by edit distance, when it is close enough to be a likely typo.
+func closest(to word: String, among candidates: [String]) -> String? {
+    var best: (candidate: String, distance: Int)?
+    for candidate in candidates {
+        let d = editDistance(Array(word), Array(candidate))
+        if best == nil || d < best!.distance { best = (candidate, d) }
+    }
+    guard let best, best.distance <= max(2, word.count / 3) else { return nil }
+    return best.candidate
+}
+
+/// Levenshtein distance (insertions, deletions, substitutions).
+func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+    var previous = Array(0...b.count)
+    for i in a.indices {
+        var current = [i + 1]
+        for j in b.indices {
+            let substitution = previous[j] + (a[i] == b[j] ? 0 : 1)
+            current.append(min(substitution, previous[j + 1] + 1, current[j] + 1))
+        }
+        previous = current
+    }
+    return previous[b.count]
+}

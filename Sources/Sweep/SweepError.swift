@@ -1,0 +1,115 @@
+import Foundation
+import Training
+
+/// Every way the sweep harness refuses input or stops. Cases carry the file, key path, grid
+/// point or run id involved, so a message says where to look.
+public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
+    // MARK: Sweep files
+
+    /// The sweep file could not be read.
+    case unreadable(file: String, reason: String)
+    /// The sweep file is not JSON.
+    case notJSON(file: String, reason: String)
+    /// A key the sweep format does not have, or a grid/include/exclude key that is not a run
+    /// config key path; `suggestion` is the closest known key, if any is close.
+    case unknownKey(file: String, keyPath: String, suggestion: String?)
+    /// A sweep-file value of the wrong type or out of range.
+    case invalidValue(file: String, keyPath: String, expected: String, got: String)
+    /// The sweep file declares a newer format version than this build reads.
+    case unsupportedVersion(file: String, found: Int, highestSupported: Int)
+    /// The run config of one grid point is invalid (the point lists every axis and the seed).
+    case invalidRunConfig(file: String, point: String, error: RunConfigError)
+    /// Two grid points resolve to the same run config (same run id).
+    case duplicateRun(file: String, id: String, first: String, second: String)
+    /// Every grid point was excluded.
+    case emptySweep(file: String)
+
+    // MARK: Running
+
+    /// The `userdp` executable for child runs does not exist or is not executable.
+    case trainerNotExecutable(path: String)
+    /// A child process could not be started.
+    case launchFailed(runID: String, reason: String)
+    /// A file or folder of the results layout could not be written or read.
+    case storage(path: String, reason: String)
+    /// The same error ended `runs.count` different runs, so dispatching stopped early.
+    case failFast(error: String, runs: [String])
+    /// Runs failed (after their retries); the others finished.
+    case runsFailed(ids: [String])
+    /// Dispatching was interrupted (SIGINT/SIGTERM); unfinished runs will be redone on resume.
+    case interrupted(finished: Int, remaining: Int)
+
+    // MARK: Tables and diffs
+
+    /// No results file where one was expected.
+    case noResults(path: String)
+    /// A results CSV that cannot be read (line is 1-based).
+    case malformedResults(path: String, line: Int, reason: String)
+    /// A table or diff names an axis that the results do not have.
+    case unknownAxis(name: String, known: [String])
+    /// A table or diff names a metric that the results do not have.
+    case unknownMetric(name: String, known: [String])
+    /// Axes that vary in the results but are placed nowhere in the table: cells would mix runs
+    /// of different settings.
+    case unplacedAxes([String])
+    /// An axis placed twice (for example in both rows and columns).
+    case axisPlacedTwice(String)
+    /// A `--where axis=value` filter that is not of that form.
+    case invalidFilter(String)
+    /// `--select-best-by` without `--over` axes, or `--over` without `--select-best-by`.
+    case selectionIncomplete
+    /// Two result sets with different axes cannot be joined cell by cell.
+    case axesDiffer(a: [String], b: [String])
+
+    /// The message shown to the user: where, then what.
+    public var errorDescription: String? {
+        switch self {
+        case .unreadable(let file, let reason):
+            return "\(file): cannot read the sweep file: \(reason)"
+        case .notJSON(let file, let reason):
+            return "\(file): not valid JSON: \(reason)"
+        case .unknownKey(let file, let keyPath, let suggestion):
+            return "\(file): \(keyPath): unknown key" + (suggestion.map { " (did you mean \"\($0)\"?)" } ?? "")
+        case .invalidValue(let file, let keyPath, let expected, let got):
+            return "\(file): \(keyPath): expected \(expected), got \(got)"
+        case .unsupportedVersion(let file, let found, let highestSupported):
+            return "\(file): sweep format version \(found) is newer than this build reads (\(highestSupported)); update userdp"
+        case .invalidRunConfig(let file, let point, let error):
+            return "\(file): grid point \(point): \(error.errorDescription ?? "\(error)")"
+        case .duplicateRun(let file, let id, let first, let second):
+            return "\(file): grid points \(first) and \(second) are the same run config (run \(id)); remove one (exclude) or make them differ"
+        case .emptySweep(let file):
+            return "\(file): the grid is empty after exclusions"
+        case .trainerNotExecutable(let path):
+            return "\(path): not an executable; build userdp or set USERDP_TRAIN_EXECUTABLE"
+        case .launchFailed(let runID, let reason):
+            return "run \(runID): could not start the child process: \(reason)"
+        case .storage(let path, let reason):
+            return "\(path): \(reason)"
+        case .failFast(let error, let runs):
+            return "stopped dispatching: the same error ended \(runs.count) runs (\(runs.joined(separator: ", "))): \(error)"
+        case .runsFailed(let ids):
+            return "\(ids.count) run(s) failed: \(ids.joined(separator: ", ")); see `userdp sweep status` for their logs"
+        case .interrupted(let finished, let remaining):
+            return "interrupted: \(finished) run(s) finished, \(remaining) left; run the same command again to resume"
+        case .noResults(let path):
+            return "\(path): no results yet (run `userdp sweep run` first)"
+        case .malformedResults(let path, let line, let reason):
+            return "\(path):\(line): \(reason)"
+        case .unknownAxis(let name, let known):
+            return "unknown axis \"\(name)\" (axes: \(known.isEmpty ? "none" : known.joined(separator: ", ")))"
+        case .unknownMetric(let name, let known):
+            return "unknown metric \"\(name)\" (metrics: \(known.joined(separator: ", ")))"
+        case .unplacedAxes(let axes):
+            return "axes \(axes.joined(separator: ", ")) vary but are not placed: add them to --rows or --cols, fix them with --where AXIS=VALUE, or tune over them with --select-best-by METRIC --over AXES"
+        case .axisPlacedTwice(let axis):
+            return "axis \"\(axis)\" is placed twice"
+        case .invalidFilter(let text):
+            return "filter \"\(text)\": expected AXIS=VALUE"
+        case .selectionIncomplete:
+            return "--select-best-by METRIC and --over AXES go together"
+        case .axesDiffer(let a, let b):
+            return "the two result sets have different axes (\(a.joined(separator: ", ")) vs \(b.joined(separator: ", "))); diff results of the same sweep"
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Module Training: see docs and DESIGN. Files are added by the issue that owns the module.

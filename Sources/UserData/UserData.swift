@@ -1,1 +1,0 @@
-// Module UserData: see docs and DESIGN. Files are added by the issue that owns the module.

@@ -1,1 +1,0 @@
-// Tests for the Privacy module live in this folder.

@@ -1,0 +1,229 @@
+import Foundation
+import Testing
+import Training
+
+@testable import Sweep
+
+@Suite("Dispatcher with a shell-script child", .serialized)
+struct DispatcherTests {
+    func dispatch(_ fixture: Fixture, _ plan: SweepPlan, _ options: DispatchOptions, log: EventLog = EventLog()) throws -> DispatchSummary {
+        try Dispatcher(plan: plan, definition: nil, store: fixture.store(plan), options: options, report: log.record).run()
+    }
+
+    @Test("runs every missing cell once, writes results.csv, passes BLAS threads and the cache path; a rerun skips them")
+    func runAndResume() throws {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2, 3]}, "seeds": [0, 1]}"#).plan()
+        let summary = try dispatch(fixture, plan, fixture.options(jobs: 2))
+        #expect(summary.stop == .completed)
+        #expect(Set(summary.finished) == Set(plan.runs.map(\.id)))
+        #expect(summary.unfinished.isEmpty && summary.failed.isEmpty && summary.alreadyDone == 0)
+        #expect(fixture.ledgerIDs().sorted() == plan.runs.map(\.id).sorted())
+
+        let store = fixture.store(plan)
+        let csv = try String(contentsOf: store.resultsCSV, encoding: .utf8)
+        let set = try ResultSet(csv: csv, path: "results.csv")
+        #expect(set.rows.map(\.runID) == plan.runs.map(\.id))
+        #expect(set.rows.map { $0.metrics["test_perplexity"] } == [11, 12, 12, 13, 13, 14])
+        #expect(csv.hasPrefix("run_id,k,seed,test_perplexity,validation_perplexity,epsilon_spent,noise_multiplier,sampling_rate,units_per_step_mean,wall_seconds,tokens_per_second,extra.halted,git_commit,"))
+
+        let output = try String(contentsOf: store.file("output", of: plan.runs[0].id), encoding: .utf8)
+        #expect(output.contains("threads=2 cache=\(store.calibrationDirectory.path) run=\(plan.runs[0].id)"))
+        let config = try RunConfig(contentsOf: store.file("config.json", of: plan.runs[0].id))
+        #expect(config == plan.runs[0].config)
+        #expect(!FileManager.default.fileExists(atPath: store.file("claim", of: plan.runs[0].id).path))
+
+        // Resume: nothing runs again, results.csv is byte-identical.
+        let again = try dispatch(fixture, plan, fixture.options(jobs: 2))
+        #expect(again.finished.isEmpty && again.alreadyDone == 6)
+        #expect(fixture.ledgerIDs().count == 6)
+        #expect(try String(contentsOf: store.resultsCSV, encoding: .utf8) == csv)
+    }
+
+    @Test("a user-set OPENBLAS_NUM_THREADS is passed through")
+    func userThreads() throws {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(#"{"base": {"dataset": "ok"}}"#).plan()
+        _ = try dispatch(fixture, plan, fixture.options(jobs: 1, environment: ["OPENBLAS_NUM_THREADS": "3"]))
+        let output = try String(contentsOf: fixture.store(plan).file("output", of: plan.runs[0].id), encoding: .utf8)
+        #expect(output.contains("threads=3 "))
+    }
+
+    @Test("a child killed by a signal is retried; every attempt keeps its output")
+    func retries() throws {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(#"{"base": {"dataset": "crash-once"}}"#).plan()
+        let log = EventLog()
+        let summary = try dispatch(fixture, plan, fixture.options(jobs: 1), log: log)
+        let id = plan.runs[0].id
+        #expect(summary.finished == [id])
+        #expect(log.failures.map(\.1) == [1])
+        #expect(log.failures.first?.2 == "killed by signal 9 (SIGKILL)")
+        #expect(log.failures.first?.3 == true)
+        let store = fixture.store(plan)
+        let firstAttempt = store.file("attempts", of: id).appendingPathComponent("1")
+        #expect(FileManager.default.fileExists(atPath: firstAttempt.appendingPathComponent("output").path))
+        #expect(FileManager.default.fileExists(atPath: firstAttempt.appendingPathComponent("failure.json").path))
+        #expect(try String(contentsOf: firstAttempt.appendingPathComponent("output"), encoding: .utf8).contains("training \(id)"))
+        #expect(!FileManager.default.fileExists(atPath: store.file("failure.json", of: id).path))
+    }
+
+    @Test("without retries a transient failure fails the run")
+    func noRetries() throws {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(#"{"base": {"dataset": "crash-once"}}"#).plan()
+        var options = fixture.options(jobs: 1)
+        options.retries = 0
+        let summary = try dispatch(fixture, plan, options)
+        #expect(summary.failed == [plan.runs[0].id] && summary.finished.isEmpty)
+        // The next invocation retries it (and the fake child now succeeds).
+        let again = try dispatch(fixture, plan, options)
+        #expect(again.finished == [plan.runs[0].id])
+        #expect(fixture.ledgerIDs().count == 2)
+    }
+
+    @Test("the same error on several runs stops dispatching early")
+    func failFast() throws {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(#"{"base": {"dataset": "fail"}, "grid": {"k": [1, 2, 3, 4, 5, 6]}}"#).plan()
+        let summary = try dispatch(fixture, plan, fixture.options(jobs: 1))
+        let firstThree = Array(plan.runs.prefix(3).map(\.id))
+        #expect(summary.stop == .failFast(error: "exit status 3: error: dataset is broken", runs: firstThree))
+        #expect(summary.failed == firstThree)
+        #expect(fixture.ledgerIDs() == firstThree)
+        #expect(summary.unfinished.count == 6)
+        let failure = try JSONValue(parsing: Data(contentsOf: fixture.store(plan).file("failure.json", of: firstThree[0])))
+        #expect(failure.value(atKeyPath: "reason") == .string("exit status 3"))
+        #expect(failure.value(atKeyPath: "transient") == .bool(false))
+
+        let status = SweepStatus(plan: plan, store: fixture.store(plan), lines: 2)
+        #expect(status.failed.map(\.id) == firstThree && status.missing.count == 3 && status.done.isEmpty)
+        #expect(status.failed[0].reason == "exit status 3" && status.failed[0].attempt == 1)
+        #expect(status.failed[0].lastLines == ["[output]", "training \(firstThree[0]) dataset=fail threads=4 cache=\(fixture.store(plan).calibrationDirectory.path) run=\(firstThree[0])", "error: dataset is broken", "[log]", "log of \(firstThree[0])"])
+        #expect(status.render().hasPrefix("6 runs: 0 done, 0 running, 3 failed, 3 missing\nfailed:\n  \(firstThree[0]) {k=1, seed=0}: exit status 3 (attempt 1)\n"))
+    }
+
+    @Test("a claim whose owner died on this host is reclaimed")
+    func staleLocalClaim() throws {
+        let (fixture, plan, store) = try prepared(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#)
+        // A process that has exited: its pid is free (or recycled with another start time).
+        let dead = Process()
+        dead.executableURL = URL(fileURLWithPath: "/bin/true")
+        try dead.run()
+        dead.waitUntilExit()
+        let id = plan.runs[0].id
+        try writeClaim(store, id, Claim(token: "old", host: ProcessProbe.hostName, pid: dead.processIdentifier, pidStart: 1, attempt: 1, claimedAt: 0))
+        let log = EventLog()
+        let summary = try dispatch(fixture, plan, fixture.options(jobs: 1), log: log)
+        #expect(log.reclaimed == [id])
+        #expect(Set(summary.finished) == Set(plan.runs.map(\.id)))
+    }
+
+    @Test("a claim from another host is stale only when its heartbeat is old")
+    func remoteClaims() throws {
+        let (fixture, plan, store) = try prepared(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#)
+        let (fresh, old) = (plan.runs[0].id, plan.runs[1].id)
+        let remote = Claim(token: "remote", host: "elsewhere.example", pid: 1, attempt: 1, claimedAt: 0)
+        try writeClaim(store, fresh, remote)
+        try writeClaim(store, old, remote)
+        var past = [timeval(tv_sec: time(nil) - 3600, tv_usec: 0), timeval(tv_sec: time(nil) - 3600, tv_usec: 0)]
+        utimes(store.file("claim", of: old).path, &past)
+
+        var options = fixture.options(jobs: 2)
+        options.waitForOthers = false
+        options.staleAfter = 60
+        let log = EventLog()
+        let summary = try dispatch(fixture, plan, options, log: log)
+        #expect(log.reclaimed == [old])
+        #expect(summary.finished == [old])
+        #expect(summary.unfinished == [fresh])
+    }
+
+    @Test("two concurrent dispatchers on one sweep run every cell exactly once")
+    func concurrentDispatchers() async throws {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2, 3, 4, 5]}, "seeds": [0, 1]}"#).plan()
+        let store = fixture.store(plan)
+        let options = fixture.options(jobs: 2, sleep: 0.1)
+        // Each dispatcher lives on its own thread and blocks it, like two `sweep run` processes.
+        let first = Task.detached { try Dispatcher(plan: plan, definition: nil, store: store, options: options).run() }
+        let second = Task.detached { try Dispatcher(plan: plan, definition: nil, store: store, options: options).run() }
+        let summaries = [try await first.value, try await second.value]
+        #expect(summaries.allSatisfy { $0.stop == .completed && $0.unfinished.isEmpty })
+        let ledger = fixture.ledgerIDs()
+        #expect(ledger.count == plan.runs.count)
+        #expect(ledger.sorted() == plan.runs.map(\.id).sorted())
+        // Both took part, and each run is credited to exactly one of them.
+        #expect(summaries.allSatisfy { !$0.finished.isEmpty })
+        #expect(summaries.flatMap(\.finished).sorted() == plan.runs.map(\.id).sorted())
+        let set = try ResultSet(contentsOf: store.resultsCSV)
+        #expect(set.rows.map(\.runID) == plan.runs.map(\.id))
+    }
+
+    @Test("a dispatcher whose claim was taken over stops its copy of the run")
+    func lostClaim() async throws {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(#"{"base": {"dataset": "slow"}}"#).plan()
+        let store = fixture.store(plan)
+        let id = plan.runs[0].id
+        let options = fixture.options(jobs: 1, environment: ["FAKE_SLOW": "20"])
+        let dispatch = Task.detached { try Dispatcher(plan: plan, definition: nil, store: store, options: options).run() }
+        let ours = { claimsWithChildren(store).first }
+        #expect(waitUntil(timeout: 10) { ours() != nil })
+        let child = try #require(ours()?.childPID)
+        // Another dispatcher judged us stale and took the run (its claim is live: our pid).
+        try writeClaim(store, id, Claim(token: "thief", host: ProcessProbe.hostName, pid: getpid(), attempt: 2, claimedAt: 0))
+        let summary = try await dispatch.value
+        #expect(summary.unfinished == [id] && summary.finished.isEmpty && summary.failed.isEmpty)
+        #expect(waitUntil(timeout: 5) { !ProcessProbe.isAlive(child, start: nil) })
+        let claim = try JSONDecoder().decode(Claim.self, from: Data(contentsOf: store.file("claim", of: id)))
+        #expect(claim.token == "thief")
+        #expect(!FileManager.default.fileExists(atPath: store.file("failure.json", of: id).path))
+    }
+
+    @Test("process liveness uses the start time, so a recycled pid does not keep a claim alive")
+    func liveness() throws {
+        let me = getpid()
+        let start = try #require(ProcessProbe.startTime(of: me))
+        #expect(ProcessProbe.isAlive(me, start: start))
+        #expect(ProcessProbe.isAlive(me, start: nil))
+        #expect(!ProcessProbe.isAlive(me, start: start + 1))
+        #expect(!ProcessProbe.isAlive(0, start: nil))
+    }
+
+    @Test("a result.json that breaks the schema is reported and left out of results.csv")
+    func unreadableResult() throws {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(#"{"grid": {"dataset": ["bad-result", "ok"]}}"#).plan()
+        let log = EventLog()
+        _ = try dispatch(fixture, plan, fixture.options(jobs: 1), log: log)
+        let bad = try #require(plan.runs.first { $0.config.dataset == "bad-result" }?.id)
+        #expect(log.notes.filter { $0.hasPrefix("run \(bad): result.json does not match the RunResult schema") }.count == 1)
+        let set = try ResultSet(contentsOf: fixture.store(plan).resultsCSV)
+        #expect(set.rows.map(\.cell) == [["ok"]])
+    }
+
+    @Test("a missing trainer is reported before anything runs")
+    func missingTrainer() throws {
+        let fixture = try Fixture()
+        let plan = try fixture.definition("{}").plan()
+        var options = fixture.options()
+        options.trainer = fixture.directory.appendingPathComponent("nope")
+        #expect(throws: SweepError.trainerNotExecutable(path: options.trainer.path)) { try dispatch(fixture, plan, options) }
+    }
+
+    /// A fixture, the plan of `sweep`, and its prepared (empty) store.
+    func prepared(_ sweep: String) throws -> (Fixture, SweepPlan, ResultStore) {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(sweep).plan()
+        let store = fixture.store(plan)
+        try store.prepare(definition: nil)
+        return (fixture, plan, store)
+    }
+
+    func writeClaim(_ store: ResultStore, _ id: String, _ claim: Claim) throws {
+        try FileManager.default.createDirectory(at: store.runDirectory(id), withIntermediateDirectories: true)
+        try JSONEncoder().encode(claim).write(to: store.file("claim", of: id))
+    }
+}
+

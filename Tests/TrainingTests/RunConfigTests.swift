@@ -1,0 +1,220 @@
+import Foundation
+import Testing
+
+@testable import Training
+
+@Suite("RunConfig")
+struct RunConfigTests {
+    func parse(_ text: String) throws(RunConfigError) -> RunConfig {
+        try RunConfig(data: Data(text.utf8))
+    }
+
+    func error(_ text: String) -> RunConfigError? {
+        do {
+            _ = try parse(text)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test("an empty object is the all-defaults config")
+    func defaults() throws {
+        let config = try parse("{}")
+        #expect(config == RunConfig())
+        #expect(config.dataset == "shakespeare")
+        #expect(config.model == "models/base")
+        #expect(config.mechanism == .user)
+        #expect(config.lora == RunConfig.LoRA(rank: 8, alpha: 16, targets: [.attention]))
+        #expect(config.selection == RunConfig.Selection(strategy: .random))
+    }
+
+    @Test("every key parses to its field")
+    func everyKey() throws {
+        let config = try parse(
+            """
+            {"version": 1, "dataset": "data/enron.jsonl", "model": "models/gpt2", "mechanism": "group",
+             "epsilon": 1.5, "delta": 1e-6, "k": 8, "selection": {"strategy": "perplexity", "order": "highest"},
+             "clip_norm": 0.5, "batch_size": 16, "steps": 300, "learning_rate": 0.0005, "optimizer": "sgd",
+             "lora": {"rank": 4, "alpha": 8, "targets": ["c_fc", "c_attn"]}, "context_length": 256,
+             "eval_every": 0, "seed": 7, "accountant": "rdp", "split_seed": 3,
+             "mechanism_options": {"group": {"accounting": "lemma"}}}
+            """)
+        var expected = RunConfig()
+        expected.dataset = "data/enron.jsonl"
+        expected.model = "models/gpt2"
+        expected.mechanism = .group
+        expected.epsilon = 1.5
+        expected.delta = 1e-6
+        expected.k = 8
+        expected.selection = .init(strategy: .perplexity, order: .highest)
+        expected.clipNorm = 0.5
+        expected.batchSize = 16
+        expected.steps = 300
+        expected.learningRate = 0.0005
+        expected.optimizer = .sgd
+        expected.lora = .init(rank: 4, alpha: 8, targets: [.attention, .mlpIn])
+        expected.contextLength = 256
+        expected.evalEvery = 0
+        expected.seed = 7
+        expected.accountant = .rdp
+        expected.splitSeed = 3
+        expected.mechanismOptions.group.accounting = .lemma
+        #expect(config == expected)
+    }
+
+    @Test("null lora means full fine-tuning")
+    func fullFineTuning() throws {
+        #expect(try parse(#"{"lora": null}"#).lora == nil)
+        #expect(try parse(#"{"lora": {}}"#).lora == RunConfig.LoRA())
+    }
+
+    @Test(
+        "bad input names the key path",
+        arguments: [
+            (#"{"lora": {"rank": "8"}}"#, RunConfigError.invalidValue(keyPath: "lora.rank", expected: "a positive integer", got: #""8""#)),
+            (#"{"lora": {"rank": 0}}"#, .invalidValue(keyPath: "lora.rank", expected: "a positive integer", got: "0")),
+            (#"{"lora": {"rank": 2.5}}"#, .invalidValue(keyPath: "lora.rank", expected: "a positive integer", got: "2.5")),
+            (#"{"lora": {"rnak": 8}}"#, .unknownKey(keyPath: "lora.rnak", known: ["alpha", "rank", "targets"])),
+            (
+                #"{"lora": {"targets": ["c_attn", "q_proj"]}}"#,
+                .invalidValue(keyPath: "lora.targets[1]", expected: #"one of "c_attn", "attn.c_proj", "c_fc", "mlp.c_proj""#, got: #""q_proj""#)
+            ),
+            (#"{"lora": {"targets": ["c_fc", "c_fc"]}}"#, .invalidValue(keyPath: "lora.targets[1]", expected: "each projection once", got: #""c_fc""#)),
+            (#"{"lora": {"targets": []}}"#, .invalidValue(keyPath: "lora.targets", expected: #"a non-empty list of projections among "c_attn", "attn.c_proj", "c_fc", "mlp.c_proj""#, got: "[]")),
+            (#"{"lora": 8}"#, .invalidValue(keyPath: "lora", expected: "an object (or null for full fine-tuning)", got: "8")),
+            (#"{"epsilon": 0}"#, .invalidValue(keyPath: "epsilon", expected: #"a positive number for mechanism "user""#, got: "0")),
+            (#"{"mechanism": "group", "epsilon": -1}"#, .invalidValue(keyPath: "epsilon", expected: #"a positive number for mechanism "group""#, got: "-1")),
+            (#"{"delta": 1}"#, .invalidValue(keyPath: "delta", expected: #"a number in (0, 1) for mechanism "user""#, got: "1")),
+            (#"{"delta": 0}"#, .invalidValue(keyPath: "delta", expected: #"a number in (0, 1) for mechanism "user""#, got: "0")),
+            (#"{"delta": "1e-5"}"#, .invalidValue(keyPath: "delta", expected: "a number", got: #""1e-5""#)),
+            (#"{"k": 0}"#, .invalidValue(keyPath: "k", expected: "a positive integer", got: "0")),
+            (#"{"steps": 0}"#, .invalidValue(keyPath: "steps", expected: "a positive integer", got: "0")),
+            (#"{"batch_size": 0}"#, .invalidValue(keyPath: "batch_size", expected: "a positive number", got: "0")),
+            (#"{"batch_size": true}"#, .invalidValue(keyPath: "batch_size", expected: "a positive number", got: "true")),
+            (#"{"clip_norm": -0.5}"#, .invalidValue(keyPath: "clip_norm", expected: "a positive number", got: "-0.5")),
+            (#"{"context_length": 1}"#, .invalidValue(keyPath: "context_length", expected: "an integer ≥ 2", got: "1")),
+            (#"{"seed": -1}"#, .invalidValue(keyPath: "seed", expected: "a non-negative integer", got: "-1")),
+            (#"{"dataset": ""}"#, .invalidValue(keyPath: "dataset", expected: "a dataset name or path (a non-empty string)", got: #""""#)),
+            (
+                #"{"mechanism": "users"}"#,
+                .invalidValue(keyPath: "mechanism", expected: #"one of "nonprivate", "record", "group", "user", "asi-liu""#, got: #""users""#)
+            ),
+            (#"{"optimizer": "adamw"}"#, .invalidValue(keyPath: "optimizer", expected: #"one of "sgd", "adam""#, got: #""adamw""#)),
+            (#"{"accountant": null}"#, .invalidValue(keyPath: "accountant", expected: #"one of "pld", "rdp""#, got: "null")),
+            (
+                #"{"selection": "longest-first"}"#,
+                .invalidValue(keyPath: "selection", expected: #"one of "random", "longest", "shortest", "perplexity", "random-chunk""#, got: #""longest-first""#)
+            ),
+            (
+                #"{"selection": {"strategy": "random", "order": "lowest"}}"#,
+                .invalidValue(keyPath: "selection.order", expected: #"no order (only the "perplexity" strategy takes one)"#, got: #""lowest""#)
+            ),
+            (#"{"selection": {"order": "lowest"}}"#, .invalidValue(keyPath: "selection.strategy", expected: "a strategy name (the key is required)", got: "nothing")),
+            (#"{"selection": {"strategy": "perplexity", "order": "middle"}}"#, .invalidValue(keyPath: "selection.order", expected: #"one of "lowest", "highest""#, got: #""middle""#)),
+            (#"{"selection": {"strategy": "random", "k": 3}}"#, .unknownKey(keyPath: "selection.k", known: ["order", "strategy"])),
+            (#"{"mechanism_options": {"user": {}}}"#, .unknownKey(keyPath: "mechanism_options.user", known: ["group"])),
+            (#"{"mechanism_options": {"group": {"accounting": "tight"}}}"#, .invalidValue(keyPath: "mechanism_options.group.accounting", expected: #"one of "mixture", "lemma""#, got: #""tight""#)),
+            (#"{"epsilonn": 8}"#, .unknownKey(keyPath: "epsilonn", known: RunConfig.knownKeys)),
+            (#"{"version": 2}"#, .unsupportedVersion(found: 2, highestSupported: 1)),
+            (#"{"version": "1"}"#, .invalidValue(keyPath: "version", expected: "a format version (an integer ≥ 1)", got: #""1""#)),
+            ("[1, 2]", .invalidValue(keyPath: "config", expected: "an object", got: "[1,2]")),
+        ])
+    func errors(text: String, expected: RunConfigError) {
+        #expect(error(text) == expected)
+    }
+
+    @Test("messages read as key path, expectation, value")
+    func messages() {
+        #expect(
+            error(#"{"lora": {"rank": "8"}}"#)?.errorDescription == #"lora.rank: expected a positive integer, got "8""#)
+        #expect(error(#"{"x": 1}"#)?.errorDescription?.hasPrefix("x: unknown key (known keys here: accountant, ") == true)
+        #expect(error("{").map { if case .notJSON = $0 { true } else { false } } == true)
+    }
+
+    @Test("nonprivate ignores epsilon and delta")
+    func nonprivateBudget() throws {
+        let config = try parse(#"{"mechanism": "nonprivate", "epsilon": 0, "delta": 0}"#)
+        #expect(config.mechanism == .nonprivate)
+    }
+
+    @Test("the canonical form normalises key order, number spelling and shorthands")
+    func canonicalForm() throws {
+        let a = try parse(
+            #"{"epsilon": 8, "delta": 0.00001, "learning_rate": 1e-3, "selection": "perplexity", "lora": {"targets": ["c_fc", "c_attn"]}}"#)
+        let b = try parse(
+            #"{"lora": {"targets": ["c_attn", "c_fc"], "rank": 8.0}, "selection": {"order": "lowest", "strategy": "perplexity"}, "learning_rate": 0.001, "delta": 1E-5, "epsilon": 8.0, "version": 1}"#
+        )
+        #expect(a.canonicalText == b.canonicalText)
+        #expect(
+            a.canonicalText
+                == #"{"accountant":"pld","batch_size":32,"clip_norm":1,"context_length":128,"dataset":"shakespeare","delta":1e-05,"epsilon":8,"eval_every":50,"k":4,"learning_rate":0.001,"lora":{"alpha":16,"rank":8,"targets":["c_attn","c_fc"]},"mechanism":"user","mechanism_options":{},"model":"models/base","optimizer":"adam","seed":0,"selection":{"order":"lowest","strategy":"perplexity"},"split_seed":0,"steps":100,"version":1}"#
+        )
+    }
+
+    @Test("options of other mechanisms do not change the canonical form")
+    func inactiveOptions() throws {
+        let plain = try parse(#"{"mechanism": "user"}"#)
+        let withGroupOptions = try parse(#"{"mechanism": "user", "mechanism_options": {"group": {"accounting": "lemma"}}}"#)
+        #expect(plain == withGroupOptions)
+        #expect(plain.canonicalText == withGroupOptions.canonicalText)
+        let group = try parse(#"{"mechanism": "group"}"#)
+        #expect(group.canonicalText.contains(#""mechanism_options":{"group":{"accounting":"mixture"}}"#))
+    }
+
+    @Test("canonical and pretty text parse back to the same config; Codable round-trips")
+    func roundTrip() throws {
+        var config = RunConfig()
+        config.mechanism = .group
+        config.epsilon = 0.1 + 0.2  // not representable in short decimal: shortest round-trip form
+        config.learningRate = 3e-4
+        config.selection = .init(strategy: .randomChunk)
+        config.lora = nil
+        for text in [config.canonicalText, config.prettyText] {
+            #expect(try parse(text) == config)
+        }
+        let encoded = try JSONEncoder().encode(config)
+        #expect(try JSONDecoder().decode(RunConfig.self, from: encoded) == config)
+        #expect(config.canonicalText.contains(#""epsilon":0.30000000000000004"#))
+    }
+
+    @Test("canonical numbers")
+    func canonicalNumbers() {
+        #expect(JSONValue.canonicalNumber(8) == "8")
+        #expect(JSONValue.canonicalNumber(-0.0) == "0")
+        #expect(JSONValue.canonicalNumber(0.1) == "0.1")
+        #expect(JSONValue.canonicalNumber(1e-5) == "1e-05")
+        #expect(JSONValue.canonicalNumber(1e20) == "1e+20")
+        #expect(JSONValue.canonicalNumber(.infinity) == "\"inf\"")
+        #expect(JSONValue.object(["b": .bool(true), "a": .array([.null, .string("x\"\n")])]).canonicalText() == #"{"a":[null,"x\"\n"],"b":true}"#)
+    }
+
+    @Test("RunResult round-trips through result.json, including non-finite numbers")
+    func resultRoundTrip() throws {
+        let provenance = Provenance(
+            gitCommit: "abc", gitDirty: true, gitDiffHash: "00ff", toolchain: "Swift", openblasCore: "Haswell", blasThreads: 1,
+            host: "h")
+        let result = RunResult(
+            config: RunConfig(), testPerplexity: .infinity, validationPerplexity: 12.5, epsilon: 7.9, delta: 1e-5,
+            noiseMultiplier: 0.8, samplingRate: 0.01, steps: 100, dpEvent: .object(["name": .string("gaussian")]),
+            unitsPerStepMean: 31.7, wallSeconds: 61, tokensPerSecond: 2000, provenance: provenance,
+            extra: ["halted": .integer(0)])
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("runresult-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try result.write(toDirectory: directory)
+        let text = try String(contentsOf: directory.appendingPathComponent("result.json"), encoding: .utf8)
+        #expect(text.contains(#""test_perplexity" : "inf""#))
+        #expect(text.contains(#""git_diff_hash" : "00ff""#))
+        #expect(try RunResult(contentsOf: directory.appendingPathComponent("result.json")) == result)
+        // Only result.json is left: the temporary file was renamed.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["result.json"])
+    }
+
+    @Test("FNV-1a 64 matches its published test vectors")
+    func fnv() {
+        // Test vectors from the FNV reference (Fowler, Noll, Vo): "" and "a".
+        #expect(fnv1a64Hex(Data()) == "cbf29ce484222325")
+        #expect(fnv1a64Hex(Data("a".utf8)) == "af63dc4c8601ec8c")
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import LanguageModel
+import Randomness
+import Testing
+import UserData
+@testable import Training
+
+/// A tiny random model and a population of short random sequences.
+private func fixture(seed: UInt64 = 3, sequences count: Int = 12) -> (GPTModel, [[Int32]]) {
+    let config = GPTConfig(vocabularySize: 40, contextLength: 16, width: 16, layerCount: 1, headCount: 2)
+    let model = GPTModel(config: config, seed: seed)
+    var rng = Philox(seed: seed, stream: "data")
+    let sequences = (0..<count).map { i in
+        (0..<(5 + i % 7)).map { _ in Int32(rng.next() % 40) }
+    }
+    return (model, sequences)
+}
+
+private func config(_ mechanism: RunConfig.Mechanism, clipNorm: Double = 1, lr: Double = 0.1, k: Int = 2) -> RunConfig {
+    var c = RunConfig()
+    c.mechanism = mechanism
+    c.clipNorm = clipNorm
+    c.learningRate = lr
+    c.optimizer = .sgd
+    c.contextLength = 16
+    c.k = k
+    c.lora = nil
+    return c
+}
+
+private func norm(_ v: [Float]) -> Double { v.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot() }
+
+/// With σ = 0, a clip norm no gradient reaches and q = 1, record-level DP-SGD is exactly the
+/// non-private step (both average every record's gradient).
+@Test func dpStepWithoutNoiseOrClippingEqualsNonPrivateStep() throws {
+    let (privateModel, sequences) = fixture()
+    let (plainModel, _) = fixture()
+    let plan = TrainingPlan(population: .sequences(sequences), samplingRate: 1)
+    var dp = StepRunner(config: config(.record, clipNorm: 1e6), plan: plan, sigma: 0, model: privateModel, microBatchSequences: 5)
+    var plain = StepRunner(config: config(.nonprivate), plan: plan, sigma: 0, model: plainModel, microBatchSequences: 64)
+    _ = try dp.step(1)
+    _ = try plain.step(1)
+    let a = privateModel.trainableParameters(), b = plainModel.trainableParameters()
+    let maxDifference = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+    #expect(maxDifference < 1e-6, "max |Δθ| = \(maxDifference)")
+    #expect(a != fixture().0.trainableParameters(), "the step changed nothing")
+}
+
+/// Every unit's contribution is clipped: with σ = 0 the SGD update has norm at most
+/// η · (units · C) / (q · M).
+@Test func clippingBoundsEveryUnitsContribution() throws {
+    let (model, sequences) = fixture()
+    let before = model.trainableParameters()
+    let clip = 1e-3
+    let plan = TrainingPlan(population: .sequences(sequences), samplingRate: 1)
+    var runner = StepRunner(config: config(.record, clipNorm: clip, lr: 1), plan: plan, sigma: 0, model: model)
+    let outcome = try runner.step(1)
+    let update = zip(model.trainableParameters(), before).map { $0 - $1 }
+    let bound = Double(outcome.units) * clip / Double(sequences.count)
+    #expect(norm(update) <= bound * (1 + 1e-4), "update norm \(norm(update)) above bound \(bound)")
+    // One unit alone, whose gradient norm is far above 1e-3, moves exactly C.
+    let (single, _) = fixture()
+    let start = single.trainableParameters()
+    var alone = StepRunner(
+        config: config(.record, clipNorm: clip, lr: 1), plan: TrainingPlan(population: .sequences([sequences[0]]), samplingRate: 1),
+        sigma: 0, model: single)
+    _ = try alone.step(1)
+    let step = norm(zip(single.trainableParameters(), start).map { $0 - $1 })
+    #expect(abs(step - clip) < 1e-3 * clip, "single-unit update norm \(step), clip \(clip)")
+}
+
+/// The noise added to the clipped sum is N(0, σ²C²) per coordinate: subtracting the noiseless
+/// update leaves residuals whose standard deviation is σC/(qM) · η.
+@Test func noiseHasTheCalibratedScale() throws {
+    let (noisyModel, sequences) = fixture()
+    let (cleanModel, _) = fixture()
+    let before = cleanModel.trainableParameters()
+    let sigma = 2.0, clip = 0.5
+    let plan = TrainingPlan(population: .sequences(sequences), samplingRate: 1)
+    var noisy = StepRunner(config: config(.record, clipNorm: clip, lr: 1), plan: plan, sigma: sigma, model: noisyModel)
+    var clean = StepRunner(config: config(.record, clipNorm: clip, lr: 1), plan: plan, sigma: 0, model: cleanModel)
+    _ = try noisy.step(1)
+    _ = try clean.step(1)
+    let scale = Double(sequences.count)
+    let residuals = zip(noisyModel.trainableParameters(), cleanModel.trainableParameters()).map { Double($1 - $0) * scale }
+    let n = Double(residuals.count)
+    let mean = residuals.reduce(0, +) / n
+    let std = (residuals.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / (n - 1)).squareRoot()
+    #expect(residuals.count == before.count)
+    #expect(abs(std - sigma * clip) < 0.05 * sigma * clip, "noise std \(std), expected \(sigma * clip) over \(residuals.count) coordinates")
+}
+
+/// User-wise DP-SGD: a unit is a user; each sampled user contributes k sequences chosen afresh
+/// every step; the same seed reproduces the run exactly.
+@Test func userLevelStepsAreDeterministicAndUseKSequencesPerUser() throws {
+    var rng = Philox(seed: 5, stream: "users")
+    let users = (0..<6).map { u in
+        TokenizedUser(user: "u\(u)", records: (0..<(1 + u)).map { _ in (0..<9).map { _ in Int32(rng.next() % 40) } })
+    }
+    func run() throws -> ([Float], [Int]) {
+        let (model, _) = fixture()
+        let plan = TrainingPlan(population: .users(users), samplingRate: 0.5)
+        var runner = StepRunner(config: config(.user, k: 3), plan: plan, sigma: 1, model: model)
+        var unitCounts: [Int] = []
+        for step in 1...3 {
+            let units = try runner.sampledUnits([0, 4], step: step)
+            #expect(units.map(\.count) == [3, 3])
+            unitCounts.append(try runner.step(step).units)
+        }
+        return (model.trainableParameters(), unitCounts)
+    }
+    let first = try run(), second = try run()
+    #expect(first.0 == second.0)
+    #expect(first.1 == second.1)
+}

@@ -1,1 +1,0 @@
-// Tests for the Training module live in this folder.

@@ -1,1 +1,0 @@
-// Tests for the UserData module live in this folder.
