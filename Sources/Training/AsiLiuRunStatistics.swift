@@ -61,6 +61,33 @@ public struct AsiLiuRunStatistics: Codable, Hashable, Sendable {
 
     private func mean(_ sum: Double) -> Double? { stepsRun == 0 ? nil : sum / Double(stepsRun) }
 
+    /// The flat entries result.json's `extra` gets (results.csv turns them into `extra.<key>`
+    /// columns). Keys without `diagnostic` are outputs of the mechanism itself (covered by the
+    /// run's DP guarantee); keys with `diagnostic` are computed from raw gradients and are
+    /// outside it (docs/ASI_LIU.md). Undefined values (no step run, never halted) are null.
+    ///
+    /// - `asi_liu_steps_run`, `asi_liu_steps_passed`, `asi_liu_steps_skipped`;
+    /// - `asi_liu_halted` (bool), `asi_liu_halted_at_step` (1-based step, or null);
+    /// - `asi_liu_pass_rate`, `asi_liu_mean_noisy_core_fraction` (Ŵ / B);
+    /// - `asi_liu_diagnostic_mean_concentration_score`, `asi_liu_diagnostic_mean_removed_fraction`,
+    ///   `asi_liu_diagnostic_mean_core_fraction` (W / n).
+    public var resultExtra: [String: JSONValue] {
+        // Normalised, so that the values equal what result.json decodes back to.
+        func number(_ value: Double?) -> JSONValue { value.map { JSONValue.number($0).normalized } ?? .null }
+        return [
+            "asi_liu_steps_run": .integer(stepsRun),
+            "asi_liu_steps_passed": .integer(stepsPassed),
+            "asi_liu_steps_skipped": .integer(stepsSkipped),
+            "asi_liu_halted": .bool(haltedAtStep != nil),
+            "asi_liu_halted_at_step": haltedAtStep.map(JSONValue.integer) ?? .null,
+            "asi_liu_pass_rate": number(passRate),
+            "asi_liu_mean_noisy_core_fraction": number(meanNoisyCoreFraction),
+            "asi_liu_diagnostic_mean_concentration_score": number(meanConcentrationScore),
+            "asi_liu_diagnostic_mean_removed_fraction": number(meanRemovedFraction),
+            "asi_liu_diagnostic_mean_core_fraction": number(meanCoreFraction),
+        ]
+    }
+
     enum CodingKeys: String, CodingKey {
         case stepsRun = "steps_run"
         case stepsPassed = "steps_passed"
