@@ -92,7 +92,9 @@ public struct Experiment: Sendable {
                 }
             }
             var point = CurvePoint(step: step, trainLoss: outcome.meanLoss, units: outcome.units, validationPerplexity: nil)
-            if step % max(config.evalEvery, 1) == 0 || step == config.steps || halted {
+            // eval_every 0 means only after the last step (docs/CONFIG.md).
+            let periodic = config.evalEvery > 0 && step % config.evalEvery == 0
+            if periodic || step == config.steps || halted {
                 point.validationPerplexity = perplexity(of: model, records: inputs.validation.allRecords, contextLength: L)
             }
             curve.append(point)
