@@ -69,21 +69,37 @@ public struct Experiment: Sendable {
                 seed: loraStream.next())
         }
 
-        var trainer = StepRunner(config: config, plan: plan, sigma: privacy.sigma, model: model)
+        var trainer = StepRunner(config: config, plan: plan, sigma: privacy.sigma, model: model, asiLiu: privacy.asiLiu)
+        var asiLiuStatistics = privacy.asiLiu.map { AsiLiuRunStatistics(calibration: $0) }
         var curve: [CurvePoint] = []
         var trainingTokens = 0
         var unitsSeen = 0
+        var stepsRun = 0
         let trainStart = Date()
         for step in 1...config.steps {
             let outcome = try trainer.step(step)
+            stepsRun = step
             trainingTokens += outcome.tokens
             unitsSeen += outcome.units
+            // `asi-liu` under `halt`: a failed test ends training here; the model is evaluated
+            // as it is (the failing step made no update).
+            var halted = false
+            if let stepOutcome = outcome.asiLiu {
+                asiLiuStatistics?.record(stepOutcome, step: step)
+                halted = stepOutcome.action == .halt
+                if halted {
+                    observe(.message(String(format: "asi-liu: concentration test failed at step %d (noisy core %.2f < %.2f users): halting", step, stepOutcome.noisyCoreSize, privacy.asiLiu?.noise.passThreshold ?? .nan)))
+                }
+            }
             var point = CurvePoint(step: step, trainLoss: outcome.meanLoss, units: outcome.units, validationPerplexity: nil)
-            if step == config.steps || (config.evalEvery > 0 && step % config.evalEvery == 0) {
+            // eval_every 0 means only after the last step (docs/CONFIG.md).
+            let periodic = config.evalEvery > 0 && step % config.evalEvery == 0
+            if periodic || step == config.steps || halted {
                 point.validationPerplexity = perplexity(of: model, records: inputs.validation.allRecords, contextLength: L)
             }
             curve.append(point)
             observe(.step(point, elapsed: Date().timeIntervalSince(trainStart), total: config.steps))
+            if halted { break }
         }
         let trainSeconds = Date().timeIntervalSince(trainStart)
         let validation = curve.last?.validationPerplexity
@@ -99,11 +115,17 @@ public struct Experiment: Sendable {
         extra["trainable_parameters"] = .integer(model.trainableParameterCount)
         extra["dataset_hash"] = .string(inputs.datasetHash)
         extra["train_seconds"] = .number(trainSeconds)
+        if let asiLiuStatistics {
+            extra.merge(asiLiuStatistics.resultExtra) { _, new in new }
+            if let halt = asiLiuStatistics.haltedAtStep {
+                observe(.message("asi-liu: halted at step \(halt) of \(config.steps); the privacy accounting covers all \(config.steps)"))
+            }
+        }
         let result = RunResult(
             config: config, testPerplexity: test, validationPerplexity: validation,
             epsilon: privacy.userEpsilon, delta: config.delta, noiseMultiplier: privacy.sigma,
-            samplingRate: plan.samplingRate, steps: config.steps, dpEvent: privacy.eventJSON,
-            unitsPerStepMean: Double(unitsSeen) / Double(config.steps),
+            samplingRate: plan.samplingRate, steps: stepsRun, dpEvent: privacy.eventJSON,
+            unitsPerStepMean: Double(unitsSeen) / Double(stepsRun),
             wallSeconds: Date().timeIntervalSince(started),
             tokensPerSecond: trainSeconds > 0 ? Double(trainingTokens) / trainSeconds : 0,
             provenance: Provenance.current(openblasCore: BLASEnvironment.coreName, blasThreads: BLASEnvironment.threadCount),

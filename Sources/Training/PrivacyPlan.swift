@@ -11,6 +11,10 @@ import Persistence
 ///   `mechanism_options.group.accounting = "lemma"` the group-privacy lemma.
 /// - `record`: calibrated at record level (its target is record-level); the user-level ε that
 ///   the group-privacy lemma gives for the largest user is reported beside it.
+/// - `asi-liu`: the noise multiplier z of the test and the mean together, calibrated like
+///   `user`'s σ at δ_acc = 0.9·δ; the event adds the test's failure probability
+///   (`AsiLiuCalibration`, docs/ASI_LIU.md). An infeasible test threshold fails here, before
+///   training.
 /// - `nonprivate`: no noise, ε = ∞.
 struct PrivacyPlan {
     let sigma: Double
@@ -18,9 +22,16 @@ struct PrivacyPlan {
     let eventJSON: JSONValue
     let extra: [String: JSONValue]
     let summary: String
+    /// The `asi-liu` calibration (noise of the test and the mean); nil for other mechanisms.
+    let asiLiu: AsiLiuCalibration?
 
     init(config: RunConfig, plan: TrainingPlan, calibrationDirectory: URL) throws {
         let accountant: AccountantKind = config.accountant == .rdp ? .rdp : .pld()
+        if config.mechanism == .asiLiu {
+            self = try PrivacyPlan(asiLiu: config, plan: plan, accountant: accountant, calibrationDirectory: calibrationDirectory)
+            return
+        }
+        asiLiu = nil
         let unit: PrivacyUnitEvent
         var kind = accountant
         switch config.mechanism {
@@ -67,5 +78,42 @@ struct PrivacyPlan {
         self.extra = extra
         summary = String(format: "calibrated σ = %.5f for ε = %g, δ = %g, q = %.5g, T = %d (%@): ε spent %.5f",
                          sigma, config.epsilon, config.delta, plan.samplingRate, config.steps, kind.summary, achieved)
+    }
+}
+
+extension PrivacyPlan {
+    /// The `asi-liu` plan: calibrate z with the shared noise search and cache, build the run's
+    /// `AsiLiuEvent`, and check that its ε at the full δ meets the target.
+    private init(asiLiu config: RunConfig, plan: TrainingPlan, accountant: AccountantKind, calibrationDirectory: URL) throws {
+        let settings = config.mechanismOptions.asiLiu
+        let expectedUsers = plan.samplingRate * Double(plan.populationSize)
+        let calibration = try AsiLiuCalibration.calibrate(
+            epsilon: config.epsilon, delta: config.delta, samplingRate: plan.samplingRate, steps: config.steps,
+            expectedUsers: expectedUsers, settings: settings, accountantKind: accountant,
+            noiseCalibration: NoiseCalibration(cache: try CalibrationCache(directory: calibrationDirectory)))
+        let event = try calibration.privacyEvent()
+        let achieved = try event.epsilon(delta: config.delta, accountant: accountant.makeAccountant())
+        guard achieved <= config.epsilon * (1 + 1e-12) else {
+            throw TrainingError.epsilonExceedsTarget(achieved: achieved, target: config.epsilon)
+        }
+        sigma = calibration.noiseMultiplier
+        userEpsilon = achieved
+        asiLiu = calibration
+        eventJSON = try JSONValue(parsing: JSONEncoder().encode(event))
+        let noise = calibration.noise
+        extra = [
+            "accountant": .string(accountant.summary), "calibrated_epsilon": JSONValue.number(achieved).normalized,
+            "asi_liu_test_sigma": JSONValue.number(noise.testSigma).normalized,
+            "asi_liu_mean_sigma": JSONValue.number(noise.meanSigma).normalized,
+            "asi_liu_pass_threshold": JSONValue.number(noise.passThreshold).normalized,
+            "asi_liu_margin": JSONValue.number(calibration.margin).normalized,
+            "asi_liu_core_lower_bound": JSONValue.number(calibration.coreLowerBound).normalized,
+            "asi_liu_mean_sensitivity": JSONValue.number(calibration.meanSensitivity).normalized,
+            "asi_liu_test_failure_probability": JSONValue.number(calibration.testFailureProbability).normalized,
+        ]
+        summary = String(
+            format: "asi-liu: calibrated z = %.5f (test σ_W = %.3f users, mean σ_μ = %.4g per coordinate, pass at Ŵ ≥ %.2f, core bound Θ₀ = %.2f) for ε = %g, δ = %g, q = %.5g, T = %d (%@): ε spent %.5f",
+            calibration.noiseMultiplier, noise.testSigma, noise.meanSigma, noise.passThreshold, calibration.coreLowerBound,
+            config.epsilon, config.delta, plan.samplingRate, config.steps, accountant.summary, achieved)
     }
 }

@@ -85,8 +85,10 @@ public struct RunConfig: Sendable, Hashable {
         case group
         /// User-wise DP-SGD: sample users, clip the mean of k unit gradients per user.
         case user
-        /// Asi & Liu 2024 (arXiv 2311.03797), reserved: its options will live under
-        /// `mechanism_options.asi-liu`.
+        /// Asi & Liu 2024 (arXiv 2311.03797) as userdp implements it (docs/ASI_LIU.md): sample
+        /// users like `user`, privately test whether their unclipped mean gradients are
+        /// concentrated, drop outliers, add noise scaled to the radius τ; halt or skip on a
+        /// failed test. Options under `mechanism_options.asi_liu`.
         case asiLiu = "asi-liu"
 
         /// Whether the mechanism spends a privacy budget (so ε and δ must be valid).
@@ -166,10 +168,13 @@ public struct RunConfig: Sendable, Hashable {
         }
     }
 
-    /// Options read by one mechanism only. JSON: `{"group": {"accounting": "mixture"}}`.
+    /// Options read by one mechanism only. JSON: `{"group": {"accounting": "mixture"}}`,
+    /// `{"asi_liu": {"tau": 1, "threshold": 0.75, "on_failure": "halt", "test_budget_fraction": 0.5}}`.
     public struct MechanismOptions: Sendable, Hashable {
         /// Options of `group`.
         public var group: GroupOptions = GroupOptions()
+        /// Options of `asi-liu` (JSON key `asi_liu`; defaults in `AsiLiuSettings`).
+        public var asiLiu: AsiLiuSettings = AsiLiuSettings()
         /// The all-defaults options.
         public init() {}
     }
@@ -240,7 +245,9 @@ extension RunConfig {
     /// `selection`, `lora` and `mechanism_options`), sorted. Sweeps check their grid keys
     /// against it.
     public static let knownKeyPaths: [String] = (knownKeys + [
-        "lora.alpha", "lora.rank", "lora.targets", "mechanism_options.group", "mechanism_options.group.accounting",
+        "lora.alpha", "lora.rank", "lora.targets", "mechanism_options.asi_liu", "mechanism_options.asi_liu.on_failure",
+        "mechanism_options.asi_liu.tau", "mechanism_options.asi_liu.test_budget_fraction", "mechanism_options.asi_liu.threshold",
+        "mechanism_options.group", "mechanism_options.group.accounting",
         "selection.order", "selection.strategy",
     ]).sorted()
 
@@ -314,6 +321,7 @@ extension RunConfig {
         }
         // Options of other mechanisms were validated above but do not describe this run.
         if mechanism != .group { mechanismOptions.group = GroupOptions() }
+        if mechanism != .asiLiu { mechanismOptions.asiLiu = AsiLiuSettings() }
     }
 }
 
@@ -392,7 +400,7 @@ extension RunConfig.LoRA {
 
 extension RunConfig.MechanismOptions {
     init(json: JSONValue, keyPath: String) throws(RunConfigError) {
-        let object = try ObjectReader(json, keyPath: keyPath, known: ["group"], expected: "an object keyed by mechanism name")
+        let object = try ObjectReader(json, keyPath: keyPath, known: ["asi_liu", "group"], expected: "an object keyed by mechanism name")
         self.init()
         if let v = object["group"] {
             let groupObject = try ObjectReader(v, keyPath: object.path("group"), known: ["accounting"])
@@ -400,6 +408,38 @@ extension RunConfig.MechanismOptions {
                 group.accounting = accounting
             }
         }
+        if let v = object["asi_liu"] {
+            asiLiu = try AsiLiuSettings(json: v, keyPath: object.path("asi_liu"))
+        }
+    }
+}
+
+extension AsiLiuSettings {
+    /// Parses the run config's `mechanism_options.asi_liu` object; every key optional.
+    /// Errors are `RunConfigError`s naming the key path, like every other config key.
+    init(json: JSONValue, keyPath: String) throws(RunConfigError) {
+        let object = try ObjectReader(json, keyPath: keyPath, known: CodingKeys.allCases.map(\.rawValue))
+        self.init()
+        if let v = try object.number("tau", positive: true) { tau = v }
+        if let v = try object.number("threshold", positive: true) {
+            guard v <= 1 else { throw .invalidValue(keyPath: object.path("threshold"), expected: "a number in (0, 1]", got: object["threshold"]!.shortText) }
+            threshold = v
+        }
+        if let v = try object.choice("on_failure", AsiLiuFailurePolicy.self) { onFailure = v }
+        if let v = try object.number("test_budget_fraction", positive: true) {
+            guard v < 1 else {
+                throw .invalidValue(keyPath: object.path("test_budget_fraction"), expected: "a number in (0, 1)", got: object["test_budget_fraction"]!.shortText)
+            }
+            testBudgetFraction = v
+        }
+    }
+
+    /// The canonical JSON form: every option with its value.
+    public var json: JSONValue {
+        .object([
+            "tau": .number(tau), "threshold": .number(threshold), "on_failure": .string(onFailure.rawValue),
+            "test_budget_fraction": .number(testBudgetFraction),
+        ])
     }
 }
 
@@ -413,6 +453,7 @@ extension RunConfig {
         if mechanism == .group {
             options["group"] = .object(["accounting": .string(mechanismOptions.group.accounting.rawValue)])
         }
+        if mechanism == .asiLiu { options["asi_liu"] = mechanismOptions.asiLiu.json }
         return .object([
             "version": .integer(RunConfig.currentVersion),
             "dataset": .string(dataset),

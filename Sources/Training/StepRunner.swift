@@ -11,6 +11,12 @@ import UserData
 ///    (the mean over its sequences); private mechanisms clip each to C and sum.
 /// 4. Add N(0, σ²C²) to every coordinate of the sum, divide by the expected batch q·M, and let
 ///    the optimizer step. `nonprivate` averages the sampled gradients instead.
+///
+/// `asi-liu` shares steps 1–2 with `user`, then takes each sampled user's unclipped mean
+/// gradient (`perUnitGradients`, a users × P matrix gathered over micro-batches) into
+/// `asiLiuAggregate`: on a passed test the optimizer steps with the private mean estimate (no
+/// division by q·N: it is already a mean); on a failed test nothing is updated and the outcome
+/// says whether to skip or halt (docs/ASI_LIU.md).
 struct StepRunner {
     let config: RunConfig
     let plan: TrainingPlan
@@ -24,13 +30,20 @@ struct StepRunner {
     private var sampling: Philox
     private var noise: Philox
     private let selectionRoot: Philox
+    /// The calibrated test and mean noise of `asi-liu`; nil for the other mechanisms.
+    let asiLiu: AsiLiuCalibration?
 
-    init(config: RunConfig, plan: TrainingPlan, sigma: Double, model: GPTModel, microBatchTokens: Int = 8192) {
+    init(
+        config: RunConfig, plan: TrainingPlan, sigma: Double, model: GPTModel, microBatchTokens: Int = 8192,
+        asiLiu: AsiLiuCalibration? = nil
+    ) {
+        precondition(config.mechanism != .asiLiu || asiLiu != nil, "asi-liu needs its calibration")
         self.config = config
         self.plan = plan
         self.sigma = sigma
         self.model = model
         self.microBatchTokens = microBatchTokens
+        self.asiLiu = asiLiu
         let seed = UInt64(bitPattern: Int64(config.seed))
         optimizer = Optimizer(kind: config.optimizer == .sgd ? .sgd : .adam)
         parameters = model.trainableParameters()
@@ -43,6 +56,8 @@ struct StepRunner {
         var units: Int
         var tokens: Int
         var meanLoss: Double
+        /// What the `asi-liu` step did (nil for other mechanisms).
+        var asiLiu: AsiLiuStepOutcome? = nil
     }
 
     /// The sequences of each sampled unit at `step`.
@@ -61,23 +76,13 @@ struct StepRunner {
         }
     }
 
-    mutating func step(_ step: Int) throws -> Outcome {
-        let indices = poissonSample(count: plan.populationSize, rate: plan.samplingRate, generator: &sampling)
-        // Units sorted by their longest sequence, so each micro-batch pads to a similar length
-        // (the clipped sum does not depend on the order; ties keep sampling order).
-        let units = try sampledUnits(indices, step: step).enumerated()
-            .sorted { ($0.element.map(\.count).max() ?? 0, $0.offset) < ($1.element.map(\.count).max() ?? 0, $1.offset) }
-            .map(\.element)
-        let p = parameters.count
-        var sum = [Float](repeating: 0, count: p)
-        var lossTotal = 0.0
-        var sequenceCount = 0
-        var tokens = 0
-        let isPrivate = config.mechanism != .nonprivate
-
+    /// Calls `body` with consecutive micro-batches of whole units (within `microBatchTokens`
+    /// counted as sequences × padded length, at least one unit each) and each unit's range of
+    /// sequences within the micro-batch. Sequences are padded to the longest in the
+    /// micro-batch, at most the context length.
+    private func forEachMicroBatch(_ units: [[[Int32]]], _ body: (MicroBatch, [Range<Int>]) throws -> Void) rethrows {
         var start = 0
         while start < units.count {
-            // Whole units up to the token budget (at least one unit).
             var end = start
             var sequences: [[Int32]] = []
             var ranges: [Range<Int>] = []
@@ -92,22 +97,43 @@ struct StepRunner {
                 end += 1
             }
             let length = max(1, min(config.contextLength, (sequences.map(\.count).max() ?? 2) - 1))
-            let batch = TokenBatch(sequences: sequences, length: length)
-            tokens += sequences.reduce(0) { $0 + min(max($1.count - 1, 0), length) }
+            let tokens = sequences.reduce(0) { $0 + min(max($1.count - 1, 0), length) }
+            try body(MicroBatch(tokens: TokenBatch(sequences: sequences, length: length), sequenceCount: sequences.count, tokenCount: tokens), ranges)
+            start = end
+        }
+    }
+
+    mutating func step(_ step: Int) throws -> Outcome {
+        let indices = poissonSample(count: plan.populationSize, rate: plan.samplingRate, generator: &sampling)
+        // Units sorted by their longest sequence, so each micro-batch pads to a similar length
+        // (neither the clipped sum nor the asi-liu estimate depends on the order; ties keep
+        // sampling order).
+        let units = try sampledUnits(indices, step: step).enumerated()
+            .sorted { ($0.element.map(\.count).max() ?? 0, $0.offset) < ($1.element.map(\.count).max() ?? 0, $1.offset) }
+            .map(\.element)
+        if let asiLiu { return try asiLiuStep(step, units: units, calibration: asiLiu) }
+        let p = parameters.count
+        var sum = [Float](repeating: 0, count: p)
+        var lossTotal = 0.0
+        var sequenceCount = 0
+        var tokens = 0
+        let isPrivate = config.mechanism != .nonprivate
+
+        forEachMicroBatch(units) { batch, ranges in
             let losses: [Float]
             if isPrivate {
-                let result = model.clippedGradientSum(batch, units: ranges, clipNorm: Float(config.clipNorm))
+                let result = model.clippedGradientSum(batch.tokens, units: ranges, clipNorm: Float(config.clipNorm))
                 losses = result.losses
                 addInPlace(&sum, result.sum)
             } else {
-                let result = model.lossAndGradient(batch)
-                losses = [Float](repeating: result.loss, count: sequences.count)
+                let result = model.lossAndGradient(batch.tokens)
+                losses = [Float](repeating: result.loss, count: batch.sequenceCount)
                 // lossAndGradient averages over the micro-batch's sequences; weight it back to a sum.
-                addInPlace(&sum, result.gradient, scale: Float(sequences.count))
+                addInPlace(&sum, result.gradient, scale: Float(batch.sequenceCount))
             }
             lossTotal += losses.reduce(0) { $0 + Double($1) }
-            sequenceCount += sequences.count
-            start = end
+            sequenceCount += batch.sequenceCount
+            tokens += batch.tokenCount
         }
 
         let divisor: Float
@@ -128,6 +154,42 @@ struct StepRunner {
         if sequenceCount > 0, !meanLoss.isFinite { throw TrainingError.diverged(step: step) }
         return Outcome(units: units.count, tokens: tokens, meanLoss: meanLoss)
     }
+
+    /// One `asi-liu` step on the sampled users' k sequences each.
+    private mutating func asiLiuStep(_ step: Int, units: [[[Int32]]], calibration: AsiLiuCalibration) throws -> Outcome {
+        let p = parameters.count
+        var rows: [Float] = []
+        rows.reserveCapacity(units.count * p)
+        var lossTotal = 0.0
+        var sequenceCount = 0
+        var tokens = 0
+        forEachMicroBatch(units) { batch, ranges in
+            let result = model.perUnitGradients(batch.tokens, units: ranges)
+            rows.append(contentsOf: result.gradients)
+            lossTotal += result.losses.reduce(0) { $0 + Double($1) }
+            sequenceCount += batch.sequenceCount
+            tokens += batch.tokenCount
+        }
+        let outcome = try asiLiuAggregate(
+            userGradients: rows, users: units.count, parameters: p, settings: config.mechanismOptions.asiLiu,
+            noise: calibration.noise, rng: &noise)
+        if outcome.action == .update, let estimate = outcome.estimate {
+            guard estimate.allSatisfy(\.isFinite) else { throw TrainingError.diverged(step: step) }
+            optimizer.step(parameters: &parameters, gradient: estimate, learningRate: Float(config.learningRate))
+            model.setTrainableParameters(parameters)
+        }
+        let meanLoss = sequenceCount > 0 ? lossTotal / Double(sequenceCount) : .nan
+        if sequenceCount > 0, !meanLoss.isFinite { throw TrainingError.diverged(step: step) }
+        return Outcome(units: units.count, tokens: tokens, meanLoss: meanLoss, asiLiu: outcome)
+    }
+}
+
+/// One micro-batch of whole units: the padded token batch, its sequence count and the number
+/// of next-token predictions it trains on.
+private struct MicroBatch {
+    let tokens: TokenBatch
+    let sequenceCount: Int
+    let tokenCount: Int
 }
 
 private func addInPlace(_ target: inout [Float], _ values: [Float], scale: Float = 1) {

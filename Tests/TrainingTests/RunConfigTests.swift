@@ -114,7 +114,19 @@ struct RunConfigTests {
             (#"{"selection": {"order": "lowest"}}"#, .invalidValue(keyPath: "selection.strategy", expected: "a strategy name (the key is required)", got: "nothing")),
             (#"{"selection": {"strategy": "perplexity", "order": "middle"}}"#, .invalidValue(keyPath: "selection.order", expected: #"one of "lowest", "highest""#, got: #""middle""#)),
             (#"{"selection": {"strategy": "random", "k": 3}}"#, .unknownKey(keyPath: "selection.k", known: ["order", "strategy"])),
-            (#"{"mechanism_options": {"user": {}}}"#, .unknownKey(keyPath: "mechanism_options.user", known: ["group"])),
+            (#"{"mechanism_options": {"user": {}}}"#, .unknownKey(keyPath: "mechanism_options.user", known: ["asi_liu", "group"])),
+            (#"{"mechanism_options": {"asi_liu": {"tau": 0}}}"#, .invalidValue(keyPath: "mechanism_options.asi_liu.tau", expected: "a positive number", got: "0")),
+            (#"{"mechanism_options": {"asi_liu": {"threshold": 1.5}}}"#, .invalidValue(keyPath: "mechanism_options.asi_liu.threshold", expected: "a number in (0, 1]", got: "1.5")),
+            (
+                #"{"mechanism_options": {"asi_liu": {"test_budget_fraction": 1}}}"#,
+                .invalidValue(keyPath: "mechanism_options.asi_liu.test_budget_fraction", expected: "a number in (0, 1)", got: "1")
+            ),
+            (#"{"mechanism_options": {"asi_liu": {"on_failure": "stop"}}}"#, .invalidValue(keyPath: "mechanism_options.asi_liu.on_failure", expected: #"one of "halt", "skip""#, got: #""stop""#)),
+            (
+                #"{"mechanism_options": {"asi_liu": {"radius": 1}}}"#,
+                .unknownKey(keyPath: "mechanism_options.asi_liu.radius", known: ["on_failure", "tau", "test_budget_fraction", "threshold"])
+            ),
+            (#"{"mechanism_options": {"asi_liu": 1}}"#, .invalidValue(keyPath: "mechanism_options.asi_liu", expected: "an object", got: "1")),
             (#"{"mechanism_options": {"group": {"accounting": "tight"}}}"#, .invalidValue(keyPath: "mechanism_options.group.accounting", expected: #"one of "mixture", "lemma""#, got: #""tight""#)),
             (#"{"epsilonn": 8}"#, .unknownKey(keyPath: "epsilonn", known: RunConfig.knownKeys)),
             (#"{"version": 2}"#, .unsupportedVersion(found: 2, highestSupported: 1)),
@@ -161,6 +173,25 @@ struct RunConfigTests {
         #expect(plain.canonicalText == withGroupOptions.canonicalText)
         let group = try parse(#"{"mechanism": "group"}"#)
         #expect(group.canonicalText.contains(#""mechanism_options":{"group":{"accounting":"mixture"}}"#))
+        let withAsiLiuOptions = try parse(#"{"mechanism": "user", "mechanism_options": {"asi_liu": {"tau": 0.5, "on_failure": "skip"}}}"#)
+        #expect(plain == withAsiLiuOptions && plain.canonicalText == withAsiLiuOptions.canonicalText)
+    }
+
+    @Test("asi-liu options: defaults filled in the canonical form, given values kept, round trip")
+    func asiLiuOptions() throws {
+        let defaults = try parse(#"{"mechanism": "asi-liu"}"#)
+        #expect(defaults.mechanismOptions.asiLiu == AsiLiuSettings())
+        #expect(
+            defaults.canonicalText.contains(
+                #""mechanism_options":{"asi_liu":{"on_failure":"halt","tau":1,"test_budget_fraction":0.5,"threshold":0.75}}"#))
+        let given = try parse(
+            #"{"mechanism": "asi-liu", "mechanism_options": {"asi_liu": {"tau": 0.05, "threshold": 1, "on_failure": "skip", "test_budget_fraction": 0.8}}}"#)
+        #expect(given.mechanismOptions.asiLiu == AsiLiuSettings(tau: 0.05, threshold: 1, onFailure: .skip, testBudgetFraction: 0.8))
+        #expect(try parse(given.canonicalText) == given)
+        #expect(given.canonicalText != defaults.canonicalText)
+        for path in ["mechanism_options.asi_liu.tau", "mechanism_options.asi_liu.threshold", "mechanism_options.asi_liu.on_failure", "mechanism_options.asi_liu.test_budget_fraction"] {
+            #expect(RunConfig.knownKeyPaths.contains(path))
+        }
     }
 
     @Test("canonical and pretty text parse back to the same config; Codable round-trips")
