@@ -46,8 +46,9 @@ struct BenchStepCommand: ParsableCommand {
 
         print("model: \(layers) layers, width \(width), \(heads) heads, context \(context), vocabulary \(vocab); \(model.parameterCount) parameters, \(model.trainableParameterCount) trainable\(loraRank > 0 ? " (LoRA rank \(loraRank) on all projections)" : "")")
         print("batch: \(batch) × \(context) = \(n) tokens; OpenBLAS core \(BLAS.coreName), \(BLAS.threadCount) threads")
-        let peak = measureGemmPeak(size: 1024, repetitions: 5)
-        print(String(format: "sgemm 1024 peak: %.1f GFLOP/s (best of 5)", peak))
+        let gemm = GemmBenchmark.measure(size: 1024)
+        let peak = gemm.bestGFLOPS
+        print(String(format: "sgemm 1024 peak: %.1f GFLOP/s (best of %d)", peak, gemm.repetitions))
 
         let units = (0..<batch).map { $0 ..< $0 + 1 }
         let step = {
@@ -70,26 +71,6 @@ struct BenchStepCommand: ParsableCommand {
         print(String(format: "throughput: %.0f tokens/s; %.1f GFLOP/s (%.2f GFLOP per step, forward %.2f) = %.0f%% of the sgemm peak", Double(n) / median, achieved, total / 1e9, flops.forward / 1e9, 100 * achieved / peak))
         print(String(format: "CPU time per step: %.4f s over all threads (%.0f tokens per CPU-second; contention-robust when BLAS runs one thread)", cpuPerStep, Double(n) / cpuPerStep))
         print("FLOPs count matrix products as executed (2·m·n·k; attention over the full T×T); elementwise layers are not counted.")
-    }
-
-    /// Best GFLOP/s of a square sgemm over `repetitions` timed calls after one warm-up.
-    private func measureGemmPeak(size: Int, repetitions: Int) -> Double {
-        var rng = Philox(seed: 2, stream: "bench-step-gemm")
-        let a = (0..<size * size).map { _ in Float(rng.nextOpenUnit() - 0.5) }
-        let b = (0..<size * size).map { _ in Float(rng.nextOpenUnit() - 0.5) }
-        var c = [Float](repeating: 0, count: size * size)
-        var best = Double.infinity
-        a.withUnsafeBufferPointer { ab in
-            b.withUnsafeBufferPointer { bb in
-                c.withUnsafeMutableBufferPointer { cb in
-                    let (left, right) = (MatrixView(ab, rows: size, columns: size), MatrixView(bb, rows: size, columns: size))
-                    let output = MutableMatrixView(cb, rows: size, columns: size)
-                    BLAS.gemm(left, right, into: output)
-                    for _ in 0..<repetitions { best = min(best, seconds { BLAS.gemm(left, right, into: output) }) }
-                }
-            }
-        }
-        return 2 * pow(Double(size), 3) / best / 1e9
     }
 }
 
