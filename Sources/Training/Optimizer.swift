@@ -1,3 +1,5 @@
+import LanguageModel
+
 /// The optimizers a run config may name (`"optimizer": "sgd" | "adam"`), acting on the flat
 /// vector of trainable parameters.
 ///
@@ -15,18 +17,11 @@ public struct Optimizer: Sendable {
     }
 
     public let kind: Kind
-    public let beta1: Float
-    public let beta2: Float
-    public let epsilon: Float
-    private var firstMoment: [Float] = []
-    private var secondMoment: [Float] = []
-    private var stepCount = 0
+    /// Adam's state: LanguageModel's AdamW with no weight decay (decoupled decay 0 is Adam).
+    private var adam: AdamW?
 
-    public init(kind: Kind, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8) {
+    public init(kind: Kind) {
         self.kind = kind
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.epsilon = epsilon
     }
 
     /// Applies one update. `gradient.count` must equal `parameters.count`.
@@ -40,29 +35,10 @@ public struct Optimizer: Sendable {
                 }
             }
         case .adam:
-            if firstMoment.count != parameters.count {
-                firstMoment = [Float](repeating: 0, count: parameters.count)
-                secondMoment = firstMoment
-                stepCount = 0
+            if adam?.decayMask.count != parameters.count {
+                adam = AdamW(decayMask: [Bool](repeating: false, count: parameters.count), beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0)
             }
-            stepCount += 1
-            let correction1 = 1 - Float(pow(Double(beta1), Double(stepCount)))
-            let correction2 = 1 - Float(pow(Double(beta2), Double(stepCount)))
-            let (b1, b2, eps) = (beta1, beta2, epsilon)
-            let stepSize = learningRate / correction1
-            firstMoment.withUnsafeMutableBufferPointer { m in
-                secondMoment.withUnsafeMutableBufferPointer { v in
-                    parameters.withUnsafeMutableBufferPointer { p in
-                        gradient.withUnsafeBufferPointer { g in
-                            for i in 0..<p.count {
-                                m[i] = b1 * m[i] + (1 - b1) * g[i]
-                                v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-                                p[i] -= stepSize * m[i] / ((v[i] / correction2).squareRoot() + eps)
-                            }
-                        }
-                    }
-                }
-            }
+            parameters.withUnsafeMutableBufferPointer { adam!.update($0, gradient: gradient, lr: learningRate) }
         }
     }
 }
