@@ -36,11 +36,11 @@ public struct RunConfig: Sendable, Hashable {
     public var epsilon: Double = 8
     /// Target δ in (0, 1) for private mechanisms; ignored by `nonprivate`. Default 1e-5.
     public var delta: Double = 1e-5
-    /// Records (units) per user that `group` and `user` train on; ≥ 1. Default 4.
+    /// Records (units) per user that `group`, `user` and `asi-liu` train on; ≥ 1. Default 4.
     public var k: Int = 4
     /// How the k units are taken from a user's data (DESIGN §2). Default `random`.
     public var selection: Selection = Selection(strategy: .random)
-    /// Per-unit clipping norm C (L2), > 0. Default 1.
+    /// Per-unit clipping norm C (L2), > 0; not used by `asi-liu`. Default 1.
     public var clipNorm: Double = 1
     /// Expected privacy units per step, > 0. Default 16.
     public var batchSize: Double = 16

@@ -7,8 +7,8 @@ import UserData
 @testable import Training
 
 /// End-to-end `asi-liu` runs (`TrainingRun.execute`) on a tiny model and a tiny dataset with
-/// enough users for the private test to be feasible: 200 users (160 in the training split),
-/// 100 expected per step, T = 4, ε = 8.
+/// enough users for the private test to be feasible: 120 users (96 in the training split),
+/// 64 expected per step, T = 3, ε = 8.
 private struct AsiLiuWorld {
     let root: URL
     let model: URL
@@ -16,10 +16,10 @@ private struct AsiLiuWorld {
 
     init() throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("userdp-asiliu-\(UUID().uuidString)")
-        (model, dataset) = try writeTinyModelAndDataset(root: root, users: 200)
+        (model, dataset) = try writeTinyModelAndDataset(root: root, users: 120)
     }
 
-    func config(tau: Double, onFailure: AsiLiuFailurePolicy, batch: Double = 100) -> RunConfig {
+    func config(tau: Double, onFailure: AsiLiuFailurePolicy, batch: Double = 64) -> RunConfig {
         var c = RunConfig()
         c.dataset = dataset.path
         c.model = model.path
@@ -27,7 +27,7 @@ private struct AsiLiuWorld {
         c.epsilon = 8
         c.k = 2
         c.batchSize = batch
-        c.steps = 4
+        c.steps = 3
         c.evalEvery = 2
         c.contextLength = 16
         c.lora = RunConfig.LoRA(rank: 2, alpha: 4, targets: [.attention])
@@ -60,20 +60,28 @@ private func checkedResult(_ world: AsiLiuWorld, _ name: String, _ outcome: Expe
     let event = try JSONDecoder().decode(AsiLiuEvent.self, from: JSONEncoder().encode(result.dpEvent))
     let recomputed = try event.epsilon(delta: result.delta, accountant: AccountantKind.pld().makeAccountant())
     #expect(abs(recomputed - result.epsilon) <= 1e-9 * result.epsilon, "stored event gives ε \(recomputed), result says \(result.epsilon)")
-    #expect(event.steps == 4, "the accounting covers all T steps, also for a halted run")
+    #expect(event.steps == 3, "the accounting covers all T steps, also for a halted run")
     #expect(result.noiseMultiplier > 0)
     return result
 }
 
-@Test func asiLiuWithAHugeRadiusPassesEveryStepAndTrains() throws {
+/// The end-to-end scenarios share one world (building it is most of their cost).
+@Test func asiLiuEndToEndRunsRecordWhatHappened() throws {
     let world = try AsiLiuWorld()
     defer { try? FileManager.default.removeItem(at: world.root) }
+    try hugeRadiusPassesEveryStepAndTrains(world)
+    try tinyRadiusHaltsAtStepOneWithoutUpdating(world)
+    try tinyRadiusUnderSkipRunsEveryStepWithoutUpdating(world)
+    try infeasibleTestIsRefusedBeforeTraining(world)
+}
+
+private func hugeRadiusPassesEveryStepAndTrains(_ world: AsiLiuWorld) throws {
     // Every pair of users is within 2τ: every score is n − 1, no user is removed, W = n − 2.
     let outcome = try world.train(world.config(tau: 1e4, onFailure: .halt), "huge")
     let result = try checkedResult(world, "huge", outcome)
-    #expect(result.steps == 4 && outcome.curve.count == 4)
+    #expect(result.steps == 3 && outcome.curve.count == 3)
     #expect(result.extra["asi_liu_halted"] == .bool(false) && result.extra["asi_liu_halted_at_step"] == .null)
-    #expect(number(result, "asi_liu_steps_run") == 4 && number(result, "asi_liu_steps_passed") == 4)
+    #expect(number(result, "asi_liu_steps_run") == 3 && number(result, "asi_liu_steps_passed") == 3)
     #expect(number(result, "asi_liu_steps_skipped") == 0 && number(result, "asi_liu_pass_rate") == 1)
     #expect(number(result, "asi_liu_diagnostic_mean_concentration_score") == 1)
     #expect(number(result, "asi_liu_diagnostic_mean_removed_fraction") == 0)
@@ -84,9 +92,7 @@ private func checkedResult(_ world: AsiLiuWorld, _ name: String, _ outcome: Expe
     #expect(result.validationPerplexity != number(result, "base_validation_perplexity"))
 }
 
-@Test func asiLiuWithATinyRadiusHaltsAtStepOneWithoutUpdating() throws {
-    let world = try AsiLiuWorld()
-    defer { try? FileManager.default.removeItem(at: world.root) }
+private func tinyRadiusHaltsAtStepOneWithoutUpdating(_ world: AsiLiuWorld) throws {
     // No two users are within 2τ: every weight is 0, so the noisy core never reaches Θ.
     let outcome = try world.train(world.config(tau: 1e-9, onFailure: .halt), "halt")
     let result = try checkedResult(world, "halt", outcome)
@@ -102,24 +108,20 @@ private func checkedResult(_ world: AsiLiuWorld, _ name: String, _ outcome: Expe
     // No update was made: the model is the base model (LoRA B starts at zero).
     #expect(result.validationPerplexity == number(result, "base_validation_perplexity"))
     let log = try String(contentsOf: world.root.appendingPathComponent("halt/log"), encoding: .utf8)
-    #expect(log.contains("halted at step 1 of 4"))
+    #expect(log.contains("halted at step 1 of 3"))
 }
 
-@Test func asiLiuWithATinyRadiusUnderSkipRunsEveryStepWithoutUpdating() throws {
-    let world = try AsiLiuWorld()
-    defer { try? FileManager.default.removeItem(at: world.root) }
+private func tinyRadiusUnderSkipRunsEveryStepWithoutUpdating(_ world: AsiLiuWorld) throws {
     let outcome = try world.train(world.config(tau: 1e-9, onFailure: .skip), "skip")
     let result = try checkedResult(world, "skip", outcome)
-    #expect(result.steps == 4 && outcome.curve.count == 4)
+    #expect(result.steps == 3 && outcome.curve.count == 3)
     #expect(result.extra["asi_liu_halted"] == .bool(false) && result.extra["asi_liu_halted_at_step"] == .null)
-    #expect(number(result, "asi_liu_steps_run") == 4 && number(result, "asi_liu_steps_skipped") == 4)
+    #expect(number(result, "asi_liu_steps_run") == 3 && number(result, "asi_liu_steps_skipped") == 3)
     #expect(number(result, "asi_liu_steps_passed") == 0 && number(result, "asi_liu_pass_rate") == 0)
     #expect(result.validationPerplexity == number(result, "base_validation_perplexity"))
 }
 
-@Test func asiLiuRefusesAnInfeasibleTestBeforeTraining() throws {
-    let world = try AsiLiuWorld()
-    defer { try? FileManager.default.removeItem(at: world.root) }
+private func infeasibleTestIsRefusedBeforeTraining(_ world: AsiLiuWorld) throws {
     // Six expected users per step cannot clear the test's safety margin at ε = 8.
     #expect {
         try world.train(world.config(tau: 1, onFailure: .halt, batch: 6), "small")
