@@ -14,7 +14,8 @@ import Randomness
 /// its mask is all zero); a batch's loss is the mean of its sequences' losses.
 ///
 /// Not thread-safe: a model owns scratch buffers reused across calls (grown on demand, never
-/// shrunk), so use one model per thread. BLAS may use several threads inside one call.
+/// shrunk), so use one model per thread; `replica()` gives another thread a model that shares
+/// the parameters. BLAS may use several threads inside one call.
 public final class GPTModel {
     /// The architecture.
     public let config: GPTConfig
@@ -52,6 +53,28 @@ public final class GPTModel {
             var rng = Philox(seed: seed, stream: "init/" + info.name)
             for i in 0..<info.count { values[i] = Float(rng.nextGaussian() * std) }
         }
+    }
+
+    /// A replica sharing `other`'s parameter storage, with its own scratch buffers.
+    private init(sharingParametersOf other: GPTModel) {
+        config = other.config
+        base = other.base
+        parameters = other.parameters
+        lora = other.lora
+        adapters = other.adapters
+    }
+
+    /// A model that computes with THIS model's parameters (base and adapters: the same storage,
+    /// not a copy) but owns its scratch buffers, so that it can run forward and backward passes
+    /// on another thread at the same time as this model (data parallelism, see
+    /// `parallelMap`). Writes through either model (`setTrainableParameters`,
+    /// `updateTrainableParameters`, `setTensor`) are seen by both; they must not overlap a pass
+    /// running on the other.
+    ///
+    /// A replica reflects the LoRA state at the time it is made: after `enableLoRA` or
+    /// `mergeLoRA` on either model, make new replicas.
+    public func replica() -> GPTModel {
+        GPTModel(sharingParametersOf: self)
     }
 
     /// Validates `config` first and throws its error instead of stopping.
