@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "LanguageModelTests", dependencies: ["LanguageModel", "LinearAlgebra", "Persistence"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy"]),
         .testTarget(name: "UserDataTests", dependencies: ["UserData", "Persistence"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "LanguageModel", "Privacy", "UserData", "Persistence"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "LanguageModel", "LinearAlgebra", "Privacy", "UserData", "Persistence"]),
         .testTarget(name: "SweepTests", dependencies: ["Sweep", "Training", "Persistence", "LanguageModel", "UserData", "Randomness"], exclude: ["Snapshots"]),
     ]
 )

@@ -6,7 +6,8 @@ import UserData
 /// Times one full training step of each mechanism on the same data (`userdp bench dp-step`):
 /// the non-private step against record-level DP-SGD (one unit per sequence) and User-wise
 /// DP-SGD (users of k sequences), each including sampling, per-unit clipping, noise and the
-/// optimizer update. Sampling rate 1, so every step sees exactly the same batch.
+/// optimizer update. Sampling rate 1, so every step sees exactly the same batch. The step
+/// runs as in training: micro-batches of `microBatchTokens` shared by `workers` threads.
 public struct DPStepBenchmark: Sendable {
     /// One timed mechanism.
     public struct Row: Sendable {
@@ -23,8 +24,19 @@ public struct DPStepBenchmark: Sendable {
     public var length: Int
     public var recordsPerUser: Int
     public var iterations: Int
+    /// Worker threads (model replicas with one BLAS thread each when more than one).
+    public var workers: Int
+    /// Micro-batch token budget, as in training.
+    public var microBatchTokens: Int
+    /// The micro-batch budget training runs use.
+    public static let defaultMicroBatchTokens = StepRunner.defaultMicroBatchTokens
 
-    public init(model: GPTConfig, lora: LoRAConfig?, sequences: Int, length: Int, recordsPerUser: Int, iterations: Int) {
+    public init(
+        model: GPTConfig, lora: LoRAConfig?, sequences: Int, length: Int, recordsPerUser: Int, iterations: Int,
+        workers: Int = 1, microBatchTokens: Int = DPStepBenchmark.defaultMicroBatchTokens
+    ) {
+        self.workers = workers
+        self.microBatchTokens = microBatchTokens
         self.model = model
         self.lora = lora
         self.sequences = sequences
@@ -56,7 +68,8 @@ public struct DPStepBenchmark: Sendable {
             config.mechanism = mechanism
             // Longest-first selection keeps the user's k records as they are (no resampling).
             let plan = TrainingPlan(population: population, samplingRate: 1, strategy: .longest)
-            var runner = StepRunner(config: config, plan: plan, sigma: 1, model: gpt, microBatchTokens: sequences * length)
+            var runner = StepRunner(
+                config: config, plan: plan, sigma: 1, workers: ModelWorkers(gpt, workers: workers), microBatchTokens: microBatchTokens)
             _ = try runner.step(1)  // warm-up: workspace allocation
             var times: [Double] = []
             for step in 0..<iterations {

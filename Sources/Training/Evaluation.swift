@@ -16,42 +16,56 @@ func evaluationWindows(_ record: [Int32], contextLength: Int) -> [[Int32]] {
 }
 
 /// Summed negative log-likelihood and predicted-token count of token sequences, evaluated in
-/// batches of at most `batchSize` sequences (forward only).
-func negativeLogLikelihood(of model: GPTModel, sequences unsorted: [[Int32]], contextLength: Int, batchSize: Int = 64)
+/// batches of at most `batchSize` sequences (forward only), the batches spread over `workers`.
+/// The batches and the order of the sum do not depend on the number of workers, so neither
+/// does the result.
+func negativeLogLikelihood(of workers: ModelWorkers, sequences unsorted: [[Int32]], contextLength: Int, batchSize: Int = 64)
     -> (nll: Double, tokens: Int)
 {
     // Similar lengths share a batch, so little compute goes to padding.
     let sequences = unsorted.sorted { $0.count < $1.count }
-    var nll = 0.0
-    var tokens = 0
-    var start = 0
-    while start < sequences.count {
-        let chunk = Array(sequences[start..<min(start + batchSize, sequences.count)])
+    let starts = Array(stride(from: 0, to: sequences.count, by: batchSize))
+    let chunks = workers.map(starts.count) { index, model in
+        let chunk = Array(sequences[starts[index]..<min(starts[index] + batchSize, sequences.count)])
         let length = min(contextLength, chunk.map { $0.count - 1 }.max() ?? 1)
-        let batch = TokenBatch(sequences: chunk, length: max(length, 1))
-        let losses = model.sequenceLosses(batch)
+        let losses = model.sequenceLosses(TokenBatch(sequences: chunk, length: max(length, 1)))
+        var nll = 0.0
+        var tokens = 0
         for (s, sequence) in chunk.enumerated() {
             let predicted = min(sequence.count - 1, contextLength)
             nll += Double(losses[s]) * Double(predicted)
             tokens += predicted
         }
-        start += batchSize
+        return (nll, tokens)
+    }
+    var nll = 0.0
+    var tokens = 0
+    for chunk in chunks {
+        nll += chunk.0
+        tokens += chunk.1
     }
     return (nll, tokens)
 }
 
 /// Perplexity of `model` on whole records: exp(total token NLL / predicted tokens), records
 /// longer than the context evaluated in windows (see `evaluationWindows`). Returns +∞ for a
-/// set with no predictable token.
-public func perplexity(of model: GPTModel, records: [[Int32]], contextLength: Int) -> Double {
+/// set with no predictable token. `workers` threads share the batches (the result does not
+/// depend on their number).
+public func perplexity(of model: GPTModel, records: [[Int32]], contextLength: Int, workers: Int = 1) -> Double {
+    perplexity(of: ModelWorkers(model, workers: workers), records: records, contextLength: contextLength)
+}
+
+/// `perplexity(of:records:contextLength:workers:)` with prepared workers.
+public func perplexity(of workers: ModelWorkers, records: [[Int32]], contextLength: Int) -> Double {
     let windows = records.flatMap { evaluationWindows($0, contextLength: contextLength) }
-    let (nll, tokens) = negativeLogLikelihood(of: model, sequences: windows, contextLength: contextLength)
+    let (nll, tokens) = negativeLogLikelihood(of: workers, sequences: windows, contextLength: contextLength)
     return tokens == 0 ? .infinity : exp(nll / Double(tokens))
 }
 
 /// Perplexity of each record separately (for the `perplexity` selection strategy); a record
-/// with fewer than two tokens gets +∞.
-public func recordPerplexities(of model: GPTModel, records: [[Int32]], contextLength: Int) -> [Double] {
+/// with fewer than two tokens gets +∞. `workers` threads share the batches (the result does
+/// not depend on their number).
+public func recordPerplexities(of model: GPTModel, records: [[Int32]], contextLength: Int, workers: Int = 1) -> [Double] {
     var pairs: [(owner: Int, window: [Int32])] = []
     for (index, record) in records.enumerated() {
         for window in evaluationWindows(record, contextLength: contextLength) {
@@ -60,24 +74,20 @@ public func recordPerplexities(of model: GPTModel, records: [[Int32]], contextLe
     }
     // Similar lengths share a batch, so little compute goes to padding.
     pairs.sort { ($0.window.count, $0.owner) < ($1.window.count, $1.owner) }
-    let owners = pairs.map(\.owner)
     let windows = pairs.map(\.window)
+    let batchSize = 64
+    let starts = Array(stride(from: 0, to: windows.count, by: batchSize))
+    let losses = ModelWorkers(model, workers: workers).map(starts.count) { index, model in
+        let chunk = Array(windows[starts[index]..<min(starts[index] + batchSize, windows.count)])
+        let length = min(contextLength, chunk.map { $0.count - 1 }.max() ?? 1)
+        return model.sequenceLosses(TokenBatch(sequences: chunk, length: max(length, 1)))
+    }.flatMap { $0 }
     var nll = [Double](repeating: 0, count: records.count)
     var tokens = [Int](repeating: 0, count: records.count)
-    let batchSize = 64
-    var start = 0
-    while start < windows.count {
-        let range = start..<min(start + batchSize, windows.count)
-        let chunk = Array(windows[range])
-        let length = min(contextLength, chunk.map { $0.count - 1 }.max() ?? 1)
-        let losses = model.sequenceLosses(TokenBatch(sequences: chunk, length: max(length, 1)))
-        for (offset, window) in chunk.enumerated() {
-            let owner = owners[range.lowerBound + offset]
-            let predicted = min(window.count - 1, contextLength)
-            nll[owner] += Double(losses[offset]) * Double(predicted)
-            tokens[owner] += predicted
-        }
-        start += batchSize
+    for (pair, loss) in zip(pairs, losses) {
+        let predicted = min(pair.window.count - 1, contextLength)
+        nll[pair.owner] += Double(loss) * Double(predicted)
+        tokens[pair.owner] += predicted
     }
     return zip(nll, tokens).map { $1 == 0 ? .infinity : exp($0 / Double($1)) }
 }

@@ -69,7 +69,9 @@ public struct Experiment: Sendable {
                 seed: loraStream.next())
         }
 
-        var trainer = StepRunner(config: config, plan: plan, sigma: privacy.sigma, model: model, asiLiu: privacy.asiLiu)
+        // One model replica per BLAS thread the process started with (a sweep's children get one).
+        let workers = ModelWorkers(model)
+        var trainer = StepRunner(config: config, plan: plan, sigma: privacy.sigma, workers: workers, asiLiu: privacy.asiLiu)
         var asiLiuStatistics = privacy.asiLiu.map { AsiLiuRunStatistics(calibration: $0) }
         var curve: [CurvePoint] = []
         var trainingTokens = 0
@@ -95,7 +97,7 @@ public struct Experiment: Sendable {
             // eval_every 0 means only after the last step (docs/CONFIG.md).
             let periodic = config.evalEvery > 0 && step % config.evalEvery == 0
             if periodic || step == config.steps || halted {
-                point.validationPerplexity = perplexity(of: model, records: inputs.validation.allRecords, contextLength: L)
+                point.validationPerplexity = perplexity(of: workers, records: inputs.validation.allRecords, contextLength: L)
             }
             curve.append(point)
             observe(.step(point, elapsed: Date().timeIntervalSince(trainStart), total: config.steps))
@@ -103,8 +105,8 @@ public struct Experiment: Sendable {
         }
         let trainSeconds = Date().timeIntervalSince(trainStart)
         let validation = curve.last?.validationPerplexity
-            ?? perplexity(of: model, records: inputs.validation.allRecords, contextLength: L)
-        let test = perplexity(of: model, records: inputs.test.allRecords, contextLength: L)
+            ?? perplexity(of: workers, records: inputs.validation.allRecords, contextLength: L)
+        let test = perplexity(of: workers, records: inputs.test.allRecords, contextLength: L)
         observe(.message(String(format: "validation perplexity %.3f, test perplexity %.3f", validation, test)))
 
         var extra = privacy.extra

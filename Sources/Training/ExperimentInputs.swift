@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import LanguageModel
+import LinearAlgebra
 import Persistence
 import UserData
 
@@ -77,7 +78,7 @@ struct ExperimentInputs {
         if let data = try? Data(contentsOf: file), case .number(let value)? = (try? JSONValue(parsing: data))?.value(atKeyPath: "validation_perplexity") {
             return value
         }
-        let value = perplexity(of: model, records: validation.allRecords, contextLength: contextLength)
+        let value = perplexity(of: model, records: validation.allRecords, contextLength: contextLength, workers: defaultWorkerCount)
         try AtomicFile.write(Data(JSONValue.object(["validation_perplexity": .number(value)]).canonicalText().utf8), to: file, createDirectories: true)
         return value
     }

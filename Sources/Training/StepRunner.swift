@@ -8,7 +8,11 @@ import UserData
 /// 2. Turn each sampled unit into sequences: one record (`record`, `group`, `nonprivate`), or
 ///    k sequences selected afresh from the user (`user`).
 /// 3. One batched forward/backward per micro-batch of whole units gives each unit's gradient
-///    (the mean over its sequences); private mechanisms clip each to C and sum.
+///    (the mean over its sequences); private mechanisms clip each to C and sum. Micro-batches
+///    run on the model's workers (data parallelism, one BLAS thread each) in rounds of one
+///    micro-batch per worker, and their sums are added in micro-batch order: the partition and
+///    the order depend only on the sampled units, so the result is the same for every worker
+///    count.
 /// 4. Add N(0, σ²C²) to every coordinate of the sum, divide by the expected batch q·M, and let
 ///    the optimizer step. `nonprivate` averages the sampled gradients instead.
 ///
@@ -22,9 +26,15 @@ struct StepRunner {
     let plan: TrainingPlan
     let sigma: Double
     let model: GPTModel
+    /// The model and its replicas, one per worker thread.
+    let workers: ModelWorkers
     /// Token budget (sequences × padded length) of one forward/backward; units are never split
     /// across micro-batches, so a single unit may exceed it.
     let microBatchTokens: Int
+    /// The default micro-batch budget: small enough that a default step (16 users × 4 records)
+    /// makes several micro-batches for the workers to share, large enough that the matrix
+    /// products stay efficient (docs/PERFORMANCE.md).
+    static let defaultMicroBatchTokens = 2048
     private var optimizer: Optimizer
     private var parameters: [Float]
     private var sampling: Philox
@@ -34,14 +44,15 @@ struct StepRunner {
     let asiLiu: AsiLiuCalibration?
 
     init(
-        config: RunConfig, plan: TrainingPlan, sigma: Double, model: GPTModel, microBatchTokens: Int = 8192,
-        asiLiu: AsiLiuCalibration? = nil
+        config: RunConfig, plan: TrainingPlan, sigma: Double, workers: ModelWorkers,
+        microBatchTokens: Int = StepRunner.defaultMicroBatchTokens, asiLiu: AsiLiuCalibration? = nil
     ) {
         precondition(config.mechanism != .asiLiu || asiLiu != nil, "asi-liu needs its calibration")
         self.config = config
         self.plan = plan
         self.sigma = sigma
-        self.model = model
+        self.model = workers.model
+        self.workers = workers
         self.microBatchTokens = microBatchTokens
         self.asiLiu = asiLiu
         let seed = UInt64(bitPattern: Int64(config.seed))
@@ -50,6 +61,16 @@ struct StepRunner {
         sampling = Philox(seed: seed, stream: "sampling")
         noise = Philox(seed: seed, stream: "noise")
         selectionRoot = Philox(seed: seed, stream: "selection")
+    }
+
+    /// A runner on one thread (no replicas).
+    init(
+        config: RunConfig, plan: TrainingPlan, sigma: Double, model: GPTModel,
+        microBatchTokens: Int = StepRunner.defaultMicroBatchTokens, asiLiu: AsiLiuCalibration? = nil
+    ) {
+        self.init(
+            config: config, plan: plan, sigma: sigma, workers: ModelWorkers(model, workers: 1),
+            microBatchTokens: microBatchTokens, asiLiu: asiLiu)
     }
 
     struct Outcome {
@@ -76,11 +97,12 @@ struct StepRunner {
         }
     }
 
-    /// Calls `body` with consecutive micro-batches of whole units (within `microBatchTokens`
-    /// counted as sequences × padded length, at least one unit each) and each unit's range of
-    /// sequences within the micro-batch. Sequences are padded to the longest in the
-    /// micro-batch, at most the context length.
-    private func forEachMicroBatch(_ units: [[[Int32]]], _ body: (MicroBatch, [Range<Int>]) throws -> Void) rethrows {
+    /// Consecutive micro-batches of whole units (within `microBatchTokens` counted as
+    /// sequences × padded length, at least one unit each), each with its units' ranges of
+    /// sequences. Sequences are padded to the longest in the micro-batch, at most the context
+    /// length.
+    private func microBatches(_ units: [[[Int32]]]) -> [(batch: MicroBatch, units: [Range<Int>])] {
+        var result: [(batch: MicroBatch, units: [Range<Int>])] = []
         var start = 0
         while start < units.count {
             var end = start
@@ -98,8 +120,23 @@ struct StepRunner {
             }
             let length = max(1, min(config.contextLength, (sequences.map(\.count).max() ?? 2) - 1))
             let tokens = sequences.reduce(0) { $0 + min(max($1.count - 1, 0), length) }
-            try body(MicroBatch(tokens: TokenBatch(sequences: sequences, length: length), sequenceCount: sequences.count, tokenCount: tokens), ranges)
+            result.append((MicroBatch(tokens: TokenBatch(sequences: sequences, length: length), sequenceCount: sequences.count, tokenCount: tokens), ranges))
             start = end
+        }
+        return result
+    }
+
+    /// Runs `compute` on every micro-batch of `units`, spread over the workers in rounds of one
+    /// micro-batch per worker, and hands each result to `combine` in micro-batch order (so at
+    /// most one result per worker is held at a time).
+    private func forEachMicroBatch<R>(
+        _ units: [[[Int32]]], compute: (MicroBatch, [Range<Int>], GPTModel) -> R, combine: (MicroBatch, R) -> Void
+    ) {
+        let batches = microBatches(units)
+        for roundStart in stride(from: 0, to: batches.count, by: workers.count) {
+            let round = Array(batches[roundStart..<min(roundStart + workers.count, batches.count)])
+            let results = workers.map(round.count) { index, model in compute(round[index].batch, round[index].units, model) }
+            for (entry, result) in zip(round, results) { combine(entry.batch, result) }
         }
     }
 
@@ -119,22 +156,24 @@ struct StepRunner {
         var tokens = 0
         let isPrivate = config.mechanism != .nonprivate
 
-        forEachMicroBatch(units) { batch, ranges in
-            let losses: [Float]
-            if isPrivate {
-                let result = model.clippedGradientSum(batch.tokens, units: ranges, clipNorm: Float(config.clipNorm))
-                losses = result.losses
-                addInPlace(&sum, result.sum)
-            } else {
-                let result = model.lossAndGradient(batch.tokens)
-                losses = [Float](repeating: result.loss, count: batch.sequenceCount)
+        let clipNorm = Float(config.clipNorm)
+        forEachMicroBatch(
+            units,
+            compute: { batch, ranges, model -> (losses: [Float], sum: [Float], scale: Float) in
+                if isPrivate {
+                    let result = model.clippedGradientSum(batch.tokens, units: ranges, clipNorm: clipNorm)
+                    return (result.losses, result.sum, 1)
+                }
                 // lossAndGradient averages over the micro-batch's sequences; weight it back to a sum.
-                addInPlace(&sum, result.gradient, scale: Float(batch.sequenceCount))
-            }
-            lossTotal += losses.reduce(0) { $0 + Double($1) }
-            sequenceCount += batch.sequenceCount
-            tokens += batch.tokenCount
-        }
+                let result = model.lossAndGradient(batch.tokens)
+                return ([Float](repeating: result.loss, count: batch.sequenceCount), result.gradient, Float(batch.sequenceCount))
+            },
+            combine: { batch, result in
+                addInPlace(&sum, result.sum, scale: result.scale)
+                lossTotal += result.losses.reduce(0) { $0 + Double($1) }
+                sequenceCount += batch.sequenceCount
+                tokens += batch.tokenCount
+            })
 
         let divisor: Float
         if isPrivate {
@@ -163,13 +202,15 @@ struct StepRunner {
         var lossTotal = 0.0
         var sequenceCount = 0
         var tokens = 0
-        forEachMicroBatch(units) { batch, ranges in
-            let result = model.perUnitGradients(batch.tokens, units: ranges)
-            rows.append(contentsOf: result.gradients)
-            lossTotal += result.losses.reduce(0) { $0 + Double($1) }
-            sequenceCount += batch.sequenceCount
-            tokens += batch.tokenCount
-        }
+        forEachMicroBatch(
+            units,
+            compute: { batch, ranges, model in model.perUnitGradients(batch.tokens, units: ranges) },
+            combine: { batch, result in
+                rows.append(contentsOf: result.gradients)
+                lossTotal += result.losses.reduce(0) { $0 + Double($1) }
+                sequenceCount += batch.sequenceCount
+                tokens += batch.tokenCount
+            })
         let outcome = try asiLiuAggregate(
             userGradients: rows, users: units.count, parameters: p, settings: config.mechanismOptions.asiLiu,
             noise: calibration.noise, rng: &noise)

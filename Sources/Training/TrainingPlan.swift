@@ -1,5 +1,6 @@
 import Foundation
 import LanguageModel
+import LinearAlgebra
 import Randomness
 import UserData
 
@@ -104,7 +105,7 @@ extension ExperimentInputs {
             let users = inputs.train.users
             let records = users.flatMap(\.records)
             let keys = users.flatMap(\.recordKeys)
-            let values = recordPerplexities(of: inputs.model, records: records, contextLength: contextLength)
+            let values = recordPerplexities(of: inputs.model, records: records, contextLength: contextLength, workers: defaultWorkerCount)
             // Records too short to score rank last under either order (a large finite value).
             return Dictionary(uniqueKeysWithValues: zip(keys, values.map { $0.isFinite ? $0 : 1e30 }))
         }

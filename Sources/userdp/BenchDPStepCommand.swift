@@ -12,7 +12,9 @@ struct BenchDPStepCommand: ParsableCommand {
         discussion: """
             Times complete steps (per-unit gradients, clipping, noise, optimizer) of nonprivate, \
             record-level and user-level DP-SGD on the same random batch, for full fine-tuning and \
-            for LoRA, and prints step time, tokens/s and the overhead over the non-private step.
+            for LoRA, and prints step time, tokens/s and the overhead over the non-private step. \
+            Steps run as in training: micro-batches shared by --workers threads (model replicas, \
+            one BLAS thread each); the default is the BLAS thread count.
             """)
 
     @Option(help: "Transformer blocks.") var layers = 2
@@ -24,14 +26,20 @@ struct BenchDPStepCommand: ParsableCommand {
     @Option(help: "Records per user for the user-level step.") var recordsPerUser = 4
     @Option(help: "LoRA rank for the LoRA rows (on c_attn).") var loraRank = 8
     @Option(help: "Timed steps per mechanism (after one warm-up).") var iterations = 5
+    @Option(help: "Worker threads (default: the BLAS thread count).") var workers: Int?
+    @Option(help: "Micro-batch token budget (sequences × length), as in training.") var microBatchTokens = 2048
 
     func run() throws {
         let config = GPTConfig(vocabularySize: vocab, contextLength: context, width: width, layerCount: layers, headCount: heads)
         try config.validate()
         print("model: \(layers) layers, width \(width), context \(context), vocabulary \(vocab); batch \(batch) × \(context) = \(batch * context) tokens")
         print("OpenBLAS: \(BLASEnvironment.kernelChoice)")
+        let workerCount = workers ?? defaultWorkerCount
+        guard workerCount >= 1 else { throw ValidationError("--workers must be at least 1, got \(workerCount)") }
+        print("workers: \(workerCount); micro-batches of up to \(microBatchTokens) tokens")
         for (label, lora) in [("full fine-tuning", nil as LoRAConfig?), ("LoRA rank \(loraRank) on c_attn", LoRAConfig(rank: loraRank, alpha: Float(2 * loraRank), targets: [.attentionQKV]))] {
-            let rows = try DPStepBenchmark(model: config, lora: lora, sequences: batch, length: context, recordsPerUser: recordsPerUser, iterations: iterations).run()
+            let rows = try DPStepBenchmark(model: config, lora: lora, sequences: batch, length: context, recordsPerUser: recordsPerUser, iterations: iterations,
+                workers: workerCount, microBatchTokens: microBatchTokens).run()
             print("\n\(label):")
             print("| mechanism | step (s) | tokens/s | overhead |")
             print("| --- | ---: | ---: | ---: |")

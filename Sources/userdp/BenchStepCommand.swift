@@ -26,6 +26,7 @@ struct BenchStepCommand: ParsableCommand {
     @Option(help: "LoRA rank on all four projections; 0 trains every base parameter.") var loraRank = 0
     @Option(help: "Timed steps (after one warm-up step).") var iterations = 5
     @Flag(help: "Time clippedGradientSum with one unit per sequence instead of lossAndGradient.") var clip = false
+    @Option(help: "Worker threads sharing the batch (model replicas, one BLAS thread each); default: the BLAS thread count.") var workers: Int?
 
     func validate() throws {
         for (name, value) in [("layers", layers), ("width", width), ("heads", heads), ("context", context), ("batch", batch), ("vocab", vocab), ("iterations", iterations)] where value < 1 {
@@ -33,6 +34,7 @@ struct BenchStepCommand: ParsableCommand {
         }
         if loraRank < 0 { throw ValidationError("--lora-rank must be 0 (off) or positive, got \(loraRank)") }
         if width % heads != 0 { throw ValidationError("--heads \(heads) must divide --width \(width)") }
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1, got \(workers)") }
     }
 
     func run() throws {
@@ -50,9 +52,24 @@ struct BenchStepCommand: ParsableCommand {
         let peak = gemm.bestGFLOPS
         print(String(format: "sgemm 1024 peak: %.1f GFLOP/s (best of %d)", peak, gemm.repetitions))
 
-        let units = (0..<batch).map { $0 ..< $0 + 1 }
+        // The batch in contiguous shards of sequences, one per worker; the gradient is the
+        // shard gradients combined as training combines micro-batches.
+        let pool = ModelWorkers(model, workers: min(workers ?? defaultWorkerCount, batch))
+        let shards = (0..<pool.count).map { w in (batch * w / pool.count) ..< (batch * (w + 1) / pool.count) }
+        print("workers: \(pool.count) (shards of \(shards.map(\.count).map(String.init).joined(separator: ", ")) sequences\(pool.count > 1 ? ", one BLAS thread each" : ""))")
+        let p = model.trainableParameterCount
         let step = {
-            if clip { _ = model.clippedGradientSum(data, units: units, clipNorm: 1) } else { _ = model.lossAndGradient(data) }
+            let parts = pool.map(shards.count) { index, replica -> [Float] in
+                let shard = data.sequences(shards[index])
+                if clip {
+                    return replica.clippedGradientSum(shard, units: (0..<shard.sequenceCount).map { $0 ..< $0 + 1 }, clipNorm: 1).sum
+                }
+                let (_, gradient) = replica.lossAndGradient(shard)
+                return gradient.map { $0 * Float(shard.sequenceCount) / Float(batch) }
+            }
+            var total = parts[0]
+            for part in parts.dropFirst() { for i in 0..<p { total[i] += part[i] } }
+            _ = total
         }
         step()  // warm-up: allocates buffers
         var stepTimes: [Double] = []
@@ -60,7 +77,9 @@ struct BenchStepCommand: ParsableCommand {
         for _ in 0..<iterations { stepTimes.append(seconds(step)) }
         let cpuPerStep = (processCPUSeconds() - cpuStart) / Double(iterations)
         var forwardTimes: [Double] = []
-        for _ in 0..<max(1, iterations / 2) { forwardTimes.append(seconds { _ = model.sequenceLosses(data) }) }
+        for _ in 0..<max(1, iterations / 2) {
+            forwardTimes.append(seconds { _ = pool.map(shards.count) { index, replica in replica.sequenceLosses(data.sequences(shards[index])) } })
+        }
 
         let flops = model.stepFLOPs(sequenceCount: batch, length: context)
         let median = stepTimes.sorted()[stepTimes.count / 2], best = stepTimes.min()!

@@ -1,5 +1,6 @@
 import Foundation
 import LanguageModel
+import LinearAlgebra
 import Randomness
 import Testing
 import UserData
@@ -112,4 +113,53 @@ private func norm(_ v: [Float]) -> Double { v.reduce(0) { $0 + Double($1) * Doub
     let first = try run(), second = try run()
     #expect(first.0 == second.0)
     #expect(first.1 == second.1)
+}
+
+/// Micro-batches shared by several workers (model replicas on their own threads) give exactly
+/// the parameters one worker gives: the partition and the order of the sum do not depend on
+/// the worker count. Covers the clipped user-level step, the non-private step and several
+/// rounds of micro-batches.
+@Test(arguments: [RunConfig.Mechanism.user, .nonprivate, .record])
+func stepsAreIdenticalForEveryWorkerCount(mechanism: RunConfig.Mechanism) throws {
+    var rng = Philox(seed: 8, stream: "users")
+    let users = (0..<10).map { u in
+        TokenizedUser(user: "u\(u)", records: (0..<(1 + u % 4)).map { _ in (0..<(4 + u)).map { _ in Int32(rng.next() % 40) } })
+    }
+    func run(workers: Int) throws -> (parameters: [Float], losses: [Double]) {
+        let (model, sequences) = fixture(sequences: 20)
+        let population: TrainingPlan.Population = mechanism == .user ? .users(users) : .sequences(sequences)
+        let plan = TrainingPlan(population: population, samplingRate: 0.8)
+        var runner = StepRunner(
+            config: config(mechanism, k: 2), plan: plan, sigma: 1, workers: ModelWorkers(model, workers: workers),
+            microBatchTokens: 24)
+        var losses: [Double] = []
+        for step in 1...3 { losses.append(try runner.step(step).meanLoss) }
+        return (model.trainableParameters(), losses)
+    }
+    // One worker inside a two-worker section: the same single BLAS thread the workers use, so
+    // the comparison can be exact (a run with one worker on a 2-thread BLAS differs by
+    // rounding only, as the model's own thread-count test shows).
+    let one = try parallelMap(1, workers: 2) { _, _ in try run(workers: 1) }[0]
+    for workers in [2, 3] {
+        let many = try run(workers: workers)
+        #expect(many.parameters == one.parameters, "\(workers) workers changed the parameters")
+        #expect(many.losses == one.losses)
+    }
+    #expect(one.parameters != fixture(sequences: 20).0.trainableParameters(), "the steps changed nothing")
+}
+
+/// Evaluation spreads its batches over the workers and sums in batch order: the perplexities
+/// do not depend on the worker count.
+@Test func evaluationIsIdenticalForEveryWorkerCount() throws {
+    let (model, sequences) = fixture(sequences: 150)
+    let records = sequences + [Array(sequences.joined().prefix(40))]  // one record longer than the context
+    let one = parallelMap(1, workers: 2) { _, _ in
+        (perplexity(of: model, records: records, contextLength: 16, workers: 1),
+         recordPerplexities(of: model, records: records, contextLength: 16, workers: 1))
+    }[0]
+    for workers in [2, 3] {
+        #expect(perplexity(of: model, records: records, contextLength: 16, workers: workers) == one.0)
+        #expect(recordPerplexities(of: model, records: records, contextLength: 16, workers: workers) == one.1)
+    }
+    #expect(one.0.isFinite && one.0 > 1)
 }
