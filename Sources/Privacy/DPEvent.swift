@@ -13,6 +13,9 @@ import Foundation
 /// - ``mixtureOfGaussians(sigma:sensitivities:probabilities:)``: on the dataset without the unit
 ///   the output is N(0, σ²); with it, the output is Σᵢ pᵢ·N(cᵢ, σ²) (Ganesh 2024, arXiv 2401.10294;
 ///   `dp_accounting`'s `MixtureOfGaussiansDpEvent`, arXiv 2310.15526).
+/// - ``withFailureProbability(event:probability:)``: `event`'s guarantee except with a small
+///   probability (in total variation); every accountant adds (1 + e^ε)·probability to δ(ε)
+///   (see ``separatingFailureProbability()`` for how it composes).
 ///
 /// The JSON encoding is stable (a `kind` discriminator plus named fields; encode with
 /// `.sortedKeys` for byte-stable files, as ``DPEvent/canonicalJSON()`` does); see docs/PRIVACY.md.
@@ -34,6 +37,18 @@ public indirect enum DPEvent: Hashable, Sendable {
     case nonPrivate
     /// A computation that does not touch private data (costs nothing).
     case noOp
+    /// `event` up to a failure probability: on each side of every neighbouring pair, the
+    /// mechanism's output distribution is within total variation distance `probability` (in
+    /// [0, 1)) of a distribution such that the pair is dominated by `event`.
+    ///
+    /// Consequence, for every ε: δ(ε) ≤ δ_event(ε) + (1 + e^ε)·`probability`. Proof: with P, Q
+    /// the pair, P̃, Q̃ the nearby pair dominated by `event` and a = `probability`, for every
+    /// output set S, P(S) ≤ P̃(S) + a ≤ e^ε·Q̃(S) + δ_event(ε) + a ≤ e^ε·(Q(S) + a) + δ_event(ε) + a.
+    /// The argument uses only the (ε, δ) guarantee of the dominated pair, so it holds on top of
+    /// any accountant's curve for `event` (a valid upper bound, not tight). Asi & Liu's
+    /// concentration test is the example in userdp: it passes on a bad batch with probability
+    /// at most `probability` (docs/ASI_LIU.md).
+    case withFailureProbability(event: DPEvent, probability: Double)
 
     /// The event's kind as it appears in JSON (`"gaussian"`, `"poissonSampled"`, ...).
     public var kind: String {
@@ -45,6 +60,7 @@ public indirect enum DPEvent: Hashable, Sendable {
         case .mixtureOfGaussians: return "mixtureOfGaussians"
         case .nonPrivate: return "nonPrivate"
         case .noOp: return "noOp"
+        case .withFailureProbability: return "withFailureProbability"
         }
     }
 
@@ -52,6 +68,7 @@ public indirect enum DPEvent: Hashable, Sendable {
     ///
     /// Mixture probabilities must be ≥ 0 and sum to 1 within 1e-9; sensitivities must be finite
     /// and ≥ 0 (the privacy loss is then monotone in the output, which the PLD construction uses).
+    /// A failure probability must be finite and in [0, 1).
     public func validate() throws {
         switch self {
         case .gaussian(let sigma):
@@ -81,6 +98,9 @@ public indirect enum DPEvent: Hashable, Sendable {
             guard abs(total - 1) <= 1e-9 else {
                 throw PrivacyError.invalidMixture(reason: "probabilities sum to \(total), not 1")
             }
+        case .withFailureProbability(let event, let probability):
+            guard probability >= 0, probability < 1 else { throw PrivacyError.failureProbabilityOutOfRange(probability) }
+            try event.validate()
         case .nonPrivate, .noOp:
             break
         }
@@ -100,7 +120,7 @@ func validateSigma(_ sigma: Double) throws {
 
 extension DPEvent: Codable {
     private enum CodingKeys: String, CodingKey {
-        case kind, sigma, samplingProbability, event, count, events, sensitivities, probabilities
+        case kind, sigma, samplingProbability, event, count, events, sensitivities, probabilities, probability
     }
 
     public init(from decoder: any Decoder) throws {
@@ -128,10 +148,14 @@ extension DPEvent: Codable {
             self = .nonPrivate
         case "noOp":
             self = .noOp
+        case "withFailureProbability":
+            self = .withFailureProbability(
+                event: try container.decode(DPEvent.self, forKey: .event),
+                probability: try container.decode(Double.self, forKey: .probability))
         default:
             throw DecodingError.dataCorruptedError(
                 forKey: .kind, in: container,
-                debugDescription: "unknown DP event kind '\(kind)'; this build knows gaussian, poissonSampled, selfComposed, composed, mixtureOfGaussians, nonPrivate, noOp")
+                debugDescription: "unknown DP event kind '\(kind)'; this build knows gaussian, poissonSampled, selfComposed, composed, mixtureOfGaussians, nonPrivate, noOp, withFailureProbability")
         }
     }
 
@@ -153,6 +177,9 @@ extension DPEvent: Codable {
             try container.encode(sigma, forKey: .sigma)
             try container.encode(sensitivities, forKey: .sensitivities)
             try container.encode(probabilities, forKey: .probabilities)
+        case .withFailureProbability(let event, let probability):
+            try container.encode(event, forKey: .event)
+            try container.encode(probability, forKey: .probability)
         case .nonPrivate, .noOp:
             break
         }

@@ -26,8 +26,23 @@ public struct GroupPrivacyLemmaAccountant: Accountant {
         self.base = base
     }
 
+    /// The lemma's curve over `base`'s curve of the record-level `event`.
+    ///
+    /// An event with a failure probability (``DPEvent/withFailureProbability(event:probability:)``)
+    /// passes through unchanged for k = 1 (`base` handles it); for k > 1 and a total failure
+    /// probability > 0 the lemma would also have to chain the failure through the group, which is
+    /// not implemented.
+    /// - Throws: ``PrivacyError/groupLemmaWithFailureProbability(groupSize:failureProbability:)``
+    ///   for k > 1 and a failure probability > 0, and what `base` throws.
     public func privacyCurve(for event: DPEvent) throws -> any PrivacyCurve {
-        GroupLemmaCurve(groupSize: groupSize, recordLevel: try base.privacyCurve(for: event))
+        if groupSize > 1 {
+            try event.validate()
+            let failureProbability = event.separatingFailureProbability().failureProbability
+            guard failureProbability == 0 else {
+                throw PrivacyError.groupLemmaWithFailureProbability(groupSize: groupSize, failureProbability: failureProbability)
+            }
+        }
+        return GroupLemmaCurve(groupSize: groupSize, recordLevel: try base.privacyCurve(for: event))
     }
 }
 

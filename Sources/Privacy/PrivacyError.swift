@@ -36,6 +36,15 @@ public enum PrivacyError: Error, Equatable, Sendable {
     case toleranceOutOfRange(Double)
     /// A calibration cache file could not be read, decoded or written.
     case cacheFailure(path: String, reason: String)
+    /// A failure probability (``DPEvent/withFailureProbability(event:probability:)``) outside
+    /// [0, 1) or not finite.
+    case failureProbabilityOutOfRange(Double)
+    /// A privacy-loss distribution or Rényi divergences asked for an event with a nonzero
+    /// failure probability, which neither can hold; `failureProbability` is the one found.
+    case failureProbabilityNotRepresentable(accountant: String, failureProbability: Double)
+    /// The group-privacy lemma asked for groups of `groupSize` > 1 over an event whose total
+    /// failure probability is `failureProbability` > 0 (not implemented).
+    case groupLemmaWithFailureProbability(groupSize: Int, failureProbability: Double)
 }
 
 extension PrivacyError: LocalizedError {
@@ -72,6 +81,14 @@ extension PrivacyError: LocalizedError {
             return "calibration tolerance \(tolerance) must be in (0, 0.1) (relative, on sigma)"
         case .cacheFailure(let path, let reason):
             return "calibration cache file \(path): \(reason)"
+        case .failureProbabilityOutOfRange(let probability):
+            return "failure probability \(probability) must be a finite number in [0, 1)"
+        case .failureProbabilityNotRepresentable(let accountant, let probability):
+            return "the \(accountant) accountant's privacy-loss distribution or Rényi divergences cannot hold a failure probability"
+                + " (here \(probability)); ask for privacyCurve(for:), epsilon(for:delta:) or delta(for:epsilon:), which add it to delta"
+        case .groupLemmaWithFailureProbability(let k, let probability):
+            return "the group-privacy lemma is not implemented for events with a failure probability (group size k = \(k),"
+                + " failure probability \(probability)); account for the user-level event with the pld or rdp accountant instead"
         }
     }
 }

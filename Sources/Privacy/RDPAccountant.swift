@@ -37,6 +37,9 @@ public struct RDPAccountant: Accountant {
 
     /// RDP ε_α of `event` at each of ``orders`` (natural-log units); `.infinity` for a
     /// non-private event.
+    /// - Throws: ``PrivacyError/failureProbabilityNotRepresentable(accountant:failureProbability:)``
+    ///   when `event` has a failure probability > 0 (RDP has no place for it; use
+    ///   ``privacyCurve(for:)``), and ``PrivacyError`` for invalid or unsupported events.
     public func renyiDivergences(for event: DPEvent) throws -> [Double] {
         let flattened = try MechanismSteps(event, accountant: name)
         if flattened.isNonPrivate { return orders.map { _ in .infinity } }
@@ -52,8 +55,14 @@ public struct RDPAccountant: Accountant {
         return total
     }
 
+    /// The event's curve: the RDP curve of the event without its failure probability p
+    /// (``DPEvent/separatingFailureProbability()``), with (1 + e^ε)·p added to δ after the
+    /// conversion to (ε, δ) when p > 0 (``FailureProbabilityCurve``).
     public func privacyCurve(for event: DPEvent) throws -> any PrivacyCurve {
-        RenyiCurve(orders: orders, divergences: try renyiDivergences(for: event))
+        try event.validate()
+        let (stripped, failureProbability) = event.separatingFailureProbability()
+        let curve = RenyiCurve(orders: orders, divergences: try renyiDivergences(for: stripped))
+        return FailureProbabilityCurve.wrapping(curve, failureProbability: failureProbability)
     }
 
     /// RDP of one step of the Poisson-subsampled Gaussian (sensitivity 1, noise multiplier σ) at

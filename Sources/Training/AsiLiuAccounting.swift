@@ -1,13 +1,26 @@
 import Privacy
 
 extension AsiLiuCalibration {
-    /// The run's privacy event: T Poisson-subsampled Gaussian steps (q, z) and the per-step
-    /// test failure probability p. Store it with the result; `AsiLiuEvent.epsilon(delta:
-    /// accountant:)` gives the ε the run spent at the run's δ (never above the target).
-    public func privacyEvent() throws -> AsiLiuEvent {
-        try AsiLiuEvent(
-            samplingRate: samplingRate, noiseMultiplier: noiseMultiplier, steps: steps,
-            testFailureProbability: testFailureProbability)
+    /// The run's privacy event: T steps, each the Poisson-subsampled Gaussian (rate q, noise
+    /// multiplier z: the test and the mean together) with the test's failure probability p,
+    ///
+    ///     .selfComposed(event: .withFailureProbability(
+    ///         event: .poissonSampled(samplingProbability: q, event: .gaussian(sigma: z)),
+    ///         probability: p), count: T)
+    ///
+    /// i.e. User-wise DP-SGD's event (`DPEvent.poissonSubsampledGaussian(q:sigma:steps:)`)
+    /// with p per step. Every accountant of the Privacy module handles it: δ(ε) is the
+    /// Gaussian part's δ plus T·(1 + e^ε)·p (docs/ASI_LIU.md). Store it with the result;
+    /// `accountant.epsilon(for:delta:)` at the run's δ gives the ε the run spent (never above
+    /// the target for the calibrated z).
+    /// - Throws: `PrivacyError` for q ∉ (0, 1], z ≤ 0, T < 1 or p ∉ [0, 1).
+    public func privacyEvent() throws -> DPEvent {
+        guard steps >= 1 else { throw PrivacyError.stepsOutOfRange(steps) }
+        let step = DPEvent.poissonSampled(samplingProbability: samplingRate, event: .gaussian(sigma: noiseMultiplier))
+        let event = DPEvent.selfComposed(
+            event: .withFailureProbability(event: step, probability: testFailureProbability), count: steps)
+        try event.validate()
+        return event
     }
 
     /// Calibrates with the Privacy module's noise search, exactly as for User-wise DP-SGD:

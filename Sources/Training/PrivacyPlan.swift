@@ -83,7 +83,8 @@ struct PrivacyPlan {
 
 extension PrivacyPlan {
     /// The `asi-liu` plan: calibrate z with the shared noise search and cache, build the run's
-    /// `AsiLiuEvent`, and check that its ε at the full δ meets the target.
+    /// `DPEvent` (with the test's failure probability), and check that its ε at the full δ
+    /// meets the target.
     private init(asiLiu config: RunConfig, plan: TrainingPlan, accountant: AccountantKind, calibrationDirectory: URL) throws {
         let settings = config.mechanismOptions.asiLiu
         let expectedUsers = plan.samplingRate * Double(plan.populationSize)
@@ -92,7 +93,8 @@ extension PrivacyPlan {
             expectedUsers: expectedUsers, settings: settings, accountantKind: accountant,
             noiseCalibration: NoiseCalibration(cache: try CalibrationCache(directory: calibrationDirectory)))
         let event = try calibration.privacyEvent()
-        let achieved = try event.epsilon(delta: config.delta, accountant: accountant.makeAccountant())
+        // Recompute ε for the exact event the run executes, as for the other mechanisms.
+        let achieved = try accountant.makeAccountant().epsilon(for: event, delta: config.delta)
         guard achieved <= config.epsilon * (1 + 1e-12) else {
             throw TrainingError.epsilonExceedsTarget(achieved: achieved, target: config.epsilon)
         }

@@ -57,10 +57,15 @@ private func checkedResult(_ world: AsiLiuWorld, _ name: String, _ outcome: Expe
     let result = try RunResult(contentsOf: world.root.appendingPathComponent(name).appendingPathComponent("result.json"))
     #expect(result == outcome.result)
     #expect(result.epsilon <= 8 && result.epsilon > 7, "ε spent \(result.epsilon)")
-    let event = try JSONDecoder().decode(AsiLiuEvent.self, from: JSONEncoder().encode(result.dpEvent))
-    let recomputed = try event.epsilon(delta: result.delta, accountant: AccountantKind.pld().makeAccountant())
+    let event = try JSONDecoder().decode(DPEvent.self, from: JSONEncoder().encode(result.dpEvent))
+    let recomputed = try AccountantKind.pld().makeAccountant().epsilon(for: event, delta: result.delta)
     #expect(abs(recomputed - result.epsilon) <= 1e-9 * result.epsilon, "stored event gives ε \(recomputed), result says \(result.epsilon)")
-    #expect(event.steps == 3, "the accounting covers all T steps, also for a halted run")
+    guard case .selfComposed(.withFailureProbability(.poissonSampled(_, .gaussian(let z)), let p), let steps) = event else {
+        Issue.record("dp_event is not T steps of the subsampled Gaussian with a failure probability: \(event)")
+        return result
+    }
+    #expect(steps == 3, "the accounting covers all T steps, also for a halted run")
+    #expect(z == result.noiseMultiplier && p > 0)
     #expect(result.noiseMultiplier > 0)
     return result
 }

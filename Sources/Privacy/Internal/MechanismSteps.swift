@@ -87,6 +87,13 @@ struct MechanismSteps {
             for inner in events {
                 try collect(inner, multiplicity: multiplicity, into: &counts, nonPrivate: &nonPrivate, accountant: accountant)
             }
+        case .withFailureProbability(let inner, let probability):
+            // The accountants strip failure probabilities first (`separatingFailureProbability`);
+            // one reaching here was passed to a PLD or Rényi representation, which has no place for it.
+            guard probability == 0 else {
+                throw PrivacyError.failureProbabilityNotRepresentable(accountant: accountant, failureProbability: probability)
+            }
+            try collect(inner, multiplicity: multiplicity, into: &counts, nonPrivate: &nonPrivate, accountant: accountant)
         case .gaussian, .mixtureOfGaussians, .poissonSampled:
             switch try singleStep(event, accountant: accountant) {
             case .none: return
@@ -113,6 +120,11 @@ struct MechanismSteps {
             return .none
         case .nonPrivate:
             return .some(nil)
+        case .withFailureProbability(let inner, let probability):
+            guard probability == 0 else {
+                throw PrivacyError.failureProbabilityNotRepresentable(accountant: accountant, failureProbability: probability)
+            }
+            return try singleStep(inner, accountant: accountant)
         case .selfComposed, .composed:
             throw PrivacyError.unsupportedEvent(accountant: accountant, event: "poissonSampled of a composition")
         }
