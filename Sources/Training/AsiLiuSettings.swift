@@ -13,9 +13,10 @@ public enum AsiLiuFailurePolicy: String, Codable, Hashable, Sendable, CaseIterab
 ///
 /// See docs/ASI_LIU.md for the algorithm and its privacy analysis. Keys are snake_case in
 /// JSON (`tau`, `threshold`, `on_failure`, `test_budget_fraction`); every key is optional and
-/// takes the documented default; unknown keys and out-of-range values are errors naming the
-/// key path (`AsiLiuError`).
-public struct AsiLiuSettings: Codable, Hashable, Sendable {
+/// takes the documented default. The run config's parser reads and writes them
+/// (`init(json:keyPath:)` and `json` in RunConfig.swift), so unknown keys and out-of-range
+/// values are `RunConfigError`s naming the key path like every other config key.
+public struct AsiLiuSettings: Hashable, Sendable {
     /// Concentration radius τ, in units of the L2 norm of a user's averaged gradient. Two
     /// users are neighbours when their gradients are within 2τ. The mean's noise scales with
     /// τ. Must be finite and > 0. Default 1.0.
@@ -38,7 +39,7 @@ public struct AsiLiuSettings: Codable, Hashable, Sendable {
     /// Default share of the per-step budget spent on the test.
     public static let defaultTestBudgetFraction = 0.5
 
-    /// Settings with the given values (defaults for those omitted). Call `validated(keyPath:)`
+    /// Settings with the given values (defaults for those omitted). Call `validate(keyPath:)`
     /// before use when the values come from a user.
     public init(
         tau: Double = AsiLiuSettings.defaultTau,
@@ -52,63 +53,18 @@ public struct AsiLiuSettings: Codable, Hashable, Sendable {
         self.testBudgetFraction = testBudgetFraction
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
+    /// The JSON keys of the `"asi_liu"` object.
+    enum Key: String, CaseIterable {
         case tau
         case threshold
         case onFailure = "on_failure"
         case testBudgetFraction = "test_budget_fraction"
     }
 
-    /// Decodes the `"asi_liu"` object. Missing keys take their defaults; unknown keys, wrong
-    /// types and out-of-range values throw `AsiLiuError` naming the key path (the decoder's
-    /// coding path followed by the key, e.g. `asi_liu.tau`).
-    public init(from decoder: any Decoder) throws {
-        let prefix = decoder.codingPath.map(\.stringValue).joined(separator: ".")
-        func path(_ key: String) -> String { prefix.isEmpty ? key : "\(prefix).\(key)" }
-
-        let any: KeyedDecodingContainer<AnyCodingKey>
-        do {
-            any = try decoder.container(keyedBy: AnyCodingKey.self)
-        } catch {
-            throw AsiLiuError.wrongType(keyPath: prefix.isEmpty ? "asi_liu" : prefix, expected: "an object")
-        }
-        let known = Set(CodingKeys.allCases.map(\.rawValue))
-        if let unknown = any.allKeys.map(\.stringValue).sorted().first(where: { !known.contains($0) }) {
-            throw AsiLiuError.unknownKey(keyPath: path(unknown))
-        }
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        func number(_ key: CodingKeys, default value: Double) throws -> Double {
-            guard container.contains(key) else { return value }
-            do {
-                return try container.decode(Double.self, forKey: key)
-            } catch {
-                throw AsiLiuError.wrongType(keyPath: path(key.rawValue), expected: "a number")
-            }
-        }
-        let tau = try number(.tau, default: Self.defaultTau)
-        let threshold = try number(.threshold, default: Self.defaultThreshold)
-        let fraction = try number(.testBudgetFraction, default: Self.defaultTestBudgetFraction)
-        var policy = Self.defaultOnFailure
-        if container.contains(.onFailure) {
-            let name: String
-            do {
-                name = try container.decode(String.self, forKey: .onFailure)
-            } catch {
-                throw AsiLiuError.wrongType(keyPath: path(CodingKeys.onFailure.rawValue), expected: "\"halt\" or \"skip\"")
-            }
-            guard let parsed = AsiLiuFailurePolicy(rawValue: name) else {
-                throw AsiLiuError.invalidValue(keyPath: path(CodingKeys.onFailure.rawValue), value: name, allowed: "\"halt\" or \"skip\"")
-            }
-            policy = parsed
-        }
-        self.init(tau: tau, threshold: threshold, onFailure: policy, testBudgetFraction: fraction)
-        try validate(keyPath: prefix)
-    }
-
     /// Checks every value's range; throws `AsiLiuError.invalidValue` naming
     /// `keyPath.<key>` for the first one out of range.
     public func validate(keyPath: String = "asi_liu") throws {
-        func path(_ key: CodingKeys) -> String { keyPath.isEmpty ? key.rawValue : "\(keyPath).\(key.rawValue)" }
+        func path(_ key: Key) -> String { keyPath.isEmpty ? key.rawValue : "\(keyPath).\(key.rawValue)" }
         guard tau.isFinite, tau > 0 else {
             throw AsiLiuError.invalidValue(keyPath: path(.tau), value: "\(tau)", allowed: "a finite number > 0")
         }
@@ -124,10 +80,6 @@ public struct AsiLiuSettings: Codable, Hashable, Sendable {
 /// Failures of the `asi-liu` mechanism: bad settings, impossible calibrations, bad input
 /// shapes. Messages say what to change.
 public enum AsiLiuError: Error, Equatable, Sendable, LocalizedError {
-    /// The `"asi_liu"` object holds a key the mechanism does not know.
-    case unknownKey(keyPath: String)
-    /// A key holds a value of the wrong JSON type.
-    case wrongType(keyPath: String, expected: String)
     /// A key holds a value outside its allowed range or set.
     case invalidValue(keyPath: String, value: String, allowed: String)
     /// The flat gradient buffer does not hold `users` × `parameters` values.
@@ -144,10 +96,6 @@ public enum AsiLiuError: Error, Equatable, Sendable, LocalizedError {
 
     public var errorDescription: String? {
         switch self {
-        case .unknownKey(let keyPath):
-            return "unknown key '\(keyPath)'; the asi_liu options are tau, threshold, on_failure and test_budget_fraction"
-        case .wrongType(let keyPath, let expected):
-            return "'\(keyPath)' must be \(expected)"
         case .invalidValue(let keyPath, let value, let allowed):
             return "'\(keyPath)' is \(value); it must be \(allowed)"
         case .shapeMismatch(let count, let users, let parameters):
@@ -162,12 +110,4 @@ public enum AsiLiuError: Error, Equatable, Sendable, LocalizedError {
             return "no noise multiplier up to \(largest) reaches epsilon \(epsilon) at delta \(delta); raise epsilon or delta, or use fewer steps"
         }
     }
-}
-
-/// A coding key for any string, to list the keys an object actually holds.
-struct AnyCodingKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
 }

@@ -418,7 +418,7 @@ extension AsiLiuSettings {
     /// Parses the run config's `mechanism_options.asi_liu` object; every key optional.
     /// Errors are `RunConfigError`s naming the key path, like every other config key.
     init(json: JSONValue, keyPath: String) throws(RunConfigError) {
-        let object = try ObjectReader(json, keyPath: keyPath, known: CodingKeys.allCases.map(\.rawValue))
+        let object = try ObjectReader(json, keyPath: keyPath, known: Key.allCases.map(\.rawValue))
         self.init()
         if let v = try object.number("tau", positive: true) { tau = v }
         if let v = try object.number("threshold", positive: true) {
