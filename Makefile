@@ -21,9 +21,11 @@ build: deps
 	$(SWIFT) build -c release --product userdp
 
 ## The main job on the embedded default data: the quick sweep (resumes if interrupted), then its table.
+## The label is read once, so that editing the tree during the run does not change it.
 demo: build
-	$(USERDP) sweep run sweeps/quick.json
-	$(USERDP) sweep table sweeps/quick.json --rows mechanism,selection,batch_size --cols epsilon
+	@label=$$($(USERDP) sweep label) && \
+	$(USERDP) sweep run sweeps/quick.json --label $$label && \
+	$(USERDP) sweep table sweeps/quick.json --label $$label --rows mechanism,selection,batch_size --cols epsilon
 
 ## All unit and end-to-end tests.
 test: deps

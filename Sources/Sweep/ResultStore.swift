@@ -58,6 +58,16 @@ public struct ResultStore: Sendable {
         root = sweepDirectory.appendingPathComponent(label)
     }
 
+    /// The labels of this store's sweep that hold a results.csv, sorted (this store's own
+    /// label included if it has one). For messages when the expected label has no results:
+    /// the default label follows the git state, which may change between two commands.
+    public func labelsWithResults() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: sweepDirectory.path)) ?? []
+        return names.filter { name in
+            FileManager.default.fileExists(atPath: sweepDirectory.appendingPathComponent(name).appendingPathComponent("results.csv").path)
+        }.sorted()
+    }
+
     /// The calibration cache shared by every label of the sweep.
     public var calibrationDirectory: URL { sweepDirectory.appendingPathComponent(".calibration") }
     /// The aggregated results file.

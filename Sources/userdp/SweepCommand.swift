@@ -10,7 +10,7 @@ struct SweepCommand: ParsableCommand {
         commandName: "sweep",
         abstract: "Run, inspect, tabulate and diff grids of experiments.",
         discussion: "See docs/SWEEPS.md for the sweep file format and the results layout.",
-        subcommands: [SweepRunCommand.self, SweepStatusCommand.self, SweepTableCommand.self, SweepDiffCommand.self]
+        subcommands: [SweepRunCommand.self, SweepStatusCommand.self, SweepTableCommand.self, SweepDiffCommand.self, SweepLabelCommand.self]
     )
 }
 
@@ -33,6 +33,27 @@ struct ResultsOptions: ParsableArguments {
 
     func store(for plan: SweepPlan) throws -> ResultStore {
         ResultStore(results: URL(fileURLWithPath: results), sweep: plan.name, label: try resolvedLabel())
+    }
+}
+
+// MARK: - label
+
+/// `userdp sweep label`: the label results would go under, for scripts that run several
+/// commands on one sweep (the tree may change between them, and with it the default label).
+struct SweepLabelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "label",
+        abstract: "Print the result label the other sweep commands would use here.",
+        discussion: """
+            The short git commit, with -dirty when the working tree has changes (nogit outside \
+            git), or --label when given. Pin it for a sequence of commands, e.g. \
+            label=$(userdp sweep label); userdp sweep run S --label $label; userdp sweep table S --label $label
+            """)
+
+    @OptionGroup var location: ResultsOptions
+
+    func run() throws {
+        print(try location.resolvedLabel())
     }
 }
 
@@ -294,6 +315,16 @@ func loadResults(_ source: String, location: ResultsOptions) throws -> (ResultSe
     }
     let (_, plan) = try loadPlan(source)
     let store = try location.store(for: plan)
+    if !FileManager.default.fileExists(atPath: store.resultsCSV.path) {
+        // Name the labels that do have results: the default label changes with the tree.
+        let labels = store.labelsWithResults()
+        if !labels.isEmpty {
+            throw SweepError.storage(
+                path: store.resultsCSV.path,
+                reason: "no results under label '\(try location.resolvedLabel())'; results exist under "
+                    + labels.map { "'\($0)'" }.joined(separator: ", ") + " (pass --label LABEL)")
+        }
+    }
     return (try ResultSet(contentsOf: store.resultsCSV), plan.runs.map(\.cell))
 }
 

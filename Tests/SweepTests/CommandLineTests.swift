@@ -113,6 +113,28 @@ struct CommandLineTests {
         #expect(status.done.count == plan.runs.count && status.running.isEmpty && status.failed.isEmpty)
     }
 
+    @Test("`sweep label` prints the label; `sweep table` under a label without results names the labels that have them")
+    func labelsForScripts() throws {
+        let fixture = try Fixture()
+        let sweepFile = fixture.directory.appendingPathComponent("few.json")
+        try #"{"name": "few", "base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#.write(to: sweepFile, atomically: true, encoding: .utf8)
+        func userdp(_ arguments: [String]) throws -> (status: Int32, text: String) {
+            let launched = try launchUserdp(arguments, environment: environment(fixture, sleep: 0), in: fixture.directory)
+            launched.process.waitUntilExit()
+            return (launched.process.terminationStatus, launched.text)
+        }
+        let label = try userdp(["sweep", "label", "--label", "pinned"])
+        #expect(label.status == 0 && label.text == "pinned\n", "\(label.text)")
+        let run = try userdp(["sweep", "run", sweepFile.path, "--results", fixture.results.path, "--label", "pinned", "--jobs", "1"])
+        try #require(run.status == 0, "\(run.text)")
+        let other = try userdp(["sweep", "table", sweepFile.path, "--results", fixture.results.path, "--label", "other", "--rows", "k"])
+        #expect(other.status != 0)
+        #expect(other.text.contains("no results under label 'other'; results exist under 'pinned' (pass --label LABEL)"), "\(other.text)")
+        #expect(ResultStore(results: fixture.results, sweep: "few", label: "other").labelsWithResults() == ["pinned"])
+        let table = try userdp(["sweep", "table", sweepFile.path, "--results", fixture.results.path, "--label", "pinned", "--rows", "k"])
+        #expect(table.status == 0, "\(table.text)")
+    }
+
     @Test("two `sweep run` processes on one sweep split the runs and run each exactly once")
     func twoProcesses() throws {
         let fixture = try Fixture()
