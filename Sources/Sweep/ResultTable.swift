@@ -178,8 +178,9 @@ public struct ResultTable: Sendable, Equatable {
 
     /// The notes printed under Markdown tables (and as comments under LaTeX ones).
     var notes: [String] {
+        let spread = fullCount > 1 ? "mean ± std over seeds (n shown when a cell has fewer than \(fullCount))" : "one seed per cell"
         var notes = [
-            "\(request.metric): mean ± std over seeds (n shown when a cell has fewer than \(fullCount)); best per column in bold (\(lowerIsBetter ? "lowest" : "highest")); — = no finished run."
+            "\(request.metric): \(spread); best per column in bold (\(lowerIsBetter ? "lowest" : "highest")); — = no finished run."
         ]
         if !request.filters.isEmpty {
             notes.append("Only runs with " + request.filters.keys.sorted().map { "\($0)=\(request.filters[$0]!)" }.joined(separator: ", ") + ".")

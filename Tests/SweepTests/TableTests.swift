@@ -105,6 +105,17 @@ struct TableTests {
         expectSnapshot(try table(request).render(.markdown), "rows-only.md")
     }
 
+    @Test("with one seed the note says so instead of promising counts below one")
+    func oneSeedNote() throws {
+        let oneSeed = sampleResults()
+        let rows = oneSeed.rows.filter { $0.seed == 0 }
+        let set = ResultSet(axes: oneSeed.axes, metrics: oneSeed.metrics, textColumns: oneSeed.textColumns, rows: rows)
+        let markdown = try table(pivot, set).render(.markdown)
+        #expect(markdown.contains("test_perplexity: one seed per cell;"), "\(markdown)")
+        #expect(!markdown.contains("fewer than"))
+        #expect(try table(pivot).render(.markdown).contains("n shown when a cell has fewer than 3"))
+    }
+
     @Test("requests that cannot be answered")
     func errors() {
         #expect(throws: SweepError.unplacedAxes(["learning_rate"])) { try table(TableRequest(rows: ["mechanism", "selection"], columns: ["epsilon"])) }
