@@ -71,6 +71,7 @@ public struct Experiment: Sendable {
 
         // One model replica per BLAS thread the process started with (a sweep's children get one).
         let workers = ModelWorkers(model)
+        observe(.message("\(workers.count) worker\(workers.count == 1 ? "" : "s") (model replicas, one BLAS thread each), OpenBLAS core \(BLASEnvironment.coreName)"))
         var trainer = StepRunner(config: config, plan: plan, sigma: privacy.sigma, workers: workers, asiLiu: privacy.asiLiu)
         var asiLiuStatistics = privacy.asiLiu.map { AsiLiuRunStatistics(calibration: $0) }
         var curve: [CurvePoint] = []
