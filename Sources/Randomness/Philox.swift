@@ -91,6 +91,30 @@ public struct Philox: RandomNumberGenerator, Sendable {
     public mutating func next() -> UInt64 {
         UInt64(next32()) | (UInt64(next32()) << 32)
     }
+
+    /// True when no output of the current block is buffered: the next draw starts a new
+    /// block. `nextGaussian()` consumes exactly one block (four 32-bit words), so a generator
+    /// that only ever draws Gaussians stays aligned.
+    public var isBlockAligned: Bool { available == 0 }
+
+    /// Skips `blocks` blocks of output, exactly as drawing `4 · blocks` 32-bit words would
+    /// (the 128-bit counter advances; the carry goes through all four words, where `next32`
+    /// carries through three, which only differs after 2⁹⁶ blocks).
+    ///
+    /// With it, draws far ahead in one stream can be computed independently: the i-th
+    /// Gaussian of an aligned generator is the first Gaussian of a copy advanced by i blocks.
+    /// Precondition: `isBlockAligned`.
+    public mutating func advance(blocks: UInt64) {
+        precondition(available == 0, "Philox.advance(blocks:) needs a block-aligned generator")
+        let low = UInt64(counter.0) | (UInt64(counter.1) << 32)
+        let (sum, carry) = low.addingReportingOverflow(blocks)
+        counter.0 = UInt32(truncatingIfNeeded: sum)
+        counter.1 = UInt32(truncatingIfNeeded: sum >> 32)
+        if carry {
+            counter.2 &+= 1
+            if counter.2 == 0 { counter.3 &+= 1 }
+        }
+    }
 }
 
 extension RandomNumberGenerator {

@@ -177,8 +177,7 @@ struct StepRunner {
 
         let divisor: Float
         if isPrivate {
-            let std = sigma * config.clipNorm
-            for i in 0..<p { sum[i] += Float(std * noise.nextGaussian()) }
+            addGaussianNoise(to: &sum, standardDeviation: sigma * config.clipNorm, rng: &noise, workers: workers.count)
             divisor = Float(plan.samplingRate * Double(plan.populationSize))
         } else {
             divisor = Float(max(sequenceCount, 1))

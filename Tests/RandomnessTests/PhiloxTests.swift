@@ -38,3 +38,30 @@ import Testing
     #expect(abs(mean) < 0.012, "mean \(mean)")
     #expect(abs(variance - 1) < 0.016, "variance \(variance)")
 }
+
+/// Skipping n blocks lands exactly where n Gaussians (one block each) would.
+@Test(arguments: [0, 1, 7, 1000] as [UInt64])
+func advanceMatchesDrawingGaussians(blocks: UInt64) {
+    var drawn = Philox(seed: 11, stream: "noise")
+    var skipped = drawn
+    for _ in 0..<blocks { _ = drawn.nextGaussian() }
+    #expect(drawn.isBlockAligned)
+    skipped.advance(blocks: blocks)
+    for _ in 0..<10 { #expect(skipped.nextGaussian() == drawn.nextGaussian()) }
+}
+
+/// Across the first counter word's wrap-around, skipping and drawing agree (the carry).
+@Test func advanceCarriesLikeDrawing() {
+    let start = Philox(seed: 3, stream: "carry")
+    var drawn = start
+    drawn.advance(blocks: UInt64(UInt32.max) - 1)
+    let sequential = (0..<4).map { _ in drawn.nextGaussian() }  // blocks 2³²−2 … 2³²+1
+    for (offset, value) in sequential.enumerated() {
+        var jumped = start
+        jumped.advance(blocks: UInt64(UInt32.max) - 1 + UInt64(offset))
+        #expect(jumped.nextGaussian() == value, "block offset \(offset)")
+    }
+    var partial = start
+    _ = partial.next32()
+    #expect(!partial.isBlockAligned)
+}

@@ -163,3 +163,20 @@ func stepsAreIdenticalForEveryWorkerCount(mechanism: RunConfig.Mechanism) throws
     }
     #expect(one.0.isFinite && one.0 > 1)
 }
+
+/// The chunked, multi-threaded noise is the sequential loop's noise, bit for bit, and leaves
+/// the generator where the loop leaves it.
+@Test(arguments: [1, 2, 3])
+func parallelNoiseEqualsTheSequentialLoop(workers: Int) {
+    let count = 3 * gaussianNoiseChunk + 123
+    let base = (0..<count).map { Float($0 % 17) * 0.25 }
+    var sequentialRNG = Philox(seed: 4, stream: "noise")
+    _ = sequentialRNG.nextGaussian()  // not at the stream's start
+    var parallelRNG = sequentialRNG
+    var sequential = base
+    for i in 0..<count { sequential[i] += Float(1.7 * sequentialRNG.nextGaussian()) }
+    var parallel = base
+    addGaussianNoise(to: &parallel, standardDeviation: 1.7, rng: &parallelRNG, workers: workers)
+    #expect(parallel == sequential)
+    #expect(parallelRNG.nextGaussian() == sequentialRNG.nextGaussian())
+}
