@@ -68,6 +68,24 @@ public struct ResultStore: Sendable {
         }.sorted()
     }
 
+    /// This label's results.csv. When the label has none but other labels of the sweep do,
+    /// the error names them (`SweepError.storage`), since the default label follows the git
+    /// state and may change between two commands; otherwise `SweepError.noResults`.
+    public func results() throws(SweepError) -> ResultSet {
+        do {
+            return try ResultSet(contentsOf: resultsCSV)
+        } catch .noResults {
+            let labels = labelsWithResults()
+            guard !labels.isEmpty else { throw .noResults(path: resultsCSV.path) }
+            throw .storage(
+                path: resultsCSV.path,
+                reason: "no results under label '\(root.lastPathComponent)'; results exist under "
+                    + labels.map { "'\($0)'" }.joined(separator: ", ") + " (pass --label LABEL)")
+        } catch {
+            throw error
+        }
+    }
+
     /// The calibration cache shared by every label of the sweep.
     public var calibrationDirectory: URL { sweepDirectory.appendingPathComponent(".calibration") }
     /// The aggregated results file.

@@ -314,18 +314,7 @@ func loadResults(_ source: String, location: ResultsOptions) throws -> (ResultSe
         if source.hasSuffix(".csv") { return (try ResultSet(contentsOf: URL(fileURLWithPath: source)), []) }
     }
     let (_, plan) = try loadPlan(source)
-    let store = try location.store(for: plan)
-    if !FileManager.default.fileExists(atPath: store.resultsCSV.path) {
-        // Name the labels that do have results: the default label changes with the tree.
-        let labels = store.labelsWithResults()
-        if !labels.isEmpty {
-            throw SweepError.storage(
-                path: store.resultsCSV.path,
-                reason: "no results under label '\(try location.resolvedLabel())'; results exist under "
-                    + labels.map { "'\($0)'" }.joined(separator: ", ") + " (pass --label LABEL)")
-        }
-    }
-    return (try ResultSet(contentsOf: store.resultsCSV), plan.runs.map(\.cell))
+    return (try location.store(for: plan).results(), plan.runs.map(\.cell))
 }
 
 /// Prints text, or writes it atomically to a file.
@@ -390,7 +379,7 @@ struct SweepDiffCommand: ParsableCommand {
             guard let plan else {
                 throw ValidationError("\(name) is not a file or folder; to name a label, give the sweep with --sweep")
             }
-            return try ResultSet(contentsOf: ResultStore(results: URL(fileURLWithPath: results), sweep: plan.name, label: name).resultsCSV)
+            return try ResultStore(results: URL(fileURLWithPath: results), sweep: plan.name, label: name).results()
         }
         let diff = try ResultDiff(a: side(a), b: side(b), names: (a, b), metric: metric, alpha: alpha, digits: digits)
         try emit(diff.render(format), to: output)

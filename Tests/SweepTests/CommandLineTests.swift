@@ -113,7 +113,7 @@ struct CommandLineTests {
         #expect(status.done.count == plan.runs.count && status.running.isEmpty && status.failed.isEmpty)
     }
 
-    @Test("`sweep label` prints the label; `sweep table` under a label without results names the labels that have them")
+    @Test("`sweep label` prints the label; `sweep table` and `sweep diff` under a label without results name the labels that have them")
     func labelsForScripts() throws {
         let fixture = try Fixture()
         let sweepFile = fixture.directory.appendingPathComponent("few.json")
@@ -131,6 +131,9 @@ struct CommandLineTests {
         #expect(other.status != 0)
         #expect(other.text.contains("no results under label 'other'; results exist under 'pinned' (pass --label LABEL)"), "\(other.text)")
         #expect(ResultStore(results: fixture.results, sweep: "few", label: "other").labelsWithResults() == ["pinned"])
+        let diff = try userdp(["sweep", "diff", "other", "pinned", "--sweep", sweepFile.path, "--results", fixture.results.path])
+        #expect(diff.status != 0)
+        #expect(diff.text.contains("no results under label 'other'; results exist under 'pinned'"), "\(diff.text)")
         let table = try userdp(["sweep", "table", sweepFile.path, "--results", fixture.results.path, "--label", "pinned", "--rows", "k"])
         #expect(table.status == 0, "\(table.text)")
     }
