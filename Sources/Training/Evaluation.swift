@@ -15,34 +15,38 @@ func evaluationWindows(_ record: [Int32], contextLength: Int) -> [[Int32]] {
     return windows
 }
 
-/// Summed negative log-likelihood and predicted-token count of token sequences, evaluated in
-/// batches of at most `batchSize` sequences (forward only), the batches spread over `workers`.
-/// The batches and the order of the sum do not depend on the number of workers, so neither
-/// does the result.
+/// Per-sequence losses of `sequences` (already in the order wanted: similar lengths next to
+/// each other pad little), in consecutive batches of at most `batchSize` sequences padded to
+/// their longest (at most `contextLength`), one result array per batch. The batches are spread
+/// over `workers`; they do not depend on the number of workers, so neither do the losses.
+func batchedSequenceLosses(of workers: ModelWorkers, sequences: [[Int32]], contextLength: Int, batchSize: Int = 64) -> [[Float]] {
+    let starts = Array(stride(from: 0, to: sequences.count, by: batchSize))
+    return workers.map(starts.count) { index, model in
+        let chunk = Array(sequences[starts[index]..<min(starts[index] + batchSize, sequences.count)])
+        let length = min(contextLength, chunk.map { $0.count - 1 }.max() ?? 1)
+        return model.sequenceLosses(TokenBatch(sequences: chunk, length: max(length, 1)))
+    }
+}
+
+/// Summed negative log-likelihood and predicted-token count of token sequences (forward only;
+/// batches as in `batchedSequenceLosses`, summed batch by batch in order).
 func negativeLogLikelihood(of workers: ModelWorkers, sequences unsorted: [[Int32]], contextLength: Int, batchSize: Int = 64)
     -> (nll: Double, tokens: Int)
 {
     // Similar lengths share a batch, so little compute goes to padding.
     let sequences = unsorted.sorted { $0.count < $1.count }
-    let starts = Array(stride(from: 0, to: sequences.count, by: batchSize))
-    let chunks = workers.map(starts.count) { index, model in
-        let chunk = Array(sequences[starts[index]..<min(starts[index] + batchSize, sequences.count)])
-        let length = min(contextLength, chunk.map { $0.count - 1 }.max() ?? 1)
-        let losses = model.sequenceLosses(TokenBatch(sequences: chunk, length: max(length, 1)))
-        var nll = 0.0
-        var tokens = 0
-        for (s, sequence) in chunk.enumerated() {
-            let predicted = min(sequence.count - 1, contextLength)
-            nll += Double(losses[s]) * Double(predicted)
-            tokens += predicted
-        }
-        return (nll, tokens)
-    }
     var nll = 0.0
     var tokens = 0
-    for chunk in chunks {
-        nll += chunk.0
-        tokens += chunk.1
+    var offset = 0
+    for losses in batchedSequenceLosses(of: workers, sequences: sequences, contextLength: contextLength, batchSize: batchSize) {
+        var batchNLL = 0.0
+        for (s, loss) in losses.enumerated() {
+            let predicted = min(sequences[offset + s].count - 1, contextLength)
+            batchNLL += Double(loss) * Double(predicted)
+            tokens += predicted
+        }
+        nll += batchNLL
+        offset += losses.count
     }
     return (nll, tokens)
 }
@@ -74,14 +78,9 @@ public func recordPerplexities(of model: GPTModel, records: [[Int32]], contextLe
     }
     // Similar lengths share a batch, so little compute goes to padding.
     pairs.sort { ($0.window.count, $0.owner) < ($1.window.count, $1.owner) }
-    let windows = pairs.map(\.window)
-    let batchSize = 64
-    let starts = Array(stride(from: 0, to: windows.count, by: batchSize))
-    let losses = ModelWorkers(model, workers: workers).map(starts.count) { index, model in
-        let chunk = Array(windows[starts[index]..<min(starts[index] + batchSize, windows.count)])
-        let length = min(contextLength, chunk.map { $0.count - 1 }.max() ?? 1)
-        return model.sequenceLosses(TokenBatch(sequences: chunk, length: max(length, 1)))
-    }.flatMap { $0 }
+    let losses = batchedSequenceLosses(
+        of: ModelWorkers(model, workers: workers), sequences: pairs.map(\.window), contextLength: contextLength
+    ).flatMap { $0 }
     var nll = [Double](repeating: 0, count: records.count)
     var tokens = [Int](repeating: 0, count: records.count)
     for (pair, loss) in zip(pairs, losses) {

@@ -25,9 +25,10 @@ struct StepRunner {
     let config: RunConfig
     let plan: TrainingPlan
     let sigma: Double
-    let model: GPTModel
     /// The model and its replicas, one per worker thread.
     let workers: ModelWorkers
+    /// The model whose parameters the steps update (worker 0).
+    var model: GPTModel { workers.model }
     /// Token budget (sequences × padded length) of one forward/backward; units are never split
     /// across micro-batches, so a single unit may exceed it.
     let microBatchTokens: Int
@@ -51,13 +52,12 @@ struct StepRunner {
         self.config = config
         self.plan = plan
         self.sigma = sigma
-        self.model = workers.model
         self.workers = workers
         self.microBatchTokens = microBatchTokens
         self.asiLiu = asiLiu
         let seed = UInt64(bitPattern: Int64(config.seed))
         optimizer = Optimizer(kind: config.optimizer == .sgd ? .sgd : .adam)
-        parameters = model.trainableParameters()
+        parameters = workers.model.trainableParameters()
         sampling = Philox(seed: seed, stream: "sampling")
         noise = Philox(seed: seed, stream: "noise")
         selectionRoot = Philox(seed: seed, stream: "selection")
