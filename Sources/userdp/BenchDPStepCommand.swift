@@ -27,7 +27,7 @@ struct BenchDPStepCommand: ParsableCommand {
     @Option(help: "LoRA rank for the LoRA rows (on c_attn).") var loraRank = 8
     @Option(help: "Timed steps per mechanism (after one warm-up).") var iterations = 5
     @Option(help: "Worker threads (default: the BLAS thread count).") var workers: Int?
-    @Option(help: "Micro-batch token budget (sequences × length), as in training.") var microBatchTokens = 2048
+    @Option(help: "Micro-batch token budget (sequences × length), as in training.") var microBatchTokens = DPStepBenchmark.defaultMicroBatchTokens
 
     func run() throws {
         let config = GPTConfig(vocabularySize: vocab, contextLength: context, width: width, layerCount: layers, headCount: heads)
