@@ -53,9 +53,10 @@ public func parallelMap<T, Failure: Error>(
     return try state.results()
 }
 
-/// The number of workers a process should use by default: the BLAS thread count it was
-/// started with (`OPENBLAS_NUM_THREADS`, or OpenBLAS's own default of one per core).
-/// A sweep's children run with one BLAS thread each, so they get one worker.
+/// The number of workers to use by default: the current BLAS thread count, which is the one
+/// the process started with (`OPENBLAS_NUM_THREADS`, or OpenBLAS's own default of one per
+/// core) unless something set it since; inside a `parallelMap` section with several workers it
+/// is 1. A sweep's children run with one BLAS thread each, so they get one worker.
 public var defaultWorkerCount: Int { max(1, BLAS.threadCount) }
 
 /// Hands the BLAS thread budget to `parallelMap`'s workers: the first section to enter saves
