@@ -1,4 +1,3 @@
-import Dispatch
 
 // Vectorised elementwise math and row-parallel loops for the model's non-BLAS layers. On the
 // two-core machines userdp targets, scalar libm `expf` and single-threaded loops cost as much
@@ -83,25 +82,4 @@ func vectorMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     }
     while i < n { m = max(m, p[i]); i += 1 }
     return m
-}
-
-/// Runs `body` over `0..<count` split into contiguous chunks, one per worker, on up to
-/// `workers` threads; chunks smaller than `grain` items are not split further.
-///
-/// Contract (the reason the unchecked captures below are sound): `body` reads shared inputs
-/// and writes only memory owned by the items of its chunk, so chunks never race. Every model
-/// kernel passed here partitions its output by row, sequence or element; the call returns
-/// after all chunks finish.
-func parallelChunks(_ count: Int, workers: Int, grain: Int, _ body: (Range<Int>) -> Void) {
-    let chunks = min(workers, max(1, count / max(grain, 1)))
-    if chunks <= 1 {
-        body(0 ..< count)
-        return
-    }
-    // The kernels capture raw buffers, which Swift cannot prove Sendable; the disjoint-chunk
-    // contract above is what makes sharing them safe.
-    nonisolated(unsafe) let work = body
-    DispatchQueue.concurrentPerform(iterations: chunks) { c in
-        work(count * c / chunks ..< count * (c + 1) / chunks)
-    }
 }

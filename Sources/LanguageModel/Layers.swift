@@ -105,30 +105,28 @@ func columnSum(_ m: MatrixView, alpha: Float, into out: UnsafeMutablePointer<Flo
 // MARK: - LayerNorm (Ba et al. 2016), eps inside the square root as in GPT-2
 
 /// Forward over N rows of width d: `y = (x − μ)/√(σ² + eps) · weight + bias`; stores μ and
-/// 1/√(σ² + eps) per row for the backward pass. Rows run on up to `workers` threads.
+/// 1/√(σ² + eps) per row for the backward pass.
 func layerNormForward(
     x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
     y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
-    rows: Int, width d: Int, epsilon: Float, workers: Int
+    rows: Int, width d: Int, epsilon: Float
 ) {
-    parallelChunks(rows, workers: workers, grain: 32) { chunk in
-        for r in chunk {
-            let xr = x + r * d, yr = y + r * d
-            let m = vectorSum(xr, d) / Float(d)
-            var acc = SIMD8<Float>(repeating: 0)
-            var i = 0
-            while i + 8 <= d {
-                let c = load8(xr + i) - m
-                acc += c * c
-                i += 8
-            }
-            var v = acc.sum()
-            while i < d { let c = xr[i] - m; v += c * c; i += 1 }
-            let s = 1 / (v / Float(d) + epsilon).squareRoot()
-            for i in 0..<d { yr[i] = (xr[i] - m) * s * weight[i] + bias[i] }
-            mean[r] = m
-            rstd[r] = s
+    for r in 0 ..< rows {
+        let xr = x + r * d, yr = y + r * d
+        let m = vectorSum(xr, d) / Float(d)
+        var acc = SIMD8<Float>(repeating: 0)
+        var i = 0
+        while i + 8 <= d {
+            let c = load8(xr + i) - m
+            acc += c * c
+            i += 8
         }
+        var v = acc.sum()
+        while i < d { let c = xr[i] - m; v += c * c; i += 1 }
+        let s = 1 / (v / Float(d) + epsilon).squareRoot()
+        for i in 0..<d { yr[i] = (xr[i] - m) * s * weight[i] + bias[i] }
+        mean[r] = m
+        rstd[r] = s
     }
 }
 
@@ -137,22 +135,20 @@ func layerNormForward(
 func layerNormBackwardInput(
     dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-    rows: Int, width d: Int, workers: Int
+    rows: Int, width d: Int
 ) {
-    parallelChunks(rows, workers: workers, grain: 32) { chunk in
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * d) { scratch in
-            let xhat = scratch.baseAddress!, g = xhat + d
-            for r in chunk {
-                let dyr = dy + r * d, xr = x + r * d, dxr = dx + r * d
-                let m = mean[r], s = rstd[r]
-                for i in 0..<d {
-                    xhat[i] = (xr[i] - m) * s
-                    g[i] = dyr[i] * weight[i]
-                }
-                let gMean = vectorSum(g, d) / Float(d)
-                let gxMean = vectorDot(g, xhat, d) / Float(d)
-                for i in 0..<d { dxr[i] += s * (g[i] - gMean - xhat[i] * gxMean) }
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * d) { scratch in
+        let xhat = scratch.baseAddress!, g = xhat + d
+        for r in 0 ..< rows {
+            let dyr = dy + r * d, xr = x + r * d, dxr = dx + r * d
+            let m = mean[r], s = rstd[r]
+            for i in 0..<d {
+                xhat[i] = (xr[i] - m) * s
+                g[i] = dyr[i] * weight[i]
             }
+            let gMean = vectorSum(g, d) / Float(d)
+            let gxMean = vectorDot(g, xhat, d) / Float(d)
+            for i in 0..<d { dxr[i] += s * (g[i] - gMean - xhat[i] * gxMean) }
         }
     }
 }
@@ -194,15 +190,13 @@ func tanh8(_ u: SIMD8<Float>) -> SIMD8<Float> {
 
 /// Forward over `count` elements: `y = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))`; stores the tanh
 /// for the backward pass.
-func geluForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, tanhOut: UnsafeMutablePointer<Float>, count: Int, workers: Int) {
-    parallelChunks(count / 8, workers: workers, grain: 2048) { chunk in
-        for block in chunk {
-            let i = block * 8
-            let v = load8(x + i)
-            let t = tanh8(geluScale * (v + geluCubic * v * v * v))
-            store8(t, tanhOut + i)
-            store8(0.5 * v * (1 + t), y + i)
-        }
+func geluForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, tanhOut: UnsafeMutablePointer<Float>, count: Int) {
+    for block in 0 ..< (count / 8) {
+        let i = block * 8
+        let v = load8(x + i)
+        let t = tanh8(geluScale * (v + geluCubic * v * v * v))
+        store8(t, tanhOut + i)
+        store8(0.5 * v * (1 + t), y + i)
     }
     for i in count / 8 * 8 ..< count {
         let v = x[i]
@@ -213,13 +207,11 @@ func geluForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, tanhOu
 }
 
 /// Backward (overwrites dx): `dx = dy · (½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²))`.
-func geluBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, tanhValues: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int, workers: Int) {
-    parallelChunks(count, workers: workers, grain: 16384) { chunk in
-        for i in chunk {
-            let v = x[i], t = tanhValues[i]
-            let local = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * geluScale * (1 + 3 * geluCubic * v * v)
-            dx[i] = dy[i] * local
-        }
+func geluBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, tanhValues: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
+    for i in 0 ..< count {
+        let v = x[i], t = tanhValues[i]
+        let local = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * geluScale * (1 + 3 * geluCubic * v * v)
+        dx[i] = dy[i] * local
     }
 }
 
@@ -256,39 +248,37 @@ func causalSoftmaxBackward(probabilities p: UnsafePointer<Float>, gradient dp: U
 /// 0). Without `computeGradient` the logits are left unchanged. Sequences run in parallel.
 func crossEntropy(
     logits: UnsafeMutablePointer<Float>, targets: UnsafePointer<Int32>, mask: UnsafePointer<Float>,
-    sequenceCount: Int, length: Int, vocabulary v: Int, computeGradient: Bool, losses: UnsafeMutablePointer<Float>, workers: Int
+    sequenceCount: Int, length: Int, vocabulary v: Int, computeGradient: Bool, losses: UnsafeMutablePointer<Float>
 ) {
-    parallelChunks(sequenceCount, workers: workers, grain: 1) { chunk in
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: computeGradient ? 0 : v) { scratch in
-            for s in chunk {
-                var weight: Float = 0
-                for t in 0..<length { weight += mask[s * length + t] }
-                var total: Double = 0
-                for t in 0..<length {
-                    let r = s * length + t
-                    let row = logits + r * v
-                    let m = mask[r]
-                    if m == 0 {
-                        if computeGradient { row.update(repeating: 0, count: v) }
-                        continue
-                    }
-                    let target = Int(targets[r])
-                    precondition(target >= 0 && target < v, "target \(target) at row \(r) is outside the vocabulary of \(v)")
-                    let targetLogit = row[target]
-                    let maxLogit = vectorMax(row, v)
-                    // Exponentiate in place when the gradient is wanted, else in scratch.
-                    let work = computeGradient ? row : scratch.baseAddress!
-                    if !computeGradient { work.update(from: row, count: v) }
-                    let sum = exponentiateShifted(work, v, shift: maxLogit)
-                    total += Double(m) * Double(Foundation.log(sum) + maxLogit - targetLogit)
-                    if computeGradient {
-                        let factor = m / (weight * sum)
-                        for j in 0..<v { row[j] *= factor }
-                        row[target] -= m / weight
-                    }
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: computeGradient ? 0 : v) { scratch in
+        for s in 0 ..< sequenceCount {
+            var weight: Float = 0
+            for t in 0..<length { weight += mask[s * length + t] }
+            var total: Double = 0
+            for t in 0..<length {
+                let r = s * length + t
+                let row = logits + r * v
+                let m = mask[r]
+                if m == 0 {
+                    if computeGradient { row.update(repeating: 0, count: v) }
+                    continue
                 }
-                losses[s] = weight > 0 ? Float(total / Double(weight)) : 0
+                let target = Int(targets[r])
+                precondition(target >= 0 && target < v, "target \(target) at row \(r) is outside the vocabulary of \(v)")
+                let targetLogit = row[target]
+                let maxLogit = vectorMax(row, v)
+                // Exponentiate in place when the gradient is wanted, else in scratch.
+                let work = computeGradient ? row : scratch.baseAddress!
+                if !computeGradient { work.update(from: row, count: v) }
+                let sum = exponentiateShifted(work, v, shift: maxLogit)
+                total += Double(m) * Double(Foundation.log(sum) + maxLogit - targetLogit)
+                if computeGradient {
+                    let factor = m / (weight * sum)
+                    for j in 0..<v { row[j] *= factor }
+                    row[target] -= m / weight
+                }
             }
+            losses[s] = weight > 0 ? Float(total / Double(weight)) : 0
         }
     }
 }

@@ -51,30 +51,29 @@ extension GPTModel {
         prepareActivations(rows: n, probabilities: n * h * t, sequences: b, gradient: computeGradient)
         let act = activations!
         let p = parameters.pointer
-        let workers = BLAS.threadCount
         batch.tokens.withUnsafeBufferPointer { tokens in
             embeddingForward(tokens: tokens.baseAddress!, wte: p + base.wte, wpe: p + base.wpe, x: act.residual[0].pointer, rows: n, length: t, width: d, vocabulary: v)
         }
         for layer in 0..<config.layerCount {
             let w = base.blocks[layer], a = act.blocks[layer]
             let input = act.residual[layer], output = act.residual[layer + 1]
-            layerNormForward(x: input.pointer, weight: p + w.ln1Weight, bias: p + w.ln1Bias, y: a.ln1.pointer, mean: a.ln1Mean.pointer, rstd: a.ln1Rstd.pointer, rows: n, width: d, epsilon: config.layerNormEpsilon, workers: workers)
+            layerNormForward(x: input.pointer, weight: p + w.ln1Weight, bias: p + w.ln1Bias, y: a.ln1.pointer, mean: a.ln1Mean.pointer, rstd: a.ln1Rstd.pointer, rows: n, width: d, epsilon: config.layerNormEpsilon)
             projectionForward(.attentionQKV, layer: layer, x: a.ln1, inputWidth: d, weight: w.attentionWeight, bias: w.attentionBias, y: a.qkv, outputWidth: 3 * d, residual: nil, rows: n)
-            attentionForward(a, sequences: b, length: t, workers: workers)
+            attentionForward(a, sequences: b, length: t)
             projectionForward(.attentionProjection, layer: layer, x: a.attention, inputWidth: d, weight: w.attentionProjectionWeight, bias: w.attentionProjectionBias, y: a.residualMid, outputWidth: d, residual: input, rows: n)
-            layerNormForward(x: a.residualMid.pointer, weight: p + w.ln2Weight, bias: p + w.ln2Bias, y: a.ln2.pointer, mean: a.ln2Mean.pointer, rstd: a.ln2Rstd.pointer, rows: n, width: d, epsilon: config.layerNormEpsilon, workers: workers)
+            layerNormForward(x: a.residualMid.pointer, weight: p + w.ln2Weight, bias: p + w.ln2Bias, y: a.ln2.pointer, mean: a.ln2Mean.pointer, rstd: a.ln2Rstd.pointer, rows: n, width: d, epsilon: config.layerNormEpsilon)
             projectionForward(.mlpExpansion, layer: layer, x: a.ln2, inputWidth: d, weight: w.fcWeight, bias: w.fcBias, y: a.fcPre, outputWidth: 4 * d, residual: nil, rows: n)
-            geluForward(x: a.fcPre.pointer, y: a.fcOut.pointer, tanhOut: a.fcTanh.pointer, count: n * 4 * d, workers: workers)
+            geluForward(x: a.fcPre.pointer, y: a.fcOut.pointer, tanhOut: a.fcTanh.pointer, count: n * 4 * d)
             projectionForward(.mlpProjection, layer: layer, x: a.fcOut, inputWidth: 4 * d, weight: w.mlpProjectionWeight, bias: w.mlpProjectionBias, y: output, outputWidth: d, residual: a.residualMid, rows: n)
         }
         let last = act.residual[config.layerCount]
-        layerNormForward(x: last.pointer, weight: p + base.lnfWeight, bias: p + base.lnfBias, y: act.lnf.pointer, mean: act.lnfMean.pointer, rstd: act.lnfRstd.pointer, rows: n, width: d, epsilon: config.layerNormEpsilon, workers: workers)
+        layerNormForward(x: last.pointer, weight: p + base.lnfWeight, bias: p + base.lnfBias, y: act.lnf.pointer, mean: act.lnfMean.pointer, rstd: act.lnfRstd.pointer, rows: n, width: d, epsilon: config.layerNormEpsilon)
         // Tied LM head: logits = ln_f(x) · wteᵀ.
         BLAS.gemm(act.lnf.matrix(0, rows: n, columns: d), parameters.matrix(base.wte, rows: v, columns: d).transposed, into: act.logits.mutableMatrix(0, rows: n, columns: v))
         if !scoring { return }
         batch.targets.withUnsafeBufferPointer { targets in
             batch.mask.withUnsafeBufferPointer { mask in
-                crossEntropy(logits: act.logits.pointer, targets: targets.baseAddress!, mask: mask.baseAddress!, sequenceCount: b, length: t, vocabulary: v, computeGradient: computeGradient, losses: act.losses.pointer, workers: workers)
+                crossEntropy(logits: act.logits.pointer, targets: targets.baseAddress!, mask: mask.baseAddress!, sequenceCount: b, length: t, vocabulary: v, computeGradient: computeGradient, losses: act.losses.pointer)
             }
         }
     }
@@ -103,8 +102,8 @@ extension GPTModel {
     /// Causal multi-head self-attention (Vaswani et al. 2017, eq. 1) for every (sequence, head):
     /// `P = softmax_causal(Q·Kᵀ/√hd)`, `O = P·V`, with Q, K, V column blocks of `qkv` (N × 3d)
     /// and O written into `attention` (N × d) at the head's columns. All score products run
-    /// first so the softmaxes can run in parallel between the two rounds of sgemm.
-    private func attentionForward(_ a: BlockActivations, sequences b: Int, length t: Int, workers: Int) {
+    /// first, then the softmaxes, then the products with V.
+    private func attentionForward(_ a: BlockActivations, sequences b: Int, length t: Int) {
         let d = config.width, h = config.headCount, hd = config.headWidth
         let scale = 1 / Float(hd).squareRoot()
         for pair in 0 ..< b * h {
@@ -115,9 +114,7 @@ extension GPTModel {
             BLAS.gemm(q, k.transposed, into: a.probabilities.mutableMatrix(pair * t * t, rows: t, columns: t), alpha: scale)
         }
         let probabilities = a.probabilities.pointer
-        parallelChunks(b * h, workers: workers, grain: 1) { pairs in
-            for pair in pairs { causalSoftmax(probabilities + pair * t * t, length: t) }
-        }
+        for pair in 0 ..< (b * h) { causalSoftmax(probabilities + pair * t * t, length: t) }
         for pair in 0 ..< b * h {
             let (s, head) = pair.quotientAndRemainder(dividingBy: h)
             let v = a.qkv.matrix(s * t * 3 * d + head * hd + 2 * d, rows: t, columns: hd, stride: 3 * d)
@@ -134,30 +131,29 @@ extension GPTModel {
         let act = activations!, g = gradientRecord!
         let p = parameters.pointer
         let baseTrainable = lora == nil
-        let workers = BLAS.threadCount
         // LM head (tied): d ln_f = dlogits · wte.
         BLAS.gemm(act.logits.matrix(0, rows: n, columns: v), parameters.matrix(base.wte, rows: v, columns: d), into: g.dLnf.mutableMatrix(0, rows: n, columns: d))
         let top = g.dResidual[config.layerCount]
         top.pointer.update(repeating: 0, count: n * d)
-        layerNormBackwardInput(dy: g.dLnf.pointer, x: act.residual[config.layerCount].pointer, weight: p + base.lnfWeight, mean: act.lnfMean.pointer, rstd: act.lnfRstd.pointer, dx: top.pointer, rows: n, width: d, workers: workers)
+        layerNormBackwardInput(dy: g.dLnf.pointer, x: act.residual[config.layerCount].pointer, weight: p + base.lnfWeight, mean: act.lnfMean.pointer, rstd: act.lnfRstd.pointer, dx: top.pointer, rows: n, width: d)
         for layer in (0..<config.layerCount).reversed() {
             let w = base.blocks[layer], a = act.blocks[layer], gb = g.blocks[layer]
             let dOutput = g.dResidual[layer + 1], dInput = g.dResidual[layer]
             // MLP sub-block.
             projectionBackward(.mlpProjection, layer: layer, dy: dOutput, outputWidth: d, weight: w.mlpProjectionWeight, dx: gb.dFcOut, inputWidth: 4 * d, rows: n, needInput: true)
-            geluBackward(dy: gb.dFcOut.pointer, x: a.fcPre.pointer, tanhValues: a.fcTanh.pointer, dx: gb.dFcPre.pointer, count: n * 4 * d, workers: workers)
+            geluBackward(dy: gb.dFcOut.pointer, x: a.fcPre.pointer, tanhValues: a.fcTanh.pointer, dx: gb.dFcPre.pointer, count: n * 4 * d)
             projectionBackward(.mlpExpansion, layer: layer, dy: gb.dFcPre, outputWidth: 4 * d, weight: w.fcWeight, dx: gb.dLn2, inputWidth: d, rows: n, needInput: true)
             gb.dResidualMid.pointer.update(from: dOutput.pointer, count: n * d)
-            layerNormBackwardInput(dy: gb.dLn2.pointer, x: a.residualMid.pointer, weight: p + w.ln2Weight, mean: a.ln2Mean.pointer, rstd: a.ln2Rstd.pointer, dx: gb.dResidualMid.pointer, rows: n, width: d, workers: workers)
+            layerNormBackwardInput(dy: gb.dLn2.pointer, x: a.residualMid.pointer, weight: p + w.ln2Weight, mean: a.ln2Mean.pointer, rstd: a.ln2Rstd.pointer, dx: gb.dResidualMid.pointer, rows: n, width: d)
             // Attention sub-block.
             projectionBackward(.attentionProjection, layer: layer, dy: gb.dResidualMid, outputWidth: d, weight: w.attentionProjectionWeight, dx: gb.dAttention, inputWidth: d, rows: n, needInput: true)
-            attentionBackward(a, gb, sequences: b, length: t, workers: workers)
+            attentionBackward(a, gb, sequences: b, length: t)
             // Below block 0 only the embeddings remain: frozen under LoRA, so stop there.
             let needInput = baseTrainable || layer > 0
             projectionBackward(.attentionQKV, layer: layer, dy: gb.dQkv, outputWidth: 3 * d, weight: w.attentionWeight, dx: gb.dLn1, inputWidth: d, rows: n, needInput: needInput)
             if needInput {
                 dInput.pointer.update(from: gb.dResidualMid.pointer, count: n * d)
-                layerNormBackwardInput(dy: gb.dLn1.pointer, x: act.residual[layer].pointer, weight: p + w.ln1Weight, mean: a.ln1Mean.pointer, rstd: a.ln1Rstd.pointer, dx: dInput.pointer, rows: n, width: d, workers: workers)
+                layerNormBackwardInput(dy: gb.dLn1.pointer, x: act.residual[layer].pointer, weight: p + w.ln1Weight, mean: a.ln1Mean.pointer, rstd: a.ln1Rstd.pointer, dx: dInput.pointer, rows: n, width: d)
             }
         }
     }
@@ -183,7 +179,7 @@ extension GPTModel {
     /// Backward of `attentionForward` for every (sequence, head): with dO the head's columns
     /// of dAttention, `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(P ⊙ dP)) / √hd`,
     /// `dQ = dS·K`, `dK = dSᵀ·Q`, all written into dQkv.
-    private func attentionBackward(_ a: BlockActivations, _ g: BlockGradients, sequences b: Int, length t: Int, workers: Int) {
+    private func attentionBackward(_ a: BlockActivations, _ g: BlockGradients, sequences b: Int, length t: Int) {
         let d = config.width, h = config.headCount, hd = config.headWidth
         let scale = 1 / Float(hd).squareRoot()
         let dScores = gradientRecord!.dScores
@@ -196,10 +192,8 @@ extension GPTModel {
             BLAS.gemm(dOut, v.transposed, into: dScores.mutableMatrix(pair * t * t, rows: t, columns: t))
         }
         let probabilities = a.probabilities.pointer, gradients = dScores.pointer
-        parallelChunks(b * h, workers: workers, grain: 1) { pairs in
-            for pair in pairs {
-                causalSoftmaxBackward(probabilities: probabilities + pair * t * t, gradient: gradients + pair * t * t, length: t, scale: scale)
-            }
+        for pair in 0 ..< (b * h) {
+            causalSoftmaxBackward(probabilities: probabilities + pair * t * t, gradient: gradients + pair * t * t, length: t, scale: scale)
         }
         for pair in 0 ..< b * h {
             let (s, head) = pair.quotientAndRemainder(dividingBy: h)

@@ -140,7 +140,9 @@ public enum Pretraining {
     /// global-norm clipping. Each step draws `batch` windows of `context + 1` tokens at uniform
     /// random offsets of `trainTokens` (Philox stream "pretrain/windows" of the seed, one
     /// substream per step, so runs are reproducible). The held-out stream is evaluated with
-    /// `Perplexity.evaluate` every `evalInterval` steps and at the end. With `outputDirectory`,
+    /// `Perplexity.evaluate` every `evalInterval` steps and at the end. Each step's gradient is
+    /// computed in shards on `workers` threads (`ModelWorkers.lossAndGradient`), so the result is
+    /// bit-identical for every worker count. With `outputDirectory`,
     /// the model and tokenizer are saved (`Checkpoint.save`) every `checkpointInterval` steps and
     /// at the end, with `pretrain.json`.
     ///
@@ -148,7 +150,7 @@ public enum Pretraining {
     ///   checkpoint write errors.
     public static func run(
         config: PretrainConfig, tokenizer: BPETokenizer, trainTokens: [Int32], heldOutTokens: [Int32],
-        outputDirectory: URL?, progress: (PretrainProgress) -> Void
+        outputDirectory: URL?, workers: Int = defaultWorkerCount, progress: (PretrainProgress) -> Void
     ) throws -> (model: GPTModel, summary: PretrainSummary) {
         try config.validate()
         let window = config.context + 1
@@ -157,6 +159,7 @@ public enum Pretraining {
 
         let modelConfig = GPTConfig(vocabularySize: tokenizer.vocabularySize, contextLength: config.context, width: config.width, layerCount: config.layers, headCount: config.heads)
         let model = try GPTModel(validating: modelConfig, seed: config.seed)
+        let pool = ModelWorkers(model, workers: workers)
         var optimizer = AdamW(decayMask: AdamW.decayMask(for: model.trainableTensors, count: model.trainableParameterCount), weightDecay: config.weightDecay)
         let schedule = LearningRateSchedule(peak: config.lr, minimum: config.minimumLR, warmupSteps: config.warmup, totalSteps: config.steps)
         let windows = Philox(seed: config.seed, stream: "pretrain/windows")
@@ -191,7 +194,7 @@ public enum Pretraining {
                 let offset = Int(random.next() % UInt64(trainTokens.count - window + 1))
                 return Array(trainTokens[offset..<(offset + window)])
             }
-            let (loss, rawGradient) = model.lossAndGradient(TokenBatch(sequences: sequences, length: config.context))
+            let (loss, rawGradient) = pool.lossAndGradient(TokenBatch(sequences: sequences, length: config.context))
             var gradient = rawGradient
             let norm = clipGlobalNorm(&gradient, maximumNorm: config.clipNorm)
             let lr = schedule.rate(at: step)
@@ -201,7 +204,7 @@ public enum Pretraining {
             let completed = step + 1
             var heldOut: PerplexityResult?
             if completed == config.steps || (config.evalInterval > 0 && completed % config.evalInterval == 0) {
-                let result = Perplexity.evaluate(model, tokens: heldOutTokens)
+                let result = Perplexity.evaluate(pool, tokens: heldOutTokens)
                 heldOut = result
                 lastHeldOut = result
                 evaluations.append(.init(step: completed, trainLoss: loss, heldOutNLL: result.meanNegativeLogLikelihood, heldOutPerplexity: result.perplexity))

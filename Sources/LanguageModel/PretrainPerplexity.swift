@@ -1,4 +1,5 @@
 import Foundation
+import LinearAlgebra
 
 /// Mean next-token negative log-likelihood of a token stream and its perplexity.
 public struct PerplexityResult: Sendable, Codable, Equatable {
@@ -19,26 +20,36 @@ public enum Perplexity {
     /// context available since the start of its window (so the result depends on L, as for any
     /// windowed evaluation). Returns the mean NLL over all predicted tokens.
     ///
-    /// - Parameter batchSize: windows per forward pass (memory vs. speed only).
+    /// - Parameters:
+    ///   - batchSize: windows per forward pass (memory vs. speed only).
+    ///   - workers: threads to spread the forward passes over; the result is bit-identical for
+    ///     every worker count (the batches and their order depend only on `batchSize`).
     /// - Precondition: `tokens.count >= 2`, every token in the model's vocabulary.
-    public static func evaluate(_ model: GPTModel, tokens: [Int32], batchSize: Int = 16) -> PerplexityResult {
+    public static func evaluate(_ model: GPTModel, tokens: [Int32], batchSize: Int = 16, workers: Int = defaultWorkerCount) -> PerplexityResult {
+        evaluate(ModelWorkers(model, workers: workers), tokens: tokens, batchSize: batchSize)
+    }
+
+    /// `evaluate(_:tokens:batchSize:workers:)` on existing workers (no replicas made).
+    public static func evaluate(_ workers: ModelWorkers, tokens: [Int32], batchSize: Int = 16) -> PerplexityResult {
         precondition(tokens.count >= 2, "perplexity needs at least two tokens, got \(tokens.count)")
-        let length = model.config.contextLength
+        precondition(batchSize >= 1, "batch size must be at least 1, got \(batchSize)")
+        let length = workers.model.config.contextLength
         let predicted = tokens.count - 1
         let fullWindows = predicted / length
+        let batchStarts = Array(stride(from: 0, to: fullWindows, by: batchSize))
         var total = 0.0
-        var start = 0
-        while start < fullWindows {
-            let count = min(batchSize, fullWindows - start)
-            let sequences = (start..<(start + count)).map { Array(tokens[($0 * length)...($0 * length + length)]) }
-            let losses = model.sequenceLosses(TokenBatch(sequences: sequences, length: length))
-            total += losses.reduce(0.0) { $0 + Double($1) } * Double(length)
-            start += count
-        }
+        workers.forEach(
+            batchStarts.count,
+            compute: { index, model in
+                let start = batchStarts[index]
+                let sequences = (start ..< min(start + batchSize, fullWindows)).map { Array(tokens[($0 * length)...($0 * length + length)]) }
+                return model.sequenceLosses(TokenBatch(sequences: sequences, length: length))
+            },
+            combine: { _, losses in total += losses.reduce(0.0) { $0 + Double($1) } * Double(length) })
         let remainder = predicted - fullWindows * length
         if remainder > 0 {
             let sequence = Array(tokens[(fullWindows * length)...])
-            let loss = model.sequenceLosses(TokenBatch(sequences: [sequence], length: remainder))[0]
+            let loss = workers.model.sequenceLosses(TokenBatch(sequences: [sequence], length: remainder))[0]
             total += Double(loss) * Double(remainder)
         }
         return PerplexityResult(meanNegativeLogLikelihood: total / Double(predicted), predictedTokens: predicted)

@@ -1,4 +1,5 @@
 internal import COpenBLAS
+import Foundation
 
 // The Swift face of the BLAS calls userdp needs. Everything here is row-major float32. Views
 // carry their own shape and leading dimension and are checked against the storage they point
@@ -115,9 +116,15 @@ private func checkFits(count: Int, offset: Int, rows: Int, columns: Int, rowStri
 
 /// Basic Linear Algebra Subprograms over OpenBLAS, float32, row-major.
 ///
-/// All calls are synchronous. OpenBLAS may run one call on several threads (see
-/// `threadCount`); calls made from one thread at a time are deterministic for a fixed thread
-/// count and kernel.
+/// All calls are synchronous, and **every call runs on one OpenBLAS thread**: the first use of
+/// `BLAS` records the thread count OpenBLAS started with (from `OPENBLAS_NUM_THREADS`, or one
+/// per core) as the process's thread budget (`threadCount`) and sets OpenBLAS itself to one
+/// thread. Parallelism comes from running independent work items on `threadCount` worker
+/// threads (`parallelMap`), each call single-threaded. Why: a multi-threaded sgemm splits its
+/// work by the thread count, and on some kernels (Haswell, Zen) that changes the summation order
+/// and so the last bits of the result; single-threaded calls give results that depend only on
+/// the kernel and the inputs, whatever the worker count and whatever runs concurrently.
+/// `withThreads(_:_:)` lifts the rule for one body, for benchmarks of raw sgemm only.
 public enum BLAS {
     /// General matrix product `c ← alpha · a · b + beta · c` (BLAS `sgemm`).
     ///
@@ -136,6 +143,7 @@ public enum BLAS {
             scaleMatrix(c, by: beta)
             return
         }
+        ThreadBudget.shared.touch()
         cblas_sgemm(
             CblasRowMajor,
             a.isTransposed ? CblasTrans : CblasNoTrans,
@@ -159,6 +167,7 @@ public enum BLAS {
             for i in y.indices { y[i] = beta == 0 ? 0 : beta * y[i] }
             return
         }
+        ThreadBudget.shared.touch()
         cblas_sgemv(
             CblasRowMajor, a.isTransposed ? CblasTrans : CblasNoTrans,
             blasInt(a.storedRows), blasInt(a.storedColumns), alpha,
@@ -170,6 +179,7 @@ public enum BLAS {
     public static func axpy(_ alpha: Float, _ x: UnsafeBufferPointer<Float>, _ y: UnsafeMutableBufferPointer<Float>) {
         precondition(x.count == y.count, "axpy: x has \(x.count) elements, y has \(y.count)")
         if x.isEmpty { return }
+        ThreadBudget.shared.touch()
         cblas_saxpy(blasInt(x.count), alpha, x.baseAddress!, 1, y.baseAddress!, 1)
     }
 
@@ -182,6 +192,7 @@ public enum BLAS {
     public static func dot(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>) -> Float {
         precondition(x.count == y.count, "dot: x has \(x.count) elements, y has \(y.count)")
         if x.isEmpty { return 0 }
+        ThreadBudget.shared.touch()
         return cblas_sdot(blasInt(x.count), x.baseAddress!, 1, y.baseAddress!, 1)
     }
 
@@ -193,6 +204,7 @@ public enum BLAS {
     /// Euclidean norm `‖x‖₂` (BLAS `snrm2`, which scales to avoid overflow and underflow).
     public static func norm2(_ x: UnsafeBufferPointer<Float>) -> Float {
         if x.isEmpty { return 0 }
+        ThreadBudget.shared.touch()
         return cblas_snrm2(blasInt(x.count), x.baseAddress!, 1)
     }
 
@@ -204,6 +216,7 @@ public enum BLAS {
     /// `x ← alpha · x` (BLAS `sscal`).
     public static func scale(_ x: UnsafeMutableBufferPointer<Float>, by alpha: Float) {
         if x.isEmpty { return }
+        ThreadBudget.shared.touch()
         cblas_sscal(blasInt(x.count), alpha, x.baseAddress!, 1)
     }
 
@@ -219,14 +232,34 @@ public enum BLAS {
         return String(cString: name)
     }
 
-    /// The number of threads OpenBLAS uses for one call (`openblas_get_num_threads`).
-    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+    /// The process's thread budget: how many worker threads userdp runs single-threaded BLAS
+    /// calls on. Initially the count OpenBLAS started with; `setThreadCount` changes it.
+    public static var threadCount: Int { ThreadBudget.shared.count }
 
-    /// Sets the number of threads OpenBLAS uses for later calls (`openblas_set_num_threads`).
-    /// Precondition: `count >= 1`.
+    /// Sets the thread budget (`threadCount`) for work started later. OpenBLAS itself stays at
+    /// one thread per call. Precondition: `count >= 1`.
     public static func setThreadCount(_ count: Int) {
         precondition(count >= 1, "BLAS thread count must be at least 1, got \(count)")
-        openblas_set_num_threads(blasInt(count))
+        ThreadBudget.shared.count = count
+    }
+
+    /// Threads OpenBLAS uses inside one call right now (`openblas_get_num_threads`): 1, except
+    /// inside `withThreads`.
+    public static var threadsPerCall: Int {
+        ThreadBudget.shared.touch()
+        return Int(openblas_get_num_threads())
+    }
+
+    /// Runs `body` with OpenBLAS using `threads` threads per call, then back to one. For
+    /// benchmarks of a single large sgemm (`userdp bench gemm`): nothing else may call BLAS
+    /// while it runs, and results computed inside may differ in the last bits from the
+    /// single-threaded ones. Precondition: `threads >= 1`.
+    public static func withThreads<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R {
+        precondition(threads >= 1, "BLAS thread count must be at least 1, got \(threads)")
+        ThreadBudget.shared.touch()
+        openblas_set_num_threads(blasInt(threads))
+        defer { openblas_set_num_threads(1) }
+        return try body()
     }
 
     private static func scaleMatrix(_ c: MutableMatrixView, by beta: Float) {
@@ -234,6 +267,28 @@ public enum BLAS {
             let row = c.offset + i * c.rowStride
             for j in 0..<c.columns { c.buffer[row + j] = beta == 0 ? 0 : beta * c.buffer[row + j] }
         }
+    }
+}
+
+/// The thread budget, and the one-time switch of OpenBLAS to one thread per call. `touch()` is
+/// cheap after the first call (a `static let` is initialised once, thread-safely).
+final class ThreadBudget: @unchecked Sendable {
+    static let shared = ThreadBudget()
+
+    private let lock = NSLock()
+    private var value: Int
+
+    private init() {
+        value = max(1, Int(openblas_get_num_threads()))
+        openblas_set_num_threads(1)
+    }
+
+    /// Makes sure OpenBLAS has been set to one thread per call.
+    @inline(__always) func touch() {}
+
+    var count: Int {
+        get { lock.lock(); defer { lock.unlock() }; return value }
+        set { lock.lock(); value = newValue; lock.unlock() }
     }
 }
 

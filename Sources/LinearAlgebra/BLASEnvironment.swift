@@ -35,12 +35,13 @@ public enum BLASEnvironment {
         return String(cString: text)
     }
 
-    /// Number of threads OpenBLAS uses for one call (`openblas_get_num_threads`).
+    /// The process's thread budget (`BLAS.threadCount`): how many workers run single-threaded
+    /// BLAS calls side by side. OpenBLAS itself always runs one thread per call (see `BLAS`).
     public static var threadCount: Int { BLAS.threadCount }
 
-    /// Sets the number of OpenBLAS threads for this process and records it in
-    /// `USERDP_BLAS_THREADS`, so that `kernelChoice` reports it as the user's choice and child
-    /// processes (for example sweep workers) inherit it.
+    /// Sets the process's thread budget and records it in `USERDP_BLAS_THREADS`, so that
+    /// `kernelChoice` reports it as the user's choice and child processes (for example sweep
+    /// workers) inherit it.
     ///
     /// - Precondition: `count >= 1`.
     public static func setThreadCount(_ count: Int) {
@@ -164,7 +165,8 @@ public enum KernelChoiceSource: String, Sendable, Codable, Equatable, CustomStri
 public struct KernelChoice: Sendable, Codable, Equatable, CustomStringConvertible {
     /// `openblas_get_corename()`, for example `SkylakeX` or `Prescott`.
     public var coreName: String
-    /// `openblas_get_num_threads()`.
+    /// The thread budget (`BLAS.threadCount`): worker threads, each making single-threaded
+    /// OpenBLAS calls.
     public var threads: Int
     /// Who chose the core.
     public var coreSource: KernelChoiceSource
@@ -204,17 +206,28 @@ public struct CPUFeatures: Sendable, Equatable {
     public var vendor: String
     /// Lower-case feature flags as the Linux kernel names them (`avx2`, `fma`, `avx512f`, ...).
     public var flags: Set<String>
+    /// `model name` from /proc/cpuinfo, for example `AMD EPYC` or `Intel(R) Xeon(R) ...`;
+    /// empty when unknown.
+    public var modelName: String
 
     /// Creates features from explicit values (tests, other platforms).
-    public init(vendor: String, flags: Set<String>) {
+    public init(vendor: String, flags: Set<String>, modelName: String = "") {
         self.vendor = vendor
         self.flags = flags
+        self.modelName = modelName
+    }
+
+    /// This machine's features (empty outside Linux).
+    public static var current: CPUFeatures {
+        guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return CPUFeatures(vendor: "", flags: []) }
+        return CPUFeatures(cpuinfo: cpuinfo)
     }
 
     /// Parses the first processor block of Linux's /proc/cpuinfo (`vendor_id` and `flags`
     /// lines). Missing lines give an empty vendor or flag set, which selects nothing.
     public init(cpuinfo: String) {
         var vendor = ""
+        var modelName = ""
         var flags: Set<String> = []
         for line in cpuinfo.split(separator: "\n", omittingEmptySubsequences: false) {
             guard let colon = line.firstIndex(of: ":") else {
@@ -225,9 +238,10 @@ public struct CPUFeatures: Sendable, Equatable {
             let key = line[..<colon].trimmingCharacters(in: .whitespaces)
             let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             if key == "vendor_id", vendor.isEmpty { vendor = value }
+            if key == "model name", modelName.isEmpty { modelName = value }
             if key == "flags", flags.isEmpty { flags = Set(value.split(separator: " ").map { $0.lowercased() }) }
         }
-        self.init(vendor: vendor, flags: flags)
+        self.init(vendor: vendor, flags: flags, modelName: modelName)
     }
 }
 
@@ -342,11 +356,17 @@ public struct GemmMeasurement: Sendable, Codable, Equatable {
 /// Measures OpenBLAS sgemm speed on square matrices, for `userdp bench gemm` and as the peak
 /// figure other benchmarks compare against.
 public enum GemmBenchmark {
-    /// Times C = A·B for n × n float32 matrices: one untimed warm-up, then products until
-    /// `minimumSeconds` have passed (at least three).
+    /// Times C = A·B for n × n float32 matrices on `threads` OpenBLAS threads (default: the
+    /// process's thread budget; see `BLAS.withThreads`): one untimed warm-up, then products
+    /// until `minimumSeconds` have passed (at least three). Nothing else may call BLAS while it
+    /// runs.
     ///
-    /// - Precondition: `size >= 1`, `minimumSeconds >= 0`.
-    public static func measure(size: Int, minimumSeconds: Double = 0.3) -> GemmMeasurement {
+    /// - Precondition: `size >= 1`, `minimumSeconds >= 0`, `threads >= 1`.
+    public static func measure(size: Int, minimumSeconds: Double = 0.3, threads: Int = BLAS.threadCount) -> GemmMeasurement {
+        BLAS.withThreads(threads) { timedProducts(size: size, minimumSeconds: minimumSeconds) }
+    }
+
+    private static func timedProducts(size: Int, minimumSeconds: Double) -> GemmMeasurement {
         precondition(size >= 1 && minimumSeconds >= 0)
         let a = deterministicMatrix(count: size * size, salt: 3)
         let b = deterministicMatrix(count: size * size, salt: 4)

@@ -1,14 +1,13 @@
 import Dispatch
 import Foundation
 
-/// Data parallelism over independent work items, with the BLAS thread budget handed to the
-/// workers instead of to each BLAS call.
+/// Data parallelism over independent work items: the one way userdp uses several cores.
 ///
-/// On 2 cores a small model gains little from a 2-thread `sgemm` (the elementwise layers stay
-/// on one thread), while two workers each running single-threaded BLAS on half of the batch
-/// use both cores for everything (docs/PERFORMANCE.md). `parallelMap` runs `body` for every
-/// index on up to `workers` threads, with OpenBLAS set to one thread for the duration and
-/// restored afterwards.
+/// Every BLAS call runs on one OpenBLAS thread (see `BLAS`); `parallelMap` runs `body` for every
+/// index on up to `workers` threads instead. On 2 cores a small model gains little from a
+/// 2-thread `sgemm` (the elementwise layers stay on one thread), while two workers each running
+/// single-threaded BLAS on half of the batch use both cores for everything
+/// (docs/PERFORMANCE.md).
 ///
 /// Contract:
 /// - `body(index, worker)` is called exactly once for each index in `0..<count`; `worker` is in
@@ -17,12 +16,7 @@ import Foundation
 /// - Results come back in index order whatever the scheduling. A caller that reduces them in
 ///   that order gets bit-identical results for every worker count, as long as the work items
 ///   themselves do not depend on the worker count.
-/// - With `workers > 1`, every call runs with one BLAS thread, even when `count` is 1 (then on
-///   the calling thread): the work items compute the same way whatever the worker count. The
-///   BLAS thread count is restored when the last concurrent `parallelMap` section ends
-///   (sections nest and overlap safely); do not call `BLAS.setThreadCount` while one runs.
-/// - With `workers <= 1` everything runs on the calling thread, in index order, and the BLAS
-///   thread count is left as it is.
+/// - With `workers <= 1` or `count <= 1` everything runs on the calling thread, in index order.
 /// - If any call throws, the remaining indices may or may not run; the error of the lowest
 ///   failing index is rethrown.
 public func parallelMap<T, Failure: Error>(
@@ -30,8 +24,6 @@ public func parallelMap<T, Failure: Error>(
 ) throws(Failure) -> [T] {
     precondition(count >= 0, "parallelMap needs a count >= 0, got \(count)")
     let threads = min(max(workers, 1), count)
-    if workers > 1 { BLASThreadGate.shared.enter() }
-    defer { if workers > 1 { BLASThreadGate.shared.leave() } }
     if threads <= 1 {
         var results: [T] = []
         results.reserveCapacity(count)
@@ -53,46 +45,10 @@ public func parallelMap<T, Failure: Error>(
     return try state.results()
 }
 
-/// The number of workers to use by default: the current BLAS thread count, which is the one
-/// the process started with (`OPENBLAS_NUM_THREADS`, or OpenBLAS's own default of one per
-/// core) unless something set it since; inside a `parallelMap` section with several workers it
-/// is 1. A sweep's children run with one BLAS thread each, so they get one worker.
+/// The number of workers to use by default: the process's thread budget (`BLAS.threadCount`:
+/// `USERDP_BLAS_THREADS`, else `OPENBLAS_NUM_THREADS`, else one per core). A sweep's children
+/// run with one thread each, so they get one worker.
 public var defaultWorkerCount: Int { max(1, BLAS.threadCount) }
-
-/// Hands the BLAS thread budget to `parallelMap`'s workers: the first section to enter saves
-/// the thread count and sets one thread, the last to leave restores it.
-final class BLASThreadGate: @unchecked Sendable {
-    static let shared = BLASThreadGate(get: { BLAS.threadCount }, set: { BLAS.setThreadCount($0) })
-
-    private let lock = NSLock()
-    private let get: () -> Int
-    private let set: (Int) -> Void
-    private var depth = 0
-    private var saved = 1
-
-    init(get: @escaping () -> Int, set: @escaping (Int) -> Void) {
-        self.get = get
-        self.set = set
-    }
-
-    func enter() {
-        lock.lock()
-        defer { lock.unlock() }
-        if depth == 0 {
-            saved = get()
-            set(1)
-        }
-        depth += 1
-    }
-
-    func leave() {
-        lock.lock()
-        defer { lock.unlock() }
-        precondition(depth > 0, "BLASThreadGate.leave without enter")
-        depth -= 1
-        if depth == 0 { set(saved) }
-    }
-}
 
 /// Work queue and result slots shared by the workers of one `parallelMap` call.
 private final class ParallelMapState<T, Failure: Error>: @unchecked Sendable {

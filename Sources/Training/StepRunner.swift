@@ -32,10 +32,10 @@ struct StepRunner {
     /// Token budget (sequences × padded length) of one forward/backward; units are never split
     /// across micro-batches, so a single unit may exceed it.
     let microBatchTokens: Int
-    /// The default micro-batch budget: small enough that a default step (16 users × 4 records)
-    /// makes several micro-batches for the workers to share, large enough that the matrix
-    /// products stay efficient (docs/PERFORMANCE.md).
-    static let defaultMicroBatchTokens = 2048
+    /// The default micro-batch budget, the shard size every data-parallel pass uses
+    /// (`ModelWorkers.shardTokens`): a 16 × 128 step makes four micro-batches for the workers to
+    /// share.
+    static let defaultMicroBatchTokens = ModelWorkers.shardTokens
     private var optimizer: Optimizer
     private var parameters: [Float]
     private var sampling: Philox
@@ -126,18 +126,16 @@ struct StepRunner {
         return result
     }
 
-    /// Runs `compute` on every micro-batch of `units`, spread over the workers in rounds of one
-    /// micro-batch per worker, and hands each result to `combine` in micro-batch order (so at
-    /// most one result per worker is held at a time).
+    /// Runs `compute` on every micro-batch of `units` on the workers (`ModelWorkers.forEach`)
+    /// and hands each result to `combine` in micro-batch order.
     private func forEachMicroBatch<R>(
         _ units: [[[Int32]]], compute: (MicroBatch, [Range<Int>], GPTModel) -> R, combine: (MicroBatch, R) -> Void
     ) {
         let batches = microBatches(units)
-        for roundStart in stride(from: 0, to: batches.count, by: workers.count) {
-            let round = Array(batches[roundStart..<min(roundStart + workers.count, batches.count)])
-            let results = workers.map(round.count) { index, model in compute(round[index].batch, round[index].units, model) }
-            for (entry, result) in zip(round, results) { combine(entry.batch, result) }
-        }
+        workers.forEach(
+            batches.count,
+            compute: { index, model in compute(batches[index].batch, batches[index].units, model) },
+            combine: { index, result in combine(batches[index].batch, result) })
     }
 
     mutating func step(_ step: Int) throws -> Outcome {

@@ -33,7 +33,7 @@ struct BenchDPStepCommand: ParsableCommand {
         let config = GPTConfig(vocabularySize: vocab, contextLength: context, width: width, layerCount: layers, headCount: heads)
         try config.validate()
         print("model: \(layers) layers, width \(width), context \(context), vocabulary \(vocab); batch \(batch) × \(context) = \(batch * context) tokens")
-        print("OpenBLAS: \(BLASEnvironment.kernelChoice)")
+        print("CPU: \(CPUFeatures.current.modelName); OpenBLAS: \(BLASEnvironment.kernelChoice)")
         let workerCount = workers ?? defaultWorkerCount
         guard workerCount >= 1 else { throw ValidationError("--workers must be at least 1, got \(workerCount)") }
         print("workers: \(workerCount); micro-batches of up to \(microBatchTokens) tokens")

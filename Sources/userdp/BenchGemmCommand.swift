@@ -41,7 +41,7 @@ struct BenchGemmCommand: ParsableCommand {
 
     func run() throws {
         if let threads { BLASEnvironment.setThreadCount(threads) }
-        print(BLASEnvironment.kernelChoice)
+        print("CPU: \(CPUFeatures.current.modelName); \(BLASEnvironment.kernelChoice)")
         print("size  best GFLOP/s  mean GFLOP/s  reps  max rel. error")
         for size in try parsedSizes() {
             let result = GemmBenchmark.measure(size: size, minimumSeconds: seconds)

@@ -26,7 +26,8 @@ struct BenchStepCommand: ParsableCommand {
     @Option(help: "LoRA rank on all four projections; 0 trains every base parameter.") var loraRank = 0
     @Option(help: "Timed steps (after one warm-up step).") var iterations = 5
     @Flag(help: "Time clippedGradientSum with one unit per sequence instead of lossAndGradient.") var clip = false
-    @Option(help: "Worker threads sharing the batch (model replicas, one BLAS thread each); default: the BLAS thread count.") var workers: Int?
+    @Option(help: "Worker threads sharing the batch (model replicas, one BLAS thread each); default: the thread budget.") var workers: Int?
+    @Option(help: "Tokens per shard of the batch (as training splits a step).") var shardTokens = ModelWorkers.shardTokens
 
     func validate() throws {
         for (name, value) in [("layers", layers), ("width", width), ("heads", heads), ("context", context), ("batch", batch), ("vocab", vocab), ("iterations", iterations)] where value < 1 {
@@ -35,6 +36,7 @@ struct BenchStepCommand: ParsableCommand {
         if loraRank < 0 { throw ValidationError("--lora-rank must be 0 (off) or positive, got \(loraRank)") }
         if width % heads != 0 { throw ValidationError("--heads \(heads) must divide --width \(width)") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1, got \(workers)") }
+        if shardTokens < 1 { throw ValidationError("--shard-tokens must be at least 1, got \(shardTokens)") }
     }
 
     func run() throws {
@@ -47,35 +49,31 @@ struct BenchStepCommand: ParsableCommand {
         let data = TokenBatch(tokens: Array(tokens[0..<n]), targets: Array(tokens[1...n]), mask: [Float](repeating: 1, count: n), sequenceCount: batch, length: context)
 
         print("model: \(layers) layers, width \(width), \(heads) heads, context \(context), vocabulary \(vocab); \(model.parameterCount) parameters, \(model.trainableParameterCount) trainable\(loraRank > 0 ? " (LoRA rank \(loraRank) on all projections)" : "")")
-        print("batch: \(batch) × \(context) = \(n) tokens; OpenBLAS core \(BLAS.coreName), \(BLAS.threadCount) threads")
+        print("batch: \(batch) × \(context) = \(n) tokens; OpenBLAS core \(BLAS.coreName) on \(CPUFeatures.current.modelName)")
         let gemm = GemmBenchmark.measure(size: 1024)
         let peak = gemm.bestGFLOPS
         print(String(format: "sgemm 1024 peak: %.1f GFLOP/s (best of %d)", peak, gemm.repetitions))
 
-        // The batch in contiguous shards of sequences, one per worker; the gradient is the
-        // shard gradients combined as training combines micro-batches.
-        let pool = ModelWorkers(model, workers: min(workers ?? defaultWorkerCount, batch))
-        let shards = (0..<pool.count).map { w in (batch * w / pool.count) ..< (batch * (w + 1) / pool.count) }
-        print("workers: \(pool.count) (shards of \(shards.map(\.count).map(String.init).joined(separator: ", ")) sequences\(pool.count > 1 ? ", one BLAS thread each" : ""))")
-        let p = model.trainableParameterCount
-        // Sliced, and the per-shard values read, once: only the passes are timed (reading an
-        // @Option inside the per-element loop alone cost ~30 ns an element).
+        // The batch in shards of whole sequences fixed by --shard-tokens (as training splits a
+        // step), spread over the workers and combined in shard order.
+        let pool = ModelWorkers(model, workers: workers ?? defaultWorkerCount)
+        let shards = ModelWorkers.shards(of: data, shardTokens: shardTokens)
+        print("workers: \(pool.count), one BLAS thread each; \(shards.count) shard\(shards.count == 1 ? "" : "s") of at most \(shardTokens) tokens")
+        // Sliced once: only the passes are timed.
         let shardBatches = shards.map { data.sequences($0) }
         let shardUnits = shardBatches.map { shard in (0..<shard.sequenceCount).map { $0 ..< $0 + 1 } }
-        let shardWeights = shardBatches.map { Float($0.sequenceCount) / Float(batch) }
         let clipped = clip
+        let p = model.trainableParameterCount
         let step = {
-            let parts = pool.map(shardBatches.count) { index, replica -> [Float] in
-                if clipped {
-                    return replica.clippedGradientSum(shardBatches[index], units: shardUnits[index], clipNorm: 1).sum
-                }
-                let (_, gradient) = replica.lossAndGradient(shardBatches[index])
-                let weight = shardWeights[index]
-                return weight == 1 ? gradient : gradient.map { $0 * weight }
+            if clipped {
+                var total = [Float](repeating: 0, count: p)
+                pool.forEach(
+                    shardBatches.count,
+                    compute: { index, replica in replica.clippedGradientSum(shardBatches[index], units: shardUnits[index], clipNorm: 1).sum },
+                    combine: { _, part in BLAS.axpy(1, part, &total) })
+            } else {
+                _ = pool.lossAndGradient(data, shardTokens: shardTokens)
             }
-            var total = parts[0]
-            for part in parts.dropFirst() { for i in 0..<p { total[i] += part[i] } }
-            _ = total
         }
         step()  // warm-up: allocates buffers
         var stepTimes: [Double] = []
@@ -84,7 +82,7 @@ struct BenchStepCommand: ParsableCommand {
         let cpuPerStep = (processCPUSeconds() - cpuStart) / Double(iterations)
         var forwardTimes: [Double] = []
         for _ in 0..<max(1, iterations / 2) {
-            forwardTimes.append(seconds { _ = pool.map(shardBatches.count) { index, replica in replica.sequenceLosses(shardBatches[index]) } })
+            forwardTimes.append(seconds { _ = pool.sequenceLosses(data, shardTokens: shardTokens) })
         }
 
         let flops = model.stepFLOPs(sequenceCount: batch, length: context)

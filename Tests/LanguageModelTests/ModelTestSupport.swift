@@ -65,6 +65,21 @@ func maxRelativeDifference(_ a: [Float], _ b: [Float], floor: Float) -> (error: 
     return (worst, index)
 }
 
+/// max|a − b| / max|b| (the ∞-norm relative difference), for comparing one computation done in
+/// two summation orders. Float32 sums of n terms in different orders differ by up to about
+/// n·2⁻²⁴ of the sum of the terms' magnitudes; in a gradient a coordinate can cancel to near
+/// zero while its terms stay large, so an elementwise relative bound is not meaningful there,
+/// while the terms' magnitudes are of the order of the largest coordinate.
+func normwiseRelativeDifference(_ a: [Float], _ b: [Float]) -> Double {
+    precondition(a.count == b.count)
+    var difference = 0.0, scale = 0.0
+    for i in a.indices {
+        difference = max(difference, abs(Double(a[i]) - Double(b[i])))
+        scale = max(scale, abs(Double(b[i])))
+    }
+    return scale == 0 ? difference : difference / scale
+}
+
 /// The result of comparing analytic gradients with central differences.
 struct GradientCheck {
     var maxRelativeError = 0.0

@@ -28,8 +28,12 @@ struct PerUnitGradientTests {
         #expect(losses == model.sequenceLosses(batch))
         for (u, unit) in Self.units.enumerated() {
             let expected = model.lossAndGradient(batch.sequences(unit)).gradient
-            let (error, index) = maxRelativeDifference(Array(gradients[u * p ..< (u + 1) * p]), expected, floor: 1e-3)
-            #expect(error < 1e-4, "\(label) unit \(u): max relative error \(error) at \(index)")
+            // The same sums as the batched pass, but over products with fewer rows: a kernel may
+            // block (and so round) them differently. Sums of n ≤ 30 terms reordered differ by
+            // about n·2⁻²⁴ ≈ 2e-6 of the terms' magnitudes per product; 1e-5 of the ∞-norm
+            // leaves room for the chained products of the backward pass.
+            let error = normwiseRelativeDifference(Array(gradients[u * p ..< (u + 1) * p]), expected)
+            #expect(error < 1e-5, "\(label) unit \(u): ∞-norm relative difference \(error)")
         }
         #expect(gradients[3 * p ..< 4 * p].allSatisfy { $0 == 0 })
     }

@@ -47,28 +47,12 @@ struct ParallelMapTests {
         #expect(ledger.clashes == 0, "a worker number was used by two concurrent calls")
     }
 
-    @Test("with several workers BLAS runs one thread inside, even for a single item")
-    func blasThreadsAreHandedToTheWorkers() {
-        #expect(parallelMap(4, workers: 2) { _, _ in BLAS.threadCount } == [1, 1, 1, 1])
-        #expect(parallelMap(1, workers: 2) { _, _ in BLAS.threadCount } == [1])
-    }
-
-    @Test("the thread gate sets one thread for the first section and restores after the last")
-    func threadGateNestsAndRestores() {
-        final class Counter: @unchecked Sendable { var threads = 4; var sets: [Int] = [] }
-        let counter = Counter()
-        let gate = BLASThreadGate(get: { counter.threads }, set: { counter.threads = $0; counter.sets.append($0) })
-        gate.enter()
-        #expect(counter.threads == 1)
-        gate.enter()  // an overlapping section
-        gate.leave()
-        #expect(counter.threads == 1, "restored while a section was still active")
-        gate.leave()
-        #expect(counter.threads == 4)
-        #expect(counter.sets == [1, 4])
-        gate.enter()
-        gate.leave()
-        #expect(counter.sets == [1, 4, 1, 4])
+    @Test("OpenBLAS runs every call on one thread, inside and outside parallelMap")
+    func blasCallsAreSingleThreaded() {
+        #expect(BLAS.threadsPerCall == 1)
+        #expect(parallelMap(4, workers: 2) { _, _ in BLAS.threadsPerCall } == [1, 1, 1, 1])
+        #expect(parallelMap(1, workers: 1) { _, _ in BLAS.threadsPerCall } == [1])
+        #expect(BLAS.threadCount >= 1, "the thread budget is at least one worker")
     }
 
     @Test("matrix products on several workers equal the same products on one")
