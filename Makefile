@@ -27,9 +27,17 @@ demo: build
 	$(USERDP) sweep run sweeps/quick.json --label $$label && \
 	$(USERDP) sweep table sweeps/quick.json --label $$label --rows mechanism,selection,batch_size --cols epsilon
 
-## All unit and end-to-end tests.
+## All unit and end-to-end tests, under the environment's OpenBLAS kernel and then under a
+## second kernel the CPU supports (scripts/second-kernel), so that a result depending on the
+## kernel cannot pass unseen. OPENBLAS_CORETYPE is set for the second run only, never changed
+## inside the tests.
 test: deps
 	$(SWIFT) test
+	@second=$$(scripts/second-kernel); \
+	if [ -n "$$second" ]; then \
+	  echo "== the suite again under OPENBLAS_CORETYPE=$$second"; \
+	  OPENBLAS_CORETYPE=$$second $(SWIFT) test --skip-build; \
+	else echo "== no second OpenBLAS kernel for this CPU: one run only"; fi
 
 clean:
 	rm -rf .build
