@@ -13,7 +13,7 @@ struct PrivacyCommand: ParsableCommand {
             --group-size K a user owns K records (Group Privacy); the default accounting is tight \
             (mixture of Gaussians), --accountant group-lemma uses the group-privacy lemma instead.
             """,
-        subcommands: [PrivacyEpsilonCommand.self, PrivacyCalibrateCommand.self]
+        subcommands: [PrivacyEpsilonCommand.self, PrivacyCalibrateCommand.self, PrivacyPerUserCommand.self]
     )
 }
 
