@@ -10,7 +10,10 @@ struct SweepCommand: ParsableCommand {
         commandName: "sweep",
         abstract: "Run, inspect, tabulate and diff grids of experiments.",
         discussion: "See docs/SWEEPS.md for the sweep file format and the results layout.",
-        subcommands: [SweepRunCommand.self, SweepStatusCommand.self, SweepTableCommand.self, SweepDiffCommand.self, SweepLabelCommand.self]
+        subcommands: [
+            SweepRunCommand.self, SweepStatusCommand.self, SweepTableCommand.self, SweepDiffCommand.self, SweepLabelCommand.self,
+            SweepMigrateCommand.self,
+        ]
     )
 }
 
@@ -19,12 +22,12 @@ struct ResultsOptions: ParsableArguments {
     @Option(name: .long, help: "Results folder.")
     var results: String = "results"
 
-    @Option(name: .long, help: "Result label (default: short git commit, with -dirty when the tree is dirty; nogit outside git).")
+    @Option(name: .long, help: "Result label (default: userdp's own version and commit, e.g. 0.2.0-abc1234, with -dirty when userdp's source tree is modified).")
     var label: String?
 
-    /// The explicit label or the git-derived one.
+    /// The explicit label or userdp's own version label (never the caller's directory).
     func resolvedLabel() throws -> String {
-        let label = label ?? GitState.read(at: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))?.label ?? "nogit"
+        let label = label ?? UserDPVersion.label
         guard SweepDefinition.isValidName(label) else {
             throw ValidationError("--label \"\(label)\": use letters, digits, '.', '_' and '-'")
         }
@@ -45,8 +48,8 @@ struct SweepLabelCommand: ParsableCommand {
         commandName: "label",
         abstract: "Print the result label the other sweep commands would use here.",
         discussion: """
-            The short git commit, with -dirty when the working tree has changes (nogit outside \
-            git), or --label when given. Pin it for a sequence of commands, e.g. \
+            userdp's version and the short commit of the source tree it was built from (with \
+            -dirty when that tree has changes; VERSION-nogit outside git), or --label when given. Pin it for a sequence of commands, e.g. \
             label=$(userdp sweep label); userdp sweep run S --label $label; userdp sweep table S --label $label
             """)
 
@@ -57,11 +60,15 @@ struct SweepLabelCommand: ParsableCommand {
     }
 }
 
-/// Loads and expands a sweep file, printing expansion warnings.
-func loadPlan(_ path: String) throws -> (SweepDefinition, SweepPlan) {
+/// Loads and expands a sweep file with run ids over the content of its datasets and models,
+/// printing expansion warnings and inputs that cannot be read.
+func loadPlan(_ path: String, allowLargeGrid: Bool = false) throws -> (SweepDefinition, SweepPlan) {
     let definition = try SweepDefinition(contentsOf: URL(fileURLWithPath: path))
-    let plan = try definition.plan()
+    let plan = try definition.plan(inputs: InputFingerprintResolver(), allowLargeGrid: allowLargeGrid)
     for warning in plan.warnings { printError("warning: \(path): \(warning)") }
+    for input in plan.unresolvedInputs {
+        printError("warning: \(path): cannot read \(input); its runs' ids leave out input hashes and the runs will fail")
+    }
     return (definition, plan)
 }
 
@@ -109,6 +116,9 @@ struct SweepRunCommand: ParsableCommand {
     @Flag(help: "Print the planned runs and exit.")
     var dryRun = false
 
+    @Flag(help: "Replace the label's stored sweep.json when the sweep file changed since it was run there; plan grids above 100,000 points; run despite pre-flight problems.")
+    var force = false
+
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if retries < 0 { throw ValidationError("--retries must be at least 0") }
@@ -117,22 +127,52 @@ struct SweepRunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (definition, plan) = try loadPlan(sweep)
+        let (definition, plan) = try loadPlan(sweep, allowLargeGrid: force)
         let store = try location.store(for: plan)
+        var factsCache: [String: Result<InputFacts, any Error>] = [:]
+        let problems = SweepPreflight.check(plan: plan, reportUnreadable: dryRun) { config in
+            let key = "\(config.dataset)\u{0}\(config.model)\u{0}\(config.splitSeed)"
+            if let known = factsCache[key] { return known }
+            let facts = Result { try InputFacts.read(dataset: config.dataset, model: config.model, splitSeed: config.splitSeed) }
+            factsCache[key] = facts
+            return facts
+        }
+        let jobCount = jobs ?? ProcessInfo.processInfo.activeProcessorCount
         if dryRun {
             print("\(plan.runs.count) runs → \(store.root.path)")
-            for run in plan.runs {
-                print("\(run.id) \(run.describe(axes: plan.axes))\(store.hasResult(run.id) ? " (done)" : "")")
+            print("runs per mechanism: " + plan.runsPerMechanism.map { "\($0.mechanism.rawValue) \($0.runs)" }.joined(separator: ", "))
+            for note in plan.notes { print("note: \(note)") }
+            do { try store.checkDefinitionUnchanged(definition) } catch {
+                print("warning: \(error.localizedDescription)")
             }
+            for run in plan.runs {
+                print("\(run.id) \(run.describe(axes: plan.axes))\(store.hasValidResult(run.id) ? " (done)" : "")")
+            }
+            let (seconds, withoutBasis) = SweepPreflight.estimate(plan: plan, store: store, jobs: jobCount)
+            if let seconds {
+                print("estimated wall time of the unfinished runs at \(jobCount) at once: \(formatDuration(seconds))" + (withoutBasis > 0 ? " plus \(withoutBasis) run(s) of shapes not run yet" : ""))
+            } else if withoutBasis > 0 {
+                print("no estimate of wall time: no finished run has the shape of the \(withoutBasis) unfinished run(s)")
+            }
+            if !problems.isEmpty {
+                throw SweepError.preflightFailed(file: sweep, problems: problems.map(\.description))
+            }
+            print("pre-flight: no problems found")
             return
         }
+        if !problems.isEmpty {
+            let error = SweepError.preflightFailed(file: sweep, problems: problems.map(\.description))
+            guard force else { throw error }
+            printError("warning: \(error.localizedDescription)")
+        }
 
-        var options = DispatchOptions(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, trainer: DispatchOptions.defaultTrainer())
+        var options = DispatchOptions(jobs: jobCount, trainer: DispatchOptions.defaultTrainer())
         options.retries = retries
         options.shuffle = shuffle
         options.staleAfter = staleAfter
         options.failFastAfter = failFastAfter
         options.handleSignals = true
+        options.replaceDefinition = force
         printError("sweep \(plan.name): \(plan.runs.count) runs, \(options.jobs) at once → \(store.root.path)")
 
         let progress = ProgressPrinter(live: isatty(STDERR_FILENO) == 1)
@@ -277,6 +317,9 @@ struct SweepTableCommand: ParsableCommand {
     @Option(help: "Write the table to this file (atomically) instead of standard output.")
     var output: String?
 
+    @Flag(help: "Allow --select-best-by with a test metric (tuning on test data).")
+    var force = false
+
     func run() throws {
         guard let format = TableFormat(rawValue: format) else { throw ValidationError("--format: markdown, csv or latex") }
         let (results, planned) = try loadResults(source, location: location)
@@ -287,6 +330,7 @@ struct SweepTableCommand: ParsableCommand {
         request.selectBy = selectBestBy
         request.over = over.map(splitAxes) ?? []
         request.digits = digits
+        request.allowTestSelection = force
         if higherIsBetter { request.lowerIsBetter = false }
         for filter in filters {
             let parts = filter.split(separator: "=", maxSplits: 1).map(String.init)
@@ -383,5 +427,36 @@ struct SweepDiffCommand: ParsableCommand {
         }
         let diff = try ResultDiff(a: side(a), b: side(b), names: (a, b), metric: metric, alpha: alpha, digits: digits)
         try emit(diff.render(format), to: output)
+    }
+}
+
+// MARK: - migrate
+
+/// `userdp sweep migrate SWEEP`: renames a label's finished runs to the current run ids.
+struct SweepMigrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Move a label's finished runs to the current run ids (config version 2) without rerunning them.",
+        discussion: """
+            Keeps a run when its result's config is a run of the sweep and the dataset and model \
+            hashes it recorded match the current inputs; stale runs stay in place and are redone \
+            by the next `sweep run`. Several old runs that are now one run (a nonprivate run per ε) \
+            keep the first; the others move to LABEL/superseded/. See docs/SWEEPS.md.
+            """)
+
+    @Argument(help: "The sweep file.")
+    var sweep: String
+
+    @OptionGroup var location: ResultsOptions
+
+    @Flag(help: "Print what would move and change nothing.")
+    var dryRun = false
+
+    func run() throws {
+        let (_, plan) = try loadPlan(sweep)
+        let store = try location.store(for: plan)
+        guard FileManager.default.fileExists(atPath: store.runsDirectory.path) else { throw SweepError.noResults(path: store.runsDirectory.path) }
+        let report = try SweepMigration.migrate(plan: plan, store: store, apply: !dryRun)
+        print((dryRun ? "dry run: " : "") + report.render(), terminator: "")
     }
 }

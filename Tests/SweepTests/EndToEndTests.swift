@@ -65,8 +65,9 @@ struct EndToEndTests {
         ])
         let sweepFile = fixture.directory.appendingPathComponent("e2e.json")
         try sweep.canonicalText(pretty: true).write(to: sweepFile, atomically: true, encoding: .utf8)
-        let plan = try SweepDefinition(contentsOf: sweepFile).plan()
-        try #require(plan.runs.count == 8)
+        // Ids over the content of the world's dataset and model, as `userdp sweep run` plans them.
+        let plan = try SweepDefinition(contentsOf: sweepFile).plan(inputs: InputFingerprintResolver())
+        try #require(plan.runs.count == 8 && plan.unresolvedInputs.isEmpty)
         let store = ResultStore(results: fixture.results, sweep: plan.name, label: "e2e")
         let environment = realTrainerEnvironment()
         // One child at a time: the grid is then midway whenever a run is running, on any machine.

@@ -91,7 +91,9 @@ struct TableTests {
         request.over = ["learning_rate"]
         let t = try table(request)
         // lr 0.01 has the lower validation perplexity everywhere; its test values are +0.25.
-        #expect(t.cells[0][0] == CellSummary(values: [40.25, 41.25, 42.25], selected: ["learning_rate=0.01"]))
+        var expected = CellSummary(values: [40.25, 41.25, 42.25], selected: ["learning_rate=0.01"])
+        (expected.settingsFinished, expected.settingsExpected) = (2, 2)
+        #expect(t.cells[0][0] == expected && !expected.isIncomplete)
         expectSnapshot(t.render(.markdown), "select-best.md")
         expectSnapshot(t.render(.latex), "select-best.tex")
         expectSnapshot(t.render(.csv), "select-best.csv")

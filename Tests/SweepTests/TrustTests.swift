@@ -1,0 +1,310 @@
+import Foundation
+import Persistence
+import Testing
+import Training
+import UserData
+
+@testable import Sweep
+
+/// Issue 12: sweeps never give a wrong answer silently.
+
+/// A resolver that hands out fixed fingerprints per dataset name (no files read).
+func fakeInputs(_ hashes: [String: String], model: String = "m0") -> InputFingerprintResolver {
+    InputFingerprintResolver { dataset, _ in
+        guard let hash = hashes[dataset] else { throw SweepError.noResults(path: dataset) }
+        return InputFingerprint(datasetHash: hash, modelHash: model)
+    }
+}
+
+@Suite("Run identity (issue 12: points 3, 10)")
+struct RunIdentityTests {
+    @Test("a nonprivate grid over k, ε and selection is one run per seed; record ignores k and selection")
+    func ignoredKeysDoNotSplitIDs() throws {
+        let plan = try sweep(
+            #"{"base": {"mechanism": "nonprivate"}, "grid": {"k": [1, 4], "epsilon": [1, 8], "selection": ["random", "longest"]}, "seeds": [0, 1]}"#
+        ).plan()
+        #expect(plan.runs.count == 2)
+        #expect(plan.runs.map(\.cell) == [["n/a", "n/a", "n/a"], ["n/a", "n/a", "n/a"]])
+        #expect(plan.notes == ["nonprivate ignores epsilon, k, selection: 14 grid point(s) are runs already planned (shown as n/a)"])
+
+        let record = try sweep(#"{"base": {"mechanism": "record"}, "grid": {"k": [1, 4], "selection": ["random", "longest"], "epsilon": [1, 8]}}"#).plan()
+        #expect(record.runs.count == 2)
+        #expect(Set(record.runs.map(\.cell)) == [["1", "n/a", "n/a"], ["8", "n/a", "n/a"]])
+        // The canonical form has no key the mechanism ignores.
+        let text = record.runs[0].config.canonicalText
+        #expect(!text.contains("\"k\"") && !text.contains("\"selection\"") && text.contains("\"version\":2"))
+    }
+
+    @Test("a grid over mechanisms keeps the keys each mechanism reads")
+    func mixedMechanisms() throws {
+        let plan = try sweep(#"{"grid": {"mechanism": ["nonprivate", "user"], "epsilon": [1, 8]}}"#).plan()
+        #expect(plan.runs.map(\.cell) == [["1", "user"], ["8", "user"], ["n/a", "nonprivate"]])
+        #expect(plan.runsPerMechanism.map { "\($0.mechanism.rawValue)=\($0.runs)" } == ["nonprivate=1", "user=2"])
+    }
+
+    @Test("run ids include the dataset and model content: changed data gives new ids")
+    func inputsInIdentity() throws {
+        let definition = try sweep(#"{"base": {"dataset": "d"}, "grid": {"k": [1, 2]}}"#)
+        let before = try definition.plan(inputs: fakeInputs(["d": "aaaa"]))
+        let after = try definition.plan(inputs: fakeInputs(["d": "bbbb"]))
+        let otherModel = try definition.plan(inputs: fakeInputs(["d": "aaaa"], model: "m1"))
+        #expect(Set(before.runs.map(\.id)).isDisjoint(with: after.runs.map(\.id)))
+        #expect(Set(before.runs.map(\.id)).isDisjoint(with: otherModel.runs.map(\.id)))
+        #expect(before.runs.map(\.id) == (try definition.plan(inputs: fakeInputs(["d": "aaaa"]))).runs.map(\.id))
+        #expect(before.runs[0].inputs == InputFingerprint(datasetHash: "aaaa", modelHash: "m0"))
+        // Inputs that cannot be read are named, and the ids fall back to the config alone.
+        let unresolved = try definition.plan(inputs: fakeInputs([:]))
+        #expect(unresolved.unresolvedInputs.count == 1)
+        #expect(unresolved.runs.map(\.id) == (try definition.plan()).runs.map(\.id))
+    }
+}
+
+@Suite("Excludes that say what they mean (issue 12 point 1)")
+struct ExcludeRelevanceTests {
+    @Test("an exclude does not match on keys the point's mechanism ignores; matching nothing is an error")
+    func excludeOnIgnoredKey() throws {
+        let text = #"""
+            {"grid": {"mechanism": ["group", "user"], "mechanism_options.group.accounting": ["mixture", "lemma"]}, "seeds": [0, 1],
+             "exclude": [{"mechanism": "user", "mechanism_options.group.accounting": "lemma"}]}
+            """#
+        #expect(planError(text) == .excludeMatchesNothing(file: "t.json", index: 0))
+        #expect(planError(text)?.errorDescription?.hasPrefix("t.json: exclude[0] matches no grid point") == true)
+        // Without the exclude: group twice (it reads the accounting), user once.
+        let plan = try sweep(#"{"grid": {"mechanism": ["group", "user"], "mechanism_options.group.accounting": ["mixture", "lemma"]}, "seeds": [0, 1]}"#).plan()
+        #expect(plan.runs.filter { $0.config.mechanism == .user }.count == 2)
+        #expect(plan.runs.filter { $0.config.mechanism == .group }.count == 4)
+        let excluded = try sweep(
+            #"{"grid": {"mechanism": ["group", "user"], "mechanism_options.group.accounting": ["mixture", "lemma"]}, "exclude": [{"mechanism": "group", "mechanism_options.group.accounting": "lemma"}]}"#
+        ).plan()
+        #expect(excluded.runs.map(\.cell) == [["group", "mixture"], ["user", "n/a"]])
+    }
+
+    @Test("an exclude with more keys than the mechanism that removes every point of it is said")
+    func excludeRemovingAMechanism() throws {
+        let plan = try sweep(#"{"grid": {"mechanism": ["group", "user"], "k": [4]}, "exclude": [{"mechanism": "group", "k": 4}]}"#).plan()
+        #expect(plan.runs.count == 1)
+        #expect(plan.warnings == [#"exclude[0] removes every group grid point (1); if that is intended, write it as {"mechanism": "group"}"#])
+    }
+}
+
+@Suite("Stored results that cannot be trusted (issue 12 point 8, issue 13 point 3)")
+struct StoredResultTrustTests {
+    func dispatch(_ fixture: Fixture, _ plan: SweepPlan, definition: SweepDefinition?, replace: Bool = false, log: EventLog = EventLog()) throws -> DispatchSummary {
+        var options = fixture.options(jobs: 1)
+        options.replaceDefinition = replace
+        return try Dispatcher(plan: plan, definition: definition, store: fixture.store(plan), options: options, report: log.record).run()
+    }
+
+    @Test("rerunning an edited sweep under the same label is refused unless forced; the same sweep resumes")
+    func editedSweepSameLabel() throws {
+        let fixture = try Fixture()
+        let first = try fixture.definition(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#)
+        _ = try dispatch(fixture, try first.plan(), definition: first)
+        _ = try dispatch(fixture, try first.plan(), definition: first)  // unchanged: fine
+        let edited = try fixture.definition(#"{"base": {"dataset": "ok", "clip_norm": 0.5}, "grid": {"k": [1, 2]}}"#)
+        let store = fixture.store(try edited.plan())
+        #expect(throws: SweepError.definitionChanged(path: store.definitionFile.path, keys: ["base"])) {
+            try dispatch(fixture, try edited.plan(), definition: edited)
+        }
+        _ = try dispatch(fixture, try edited.plan(), definition: edited, replace: true)
+        let stored = try JSONValue(parsing: Data(contentsOf: store.definitionFile))
+        #expect(stored.canonicalText() == edited.json.canonicalText())
+    }
+
+    @Test("a corrupt result.json is not done: status does not count it, run moves it aside and redoes the run",
+          arguments: ["", "{\"test_perplexity\": 1", "{}", "\u{7}\u{1}garbage", "[1, 2]", "{\"config\": 3}"])
+    func corruptResult(_ content: String) throws {
+        let fixture = try Fixture()
+        let definition = try fixture.definition(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#)
+        let plan = try definition.plan()
+        _ = try dispatch(fixture, plan, definition: definition)
+        let store = fixture.store(plan)
+        let broken = plan.runs[0].id
+        try Data(content.utf8).write(to: store.file(ResultStore.RunFile.result, of: broken))
+
+        let status = SweepStatus(plan: plan, store: store)
+        #expect(status.done == [plan.runs[1].id])
+        #expect(status.unreadable == [broken])
+        #expect(status.render().contains("1 unreadable result.json"))
+
+        let log = EventLog()
+        let summary = try dispatch(fixture, plan, definition: definition, log: log)
+        #expect(summary.finished == [broken])
+        #expect(log.notes.contains { $0.hasPrefix("run \(broken): result.json is unreadable") })
+        let files = try FileManager.default.contentsOfDirectory(atPath: store.runDirectory(broken).path)
+        #expect(files.contains { $0.hasPrefix("result.json.corrupt-") })
+        #expect(store.hasValidResult(broken))
+        #expect(try ResultSet(contentsOf: store.resultsCSV).rows.count == 2)
+    }
+}
+
+@Suite("Migration to the current run ids (issue 12: run identity)")
+struct MigrationTests {
+    /// Writes a finished run the way an older userdp stored it: under `id`, with `config`
+    /// (config text as written then) and the dataset hash it recorded.
+    func storeOldRun(_ store: ResultStore, id: String, config: String, datasetHash: String?, testPerplexity: Double) throws {
+        let directory = store.runDirectory(id)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try Data(config.utf8).write(to: directory.appendingPathComponent("config.json"))
+        let extra = datasetHash.map { #"{"dataset_hash": "\#($0)"}"# } ?? "{}"
+        let result = #"""
+            {"config": \#(config), "test_perplexity": \#(testPerplexity), "validation_perplexity": 2, "epsilon": "inf", "delta": 1e-5,
+             "noise_multiplier": 0, "sampling_rate": 0.1, "steps": 1, "dp_event": null, "units_per_step_mean": 1, "wall_seconds": 1,
+             "tokens_per_second": 1, "extra": \#(extra),
+             "provenance": {"git_commit": "old", "git_dirty": false, "git_diff_hash": null, "toolchain": "t", "openblas_core": "c", "blas_threads": 1, "host": "h"}}
+            """#
+        try Data(result.utf8).write(to: directory.appendingPathComponent("result.json"))
+    }
+
+    @Test("finished runs move to the new ids; duplicates are superseded; runs on changed data stay and are redone")
+    func migrate() throws {
+        let fixture = try Fixture()
+        let definition = try fixture.definition(#"{"base": {"dataset": "d", "mechanism": "nonprivate"}, "grid": {"epsilon": [1, 8], "split_seed": [0, 1]}}"#)
+        let plan = try definition.plan(inputs: fakeInputs(["d": "hash-now"]))
+        #expect(plan.runs.count == 2)  // one per split seed; ε is ignored
+        let store = fixture.store(plan)
+        try store.prepare(definition: definition)
+        func oldConfig(epsilon: Int, split: Int) -> String {
+            #"{"dataset": "d", "mechanism": "nonprivate", "epsilon": \#(epsilon), "split_seed": \#(split), "version": 1}"#
+        }
+        try storeOldRun(store, id: "old-e1-s0", config: oldConfig(epsilon: 1, split: 0), datasetHash: "hash-now", testPerplexity: 5)
+        try storeOldRun(store, id: "old-e8-s0", config: oldConfig(epsilon: 8, split: 0), datasetHash: "hash-now", testPerplexity: 6)
+        try storeOldRun(store, id: "old-e1-s1", config: oldConfig(epsilon: 1, split: 1), datasetHash: "hash-then", testPerplexity: 7)
+
+        let preview = try SweepMigration.migrate(plan: plan, store: store, apply: false)
+        #expect(FileManager.default.fileExists(atPath: store.runDirectory("old-e1-s0").path))  // a dry run changes nothing
+        let report = try SweepMigration.migrate(plan: plan, store: store, apply: true)
+        #expect(report == preview)
+        let split0 = try #require(plan.runs.first { $0.config.splitSeed == 0 })
+        let split1 = try #require(plan.runs.first { $0.config.splitSeed == 1 })
+        #expect(report.moved == ["old-e1-s0": split0.id])
+        #expect(report.superseded == ["old-e8-s0": split0.id])
+        #expect(report.stale.keys.sorted() == ["old-e1-s1"])
+        #expect(report.modelAssumed == ["old-e1-s0", "old-e8-s0"])
+        #expect(store.result(split0.id)?.testPerplexity == 5)
+        #expect(!store.hasResult(split1.id))
+        #expect(FileManager.default.fileExists(atPath: store.root.appendingPathComponent("superseded/old-e8-s0/result.json").path))
+        let config = try String(contentsOf: store.file("config.json", of: split0.id), encoding: .utf8)
+        #expect(config == split0.config.prettyText + "\n")
+        #expect(try ResultSet(contentsOf: store.resultsCSV).rows.map(\.runID) == [split0.id])
+        // Migrating again changes nothing.
+        let again = try SweepMigration.migrate(plan: plan, store: store, apply: true)
+        #expect(again.moved.isEmpty && again.unchanged == [split0.id])
+    }
+}
+
+@Suite("Tables that refuse to mislead (issue 12 points 6, 7)")
+struct TableTrustTests {
+    @Test("--where compares numbers numerically and labels by their resolved config")
+    func whereNumeric() throws {
+        for (axis, value) in [("learning_rate", "1e-3"), ("learning_rate", "0.0010"), ("epsilon", "8.0")] {
+            var request = TableRequest(rows: ["mechanism", "selection"], columns: [axis == "epsilon" ? "learning_rate" : "epsilon"])
+            request.filters = [axis: value]
+            let table = try ResultTable(results: sampleResults(), request: request)
+            #expect(table.cells.flatMap { $0 }.contains { $0 != nil }, "\(axis)=\(value)")
+        }
+        #expect(AxisValue.matches(filter: "perplexity", label: "perplexity(order=lowest)", axis: "selection"))
+        #expect(AxisValue.matches(filter: "3e-3", label: "0.003", axis: "learning_rate"))
+        #expect(!AxisValue.matches(filter: "random", label: "random-chunk", axis: "selection"))
+        #expect(!AxisValue.matches(filter: "1", label: "n/a", axis: "epsilon"))
+    }
+
+    @Test("a filter that matches nothing is an error naming the axis's values")
+    func whereNothing() {
+        var request = TableRequest(rows: ["mechanism", "selection"], columns: ["epsilon"])
+        request.filters = ["learning_rate": "0.5"]
+        #expect(throws: SweepError.filterMatchesNothing(axis: "learning_rate", value: "0.5", known: ["0.001", "0.01"])) {
+            try ResultTable(results: sampleResults(), request: request)
+        }
+    }
+
+    @Test("tuning on a test metric is refused unless forced")
+    func tuningOnTest() throws {
+        var request = TableRequest(rows: ["mechanism", "selection"], columns: ["epsilon"])
+        request.selectBy = "test_perplexity"
+        request.over = ["learning_rate"]
+        #expect(throws: SweepError.tuningOnTestMetric("test_perplexity")) { try ResultTable(results: sampleResults(), request: request) }
+        request.allowTestSelection = true
+        _ = try ResultTable(results: sampleResults(), request: request)
+    }
+
+    @Test("a tuned cell that chose among fewer settings than planned is marked incomplete")
+    func partialTuning() throws {
+        // Only lr 0.001 finished for (group, 1, random); the plan has both learning rates.
+        let results = sampleResults()
+        var partial = results
+        partial.rows.removeAll { $0.cell == ["1", "0.01", "group", "random"] }
+        var request = TableRequest(rows: ["mechanism", "selection"], columns: ["epsilon"])
+        request.selectBy = "validation_perplexity"
+        request.over = ["learning_rate"]
+        let planned = results.rows.map(\.cell)
+        let table = try ResultTable(results: partial, request: request, planned: planned)
+        let row = try #require(table.rowKeys.firstIndex(of: ["group", "random"]))
+        let column = try #require(table.columnKeys.firstIndex(of: ["1"]))
+        let cell = try #require(table.cells[row][column])
+        #expect(cell.isIncomplete && cell.settingsFinished == 1 && cell.settingsExpected == 2)
+        #expect(table.render(.markdown).contains("[learning_rate=0.001] † (1/2 settings)"))
+        #expect(table.render(.markdown).contains("† incomplete"))
+        #expect(table.render(.latex).contains("$^\\dagger$"))
+    }
+}
+
+@Suite("userdp's own provenance and pre-flight on the command line (issue 12 point 4, issue 13 point 8)", .serialized,
+       .enabled(if: userdpExecutable != nil, "the userdp executable is not built beside the tests"))
+struct ProvenanceCommandLineTests {
+    func userdp(_ arguments: [String], in directory: URL) throws -> (status: Int32, text: String) {
+        let launched = try launchUserdp(arguments, environment: ["PATH": "/usr/bin:/bin", "HOME": directory.path], in: directory)
+        launched.process.waitUntilExit()
+        return (launched.process.terminationStatus, launched.text)
+    }
+
+    @Test("--version and the default label come from userdp's own tree, not from the caller's repository")
+    func versionAndLabel() throws {
+        let fixture = try Fixture()
+        // A foreign git repository as the working directory.
+        let foreign = fixture.directory.appendingPathComponent("foreign")
+        try FileManager.default.createDirectory(at: foreign, withIntermediateDirectories: true)
+        let git = Process()
+        git.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        git.arguments = ["sh", "-c", "git init -q && git -c user.email=a@b -c user.name=a commit -q --allow-empty -m x && git rev-parse --short HEAD"]
+        git.currentDirectoryURL = foreign
+        let pipe = Pipe()
+        git.standardOutput = pipe
+        try git.run()
+        git.waitUntilExit()
+        let foreignCommit = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let ours = GitState.read(at: packageRoot)
+        let version = try userdp(["--version"], in: foreign)
+        #expect(version.status == 0 && version.text.hasPrefix("userdp \(UserDPVersion.semantic)"), "\(version.text)")
+        if let ours { #expect(version.text.contains(ours.commit), "\(version.text)") }
+
+        let label = try userdp(["sweep", "label"], in: foreign)
+        #expect(label.status == 0, "\(label.text)")
+        #expect(label.text.hasPrefix("\(UserDPVersion.semantic)-"), "\(label.text)")
+        if !foreignCommit.isEmpty { #expect(!label.text.contains(foreignCommit), "\(label.text)") }
+        if let ours { #expect(label.text == "\(UserDPVersion.semantic)-\(ours.label)\n", "\(label.text)") }
+    }
+
+    @Test("--dry-run prints runs per mechanism and refuses runs on an empty split or with a batch above the population")
+    func dryRunPreflight() throws {
+        let fixture = try Fixture()
+        let root = fixture.directory.appendingPathComponent("world")
+        let world = try TinyWorld(in: root)
+        let model = world.model
+        let dataset = root.appendingPathComponent("three-users")
+        let records = (0..<3).map { Record(user: "user\($0)", text: "the king doth speak and the queen replies") }
+        try Dataset(manifest: DatasetManifest(name: "three", source: "test", licence: "public domain"), records: records).write(to: dataset)
+        let sweepFile = fixture.directory.appendingPathComponent("small.json")
+        try #"""
+            {"name": "small", "base": {"dataset": "\#(dataset.path)", "model": "\#(model.path)", "batch_size": 50, "context_length": 64},
+             "grid": {"mechanism": ["nonprivate", "user"], "epsilon": [1, 8]}}
+            """#.write(to: sweepFile, atomically: true, encoding: .utf8)
+        let dry = try userdp(["sweep", "run", sweepFile.path, "--dry-run", "--results", fixture.results.path, "--label", "x"], in: fixture.directory)
+        #expect(dry.status != 0, "\(dry.text)")
+        #expect(dry.text.contains("runs per mechanism: nonprivate 1, user 2"), "\(dry.text)")
+        #expect(dry.text.contains("split is empty"), "\(dry.text)")
+        #expect(dry.text.contains("batch_size: 50 is more than the"), "\(dry.text)")
+        #expect(dry.text.contains("context_length: 64 exceeds the 32 positions"), "\(dry.text)")
+    }
+}
