@@ -400,7 +400,7 @@ struct SweepDiffCommand: ParsableCommand {
     @Option(help: "Significance level for flagging Δ beyond seed noise.")
     var alpha: Double = 0.05
 
-    @Option(help: "Output format: markdown or csv.")
+    @Option(help: "Output format: markdown, csv or latex.")
     var format: String = "markdown"
 
     @Option(help: "Digits after the decimal point.")
@@ -410,22 +410,31 @@ struct SweepDiffCommand: ParsableCommand {
     var output: String?
 
     func run() throws {
-        guard let format = TableFormat(rawValue: format), format != .latex else { throw ValidationError("--format: markdown or csv") }
+        guard let format = TableFormat(rawValue: format) else { throw ValidationError("--format: markdown, csv or latex") }
         guard alpha > 0, alpha < 1 else { throw ValidationError("--alpha must be in (0, 1)") }
         let plan = try sweep.map { try loadPlan($0).1 }
-        func side(_ name: String) throws -> ResultSet {
+        /// The side's results and its stored sweep definition (the label folder's sweep.json).
+        func side(_ name: String) throws -> (ResultSet, JSONValue?) {
+            func definition(in folder: URL) -> JSONValue? {
+                (try? Data(contentsOf: folder.appendingPathComponent("sweep.json"))).flatMap { try? JSONValue(parsing: $0) }
+            }
             if FileManager.default.fileExists(atPath: name) {
                 var isDirectory: ObjCBool = false
                 _ = FileManager.default.fileExists(atPath: name, isDirectory: &isDirectory)
                 let url = URL(fileURLWithPath: name)
-                return try ResultSet(contentsOf: isDirectory.boolValue ? url.appendingPathComponent("results.csv") : url)
+                let folder = isDirectory.boolValue ? url : url.deletingLastPathComponent()
+                return (try ResultSet(contentsOf: isDirectory.boolValue ? url.appendingPathComponent("results.csv") : url), definition(in: folder))
             }
             guard let plan else {
                 throw ValidationError("\(name) is not a file or folder; to name a label, give the sweep with --sweep")
             }
-            return try ResultStore(results: URL(fileURLWithPath: results), sweep: plan.name, label: name).results()
+            let store = ResultStore(results: URL(fileURLWithPath: results), sweep: plan.name, label: name)
+            return (try store.results(), definition(in: store.root))
         }
-        let diff = try ResultDiff(a: side(a), b: side(b), names: (a, b), metric: metric, alpha: alpha, digits: digits)
+        let (setA, definitionA) = try side(a)
+        let (setB, definitionB) = try side(b)
+        var diff = try ResultDiff(a: setA, b: setB, names: (a, b), metric: metric, alpha: alpha, digits: digits)
+        diff.differences = ResultDiff.describeDifferences(a: setA, b: setB, definitionA: definitionA, definitionB: definitionB)
         try emit(diff.render(format), to: output)
     }
 }

@@ -308,3 +308,61 @@ struct ProvenanceCommandLineTests {
         #expect(dry.text.contains("context_length: 64 exceeds the 32 positions"), "\(dry.text)")
     }
 }
+
+@Suite("Diffs a researcher can trust (issue 12 point 5)")
+struct DiffTrustTests {
+    /// The issue's case: 24 cells, 2 seeds, every cell moved down by 0.1 to 1.34 in B.
+    func shiftedSides() -> (ResultSet, ResultSet) {
+        var rowsA: [ResultRow] = []
+        var rowsB: [ResultRow] = []
+        for cell in 0..<24 {
+            for seed in 0..<2 {
+                let base = 30 + Double(cell) + Double(seed) * 0.7
+                let shift = 0.1 + 1.24 * Double(cell) / 23
+                rowsA.append(ResultRow(runID: "a\(cell)-\(seed)", cell: [String(cell)], seed: seed, metrics: ["test_perplexity": base], text: ["userdp_version": "0.2.0-aaaaaaa", "extra.dataset_hash": "d1"]))
+                rowsB.append(ResultRow(runID: "b\(cell)-\(seed)", cell: [String(cell)], seed: seed, metrics: ["test_perplexity": base - shift + (seed == 0 ? 0.05 : -0.05)], text: ["userdp_version": "0.2.0-bbbbbbb", "extra.dataset_hash": "d1"]))
+            }
+        }
+        let columns = ["userdp_version", "extra.dataset_hash"]
+        return (
+            ResultSet(axes: ["cell"], metrics: ["test_perplexity"], textColumns: columns, rows: rowsA),
+            ResultSet(axes: ["cell"], metrics: ["test_perplexity"], textColumns: columns, rows: rowsB)
+        )
+    }
+
+    @Test("two seeds: a power warning, a sign test across cells, Holm-adjusted flags, and a header naming what differs")
+    func trustworthyDiff() throws {
+        let (a, b) = shiftedSides()
+        var diff = try ResultDiff(a: a, b: b, names: ("A", "B"))
+        #expect(diff.cellsDown == 24 && diff.cellsUp == 0)
+        #expect(abs(diff.signTestPValue! - 2 / pow(2, 24)) < 1e-15)
+        #expect(diff.warnings.count == 1 && diff.warnings[0].contains("needs |t| ≥ 12.71"))
+        #expect(diff.rows.allSatisfy { $0.adjustedPValue! >= $0.pValue! })
+        let definitionA = try JSONValue(parsing: Data(#"{"base": {"clip_norm": 1}, "grid": {"k": [1]}}"#.utf8))
+        let definitionB = try JSONValue(parsing: Data(#"{"base": {"clip_norm": 0.5}, "grid": {"k": [1]}}"#.utf8))
+        diff.differences = ResultDiff.describeDifferences(a: a, b: b, definitionA: definitionA, definitionB: definitionB)
+        #expect(diff.differences == ["sweep definition differs: base.clip_norm: 1 → 0.5", "userdp version differs: 0.2.0-aaaaaaa → 0.2.0-bbbbbbb"])
+        let markdown = diff.render(.markdown)
+        #expect(markdown.hasPrefix("Differs: sweep definition differs: base.clip_norm: 1 → 0.5\n"))
+        #expect(markdown.contains("Across cells: 0 up, 24 down; two-sided sign test p = <0.001."))
+        let latex = diff.render(.latex)
+        #expect(latex.hasPrefix("\\begin{tabular}{lrrrrrrrc}\n\\toprule\n") && latex.contains("\\bottomrule") && latex.contains("% Differs: "))
+        // Same sides: nothing differs, and the header says so.
+        #expect(ResultDiff.describeDifferences(a: a, b: a, definitionA: definitionA, definitionB: definitionA).isEmpty)
+    }
+
+    @Test("Holm adjustment and the sign test against hand-computed values")
+    func statistics() {
+        // Holm 1979 on (0.01, 0.04, 0.03, nil, 0.005): sorted 0.005·4, 0.01·3, 0.03·2, 0.04·1, running max.
+        let adjusted = Statistics.holmAdjusted([0.01, 0.04, 0.03, nil, 0.005])
+        let expected: [Double?] = [0.03, 0.06, 0.06, nil, 0.02]
+        for (x, y) in zip(adjusted, expected) { #expect((x == nil && y == nil) || abs(x! - y!) < 1e-15, "\(adjusted)") }
+        // n = 10 with one negative: 2·(C(10,0) + C(10,1)) / 2¹⁰ = 22/1024.
+        #expect(abs(Statistics.signTestPValue(positive: 9, negative: 1)! - 22.0 / 1024) < 1e-14)
+        #expect(Statistics.signTestPValue(positive: 3, negative: 3) == 1)
+        #expect(Statistics.signTestPValue(positive: 0, negative: 0) == nil)
+        // Student t quantiles: t_{0.975, 1} = 12.706, t_{0.975, 4} = 2.776.
+        #expect(abs(Statistics.criticalT(pairs: 2, alpha: 0.05)! - 12.7062) < 1e-3)
+        #expect(abs(Statistics.criticalT(pairs: 5, alpha: 0.05)! - 2.7764) < 1e-3)
+    }
+}
