@@ -158,7 +158,8 @@ extension SweepDefinition {
     /// - Parameter allowLargeGrid: plan grids above `SweepPlan.refuseAbove` runs.
     public func plan(inputs: InputFingerprintResolver? = nil, allowLargeGrid: Bool = false) throws(SweepError) -> SweepPlan {
         // Count before expanding: a typo such as 1e6 values would otherwise exhaust memory.
-        let pointCount = grid.values.reduce(1.0) { $0 * Double($1.count) } * Double(seeds.count) + Double(include.count * seeds.count)
+        let gridPoints = grids.reduce(0.0) { total, grid in total + grid.values.reduce(1.0) { $0 * Double($1.count) } }
+        let pointCount = gridPoints * Double(seeds.count) + Double(include.count * seeds.count)
         if pointCount > Double(SweepPlan.refuseAbove), !allowLargeGrid {
             throw .gridTooLarge(file: file, runs: pointCount, limit: SweepPlan.refuseAbove)
         }
@@ -171,10 +172,15 @@ extension SweepDefinition {
         }
 
         var warnings: [String] = []
-        let gridKeys = grid.keys.sorted()
-        var points: [[String: JSONValue]] = [[:]]
-        for key in gridKeys {
-            points = points.flatMap { point in grid[key]!.map { value in point.merging([key: value]) { $1 } } }
+        let gridKeys = Set(grids.flatMap(\.keys)).sorted()
+        var points: [[String: JSONValue]] = []
+        for (gridIndex, grid) in grids.enumerated() {
+            var product: [[String: JSONValue]] = [[:]]
+            for key in grid.keys.sorted() {
+                product = product.flatMap { point in grid[key]!.map { value in point.merging([key: value]) { $1 } } }
+            }
+            let gridPath = gridIsList ? "grid[\(gridIndex)]" : "grid"
+            points += try product.map { point throws(SweepError) in try resolvingLinks(point, gridPath: gridPath) }
         }
         if gridKeys.isEmpty, !include.isEmpty { points = [] }  // only the included points
 
@@ -228,6 +234,13 @@ extension SweepDefinition {
                     let differing = Set(assignment.keys).union(first.assignment.keys).filter {
                         assignment[$0]?.canonicalText() != first.assignment[$0]?.canonicalText()
                     }
+                    if differing.isEmpty, includeIndex < 0 {
+                        // Two sub-grids share this point: one run.
+                        if !warnings.contains("grids overlap at \(first.description); kept once") {
+                            warnings.append("grids overlap at \(first.description); kept once")
+                        }
+                        continue
+                    }
                     if !differing.isEmpty, differing.allSatisfy({ !config.mechanism.reads(keyPath: $0) }) {
                         var entry = collapsed[config.mechanism] ?? (0, [])
                         entry.points += 1
@@ -262,6 +275,34 @@ extension SweepDefinition {
             plan.warnings.append("\(runs.count) runs (more than \(SweepPlan.warnAbove)); check the grid's size before dispatching")
         }
         return plan
+    }
+
+    /// The point with its linked values (`{"=": expr}`) computed from its other values, the
+    /// base, or the defaults. A linked value may not read another linked value.
+    func resolvingLinks(_ point: [String: JSONValue], gridPath: String) throws(SweepError) -> [String: JSONValue] {
+        let linked = point.keys.sorted().filter { LinkedValue.expression(point[$0]!) != nil }
+        guard !linked.isEmpty else { return point }
+        var json = JSONValue.object(base)
+        for key in point.keys.sorted() where !linked.contains(key) { json = assigning(point[key]!, at: key, in: json) }
+        let defaults = (try? RunConfig(json: json))?.json ?? RunConfig().json
+        var resolved = point
+        for key in linked {
+            let text = LinkedValue.expression(point[key]!)!
+            do throws(LinkedValue.Failure) {
+                resolved[key] = try LinkedValue.evaluate(text) { (name: String) throws(LinkedValue.Failure) -> Double in
+                    if linked.contains(name) { throw LinkedValue.Failure(reason: "\(name) is linked too") }
+                    switch json.value(atKeyPath: name) ?? defaults.value(atKeyPath: name) {
+                    case .integer(let i)?: return Double(i)
+                    case .number(let d)?: return d
+                    case let other?: throw LinkedValue.Failure(reason: "\(name) is \(other.shortText), not a number")
+                    case nil: throw LinkedValue.Failure(reason: "\(name) has no value at this point")
+                    }
+                }
+            } catch {
+                throw .invalidValue(file: file, keyPath: "\(gridPath).\(key)", expected: "a linked value computable at every point (\(error.reason))", got: point[key]!.shortText)
+            }
+        }
+        return resolved
     }
 
     /// The mechanism a grid point resolves to (the base's, or the default), for messages.

@@ -136,7 +136,7 @@ struct SweepPlanTests {
         #expect(planError(#"{"grid": {"k": 4}}"#) == .invalidValue(file: "t.json", keyPath: "grid.k", expected: "a non-empty list of values", got: "4"))
         #expect(planError(#"{"seeds": [1, 1]}"#) == .invalidValue(file: "t.json", keyPath: "seeds[1]", expected: "a non-negative integer, each once", got: "1"))
         #expect(planError(#"{"seeds": [1], "replicates": 2}"#) == .invalidValue(file: "t.json", keyPath: "replicates", expected: #"either "seeds" or "replicates", not both"#, got: "2"))
-        #expect(planError(#"{"version": 2}"#) == .unsupportedVersion(file: "t.json", found: 2, highestSupported: 1))
+        #expect(planError(#"{"version": 3}"#) == .unsupportedVersion(file: "t.json", found: 3, highestSupported: 2))
         #expect(planError(#"{"name": "../x"}"#) == .invalidValue(file: "t.json", keyPath: "name", expected: "a name of letters, digits, '.', '_' and '-' (not starting with '.')", got: #""../x""#))
         #expect(planError(#"{"grid": {"k": [1]}, "exclude": [{"k": 1}]}"#) == .emptySweep(file: "t.json"))
     }

@@ -366,3 +366,39 @@ struct DiffTrustTests {
         #expect(abs(Statistics.criticalT(pairs: 5, alpha: 0.05)! - 2.7764) < 1e-3)
     }
 }
+
+@Suite("Grids that say what they mean (issue 12: sub-grids, linked axes)")
+struct GridUnionTests {
+    @Test("a sweep is a union of per-mechanism grids with a linked batch size; no excludes needed")
+    func unionWithLinkedAxis() throws {
+        let definition = try sweep(
+            #"""
+            {"base": {"epsilon": 8},
+             "grid": [{"mechanism": ["group"], "k": [4], "batch_size": [16]},
+                      {"mechanism": ["user"], "k": [1, 4, 16], "batch_size": [{"=": "64 / k"}]}],
+             "seeds": [0, 1]}
+            """#)
+        let plan = try definition.plan()
+        #expect(plan.axes == ["batch_size", "k", "mechanism"])
+        #expect(plan.runsPerMechanism.map { "\($0.mechanism.rawValue)=\($0.runs)" } == ["group=2", "user=6"])
+        let user = plan.runs.filter { $0.config.mechanism == .user && $0.seed == 0 }.map { "\($0.config.k):\($0.config.batchSize)" }
+        #expect(Set(user) == ["1:64.0", "4:16.0", "16:4.0"])
+        #expect(plan.warnings.isEmpty)
+        // Written back as version 2 with the list; a version-1 definition stays version 1.
+        #expect(definition.json.value(atKeyPath: "version") == .integer(2))
+        #expect(try sweep(definition.json.canonicalText()).plan().runs.map(\.id) == plan.runs.map(\.id))
+        #expect(try sweep(#"{"grid": {"k": [1]}}"#).json.value(atKeyPath: "version") == .integer(1))
+    }
+
+    @Test("linked values that cannot be computed name the grid key")
+    func linkedErrors() {
+        #expect(planError(#"{"grid": {"batch_size": [{"=": "64 / kk"}]}}"#) == .invalidValue(
+            file: "t.json", keyPath: "grid.batch_size", expected: "a linked value computable at every point (kk has no value at this point)",
+            got: #"{"=":"64 / kk"}"#))
+        #expect(planError(#"{"grid": {"k": [0, 1], "batch_size": [{"=": "64 / (k - 1)"}]}}"#)?.errorDescription?.contains("division by zero") == true)
+        #expect(planError(#"{"grid": {"batch_size": [{"=": "64 / "}]}}"#)?.errorDescription?.contains("grid.batch_size[0]") == true)
+        // Overlapping sub-grids keep a shared point once.
+        let plan = try? sweep(#"{"grid": [{"k": [1, 2]}, {"k": [2, 3]}]}"#).plan()
+        #expect(plan?.runs.count == 3 && plan?.warnings.count == 1)
+    }
+}
