@@ -65,6 +65,50 @@ public enum SweepPreflight {
         return order.map { PreflightProblem(message: $0, runs: runsByMessage[$0]!) }
     }
 
+    /// One distinct privacy setting of a plan and the σ it calibrates to.
+    public struct PrivacySetting: Sendable, Equatable {
+        /// `user ε=1 δ=1e-05 q=0.05 T=100 pld` (plus k and accounting for `group`).
+        public var description: String
+        /// The noise multiplier, or why calibration failed.
+        public var sigma: Result<Double, PreflightFailure>
+        /// Runs with this setting, in plan order.
+        public var runs: [String]
+    }
+
+    /// A calibration failure as text (errors are not Equatable).
+    public struct PreflightFailure: Error, Sendable, Equatable {
+        /// The error's message.
+        public var message: String
+    }
+
+    /// σ for each distinct privacy setting of the plan's private runs whose inputs could be
+    /// read (`calibrate` is `NoisePreview.sigma` with the sweep's calibration cache).
+    public static func privacySettings(
+        plan: SweepPlan, facts: (RunConfig) -> Result<InputFacts, any Error>, calibrate: (RunConfig, Int) throws -> Double
+    ) -> [PrivacySetting] {
+        var order: [String] = []
+        var settings: [String: PrivacySetting] = [:]
+        for run in plan.runs where run.config.mechanism.isPrivate {
+            let config = run.config
+            guard case .success(let inputs) = facts(config) else { continue }
+            let population = inputs.population(mechanism: config.mechanism, k: config.k).units
+            guard population > 0, config.batchSize <= Double(population) else { continue }
+            var description = "\(config.mechanism.rawValue) ε=\(JSONValueText.number(config.epsilon)) δ=\(config.delta) q=\(String(format: "%.4g", config.batchSize / Double(population))) T=\(config.steps) \(config.accountant.rawValue)"
+            if config.mechanism == .group { description += " k=\(config.k) \(config.mechanismOptions.group.accounting.rawValue)" }
+            if config.mechanism == .asiLiu { description += " " + config.mechanismOptions.asiLiu.json.canonicalText() }
+            if settings[description] == nil {
+                order.append(description)
+                let sigma: Result<Double, PreflightFailure>
+                do { sigma = .success(try calibrate(config, population)) } catch {
+                    sigma = .failure(PreflightFailure(message: error.localizedDescription))
+                }
+                settings[description] = PrivacySetting(description: description, sigma: sigma, runs: [])
+            }
+            settings[description]!.runs.append(run.id)
+        }
+        return order.map { settings[$0]! }
+    }
+
     /// The shape of a run for time estimates: everything that sets its cost (mechanism, k,
     /// batch, steps, context, LoRA, model, dataset), not what sets its outcome (ε, η, seed).
     public static func shape(of config: RunConfig) -> String {

@@ -119,3 +119,20 @@ extension PrivacyPlan {
             config.epsilon, config.delta, plan.samplingRate, config.steps, accountant.summary, achieved)
     }
 }
+
+/// The noise multiplier a config would be calibrated to, without loading its data: for
+/// pre-flight (`sweep run --dry-run` shows σ per distinct privacy setting).
+public enum NoisePreview {
+    /// σ (z for `asi-liu`) that `userdp train` would calibrate for `config` when the
+    /// mechanism samples from `population` units (q = batch_size / population), using and
+    /// filling the calibration cache in `calibrationDirectory`. 0 for `nonprivate`. Throws
+    /// the calibration's error when no σ meets the target (the run would fail the same way).
+    public static func sigma(config: RunConfig, population: Int, calibrationDirectory: URL) throws -> Double {
+        guard config.mechanism.isPrivate else { return 0 }
+        // Only the sampling rate and the population size reach the privacy side; the units
+        // themselves are not needed.
+        let plan = TrainingPlan(
+            population: .sequences(Array(repeating: [], count: population)), samplingRate: config.batchSize / Double(population))
+        return try PrivacyPlan(config: config, plan: plan, calibrationDirectory: calibrationDirectory).sigma
+    }
+}

@@ -154,8 +154,24 @@ struct SweepRunCommand: ParsableCommand {
             } else if withoutBasis > 0 {
                 print("no estimate of wall time: no finished run has the shape of the \(withoutBasis) unfinished run(s)")
             }
-            if !problems.isEmpty {
-                throw SweepError.preflightFailed(file: sweep, problems: problems.map(\.description))
+            // σ per distinct privacy setting, calibrated into the sweep's shared cache, so the
+            // runs reuse it; a target no σ meets is a problem like the others.
+            var allProblems = problems.map(\.description)
+            let settings = SweepPreflight.privacySettings(plan: plan, facts: { config in
+                factsCache["\(config.dataset)\u{0}\(config.model)\u{0}\(config.splitSeed)"] ?? .failure(SweepError.noResults(path: config.dataset))
+            }, calibrate: { config, population in
+                try NoisePreview.sigma(config: config, population: population, calibrationDirectory: store.calibrationDirectory)
+            })
+            for setting in settings {
+                switch setting.sigma {
+                case .success(let sigma):
+                    print("σ = \(String(format: "%.4f", sigma)) for \(setting.description) (\(setting.runs.count) run\(setting.runs.count == 1 ? "" : "s"))")
+                case .failure(let failure):
+                    allProblems.append("\(setting.description): calibration fails: \(failure.message) (\(setting.runs.count) runs)")
+                }
+            }
+            if !allProblems.isEmpty {
+                throw SweepError.preflightFailed(file: sweep, problems: allProblems)
             }
             print("pre-flight: no problems found")
             return

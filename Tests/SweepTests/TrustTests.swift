@@ -402,3 +402,56 @@ struct GridUnionTests {
         #expect(plan?.runs.count == 3 && plan?.warnings.count == 1)
     }
 }
+
+@Suite("Pre-flight: σ per privacy setting and wall time (issue 12 pre-flight)")
+struct PreflightTests {
+    let facts = InputFacts(trainUsers: 40, trainRecords: 200, validationUsers: 5, validationRecords: 20, testUsers: 5, testRecords: 20, modelContextLength: 128)
+
+    @Test("σ is calibrated once per distinct privacy setting; a target no σ meets is reported")
+    func sigmaPerSetting() throws {
+        let plan = try sweep(#"{"base": {"dataset": "d", "batch_size": 8}, "grid": {"mechanism": ["nonprivate", "user"], "epsilon": [1, 8], "learning_rate": [0.001, 0.01]}, "seeds": [0, 1]}"#).plan()
+        var calls: [Double] = []
+        let settings = SweepPreflight.privacySettings(plan: plan, facts: { _ in .success(facts) }) { config, population in
+            calls.append(config.epsilon)
+            #expect(population == 40)
+            if config.epsilon == 1 { throw SweepError.noResults(path: "no σ meets ε = 1") }
+            return 0.5
+        }
+        #expect(calls.sorted() == [1, 8])
+        #expect(settings.map(\.description) == ["user ε=1 δ=1e-05 q=0.2 T=100 pld", "user ε=8 δ=1e-05 q=0.2 T=100 pld"])
+        #expect(settings.map(\.runs.count) == [4, 4])
+        #expect(settings[1].sigma == .success(0.5))
+        if case .failure(let failure) = settings[0].sigma { #expect(failure.message.contains("no σ meets ε = 1")) } else { Issue.record("expected a failure") }
+    }
+
+    @Test("pre-flight finds empty splits, batches above the population, contexts beyond the model, group mixture with rdp")
+    func problems() throws {
+        let plan = try sweep(
+            #"{"base": {"dataset": "d", "accountant": "rdp", "context_length": 256}, "grid": {"mechanism": ["group", "user"], "batch_size": [16, 64]}}"#
+        ).plan()
+        var empty = facts
+        empty.testRecords = 0
+        empty.testUsers = 0
+        let messages = SweepPreflight.check(plan: plan) { _ in .success(empty) }.map(\.message)
+        #expect(messages.contains { $0.hasPrefix("accountant: rdp cannot account group's mixture") })
+        #expect(messages.contains { $0.hasPrefix("dataset \"d\": the test split is empty") })
+        #expect(messages.contains("batch_size: 64 is more than the 40 training users of \"d\" for mechanism user"))
+        #expect(!messages.contains { $0.contains("batch_size: 64 is more than the 160") })  // group: 40 users × k 4
+        #expect(messages.contains("context_length: 256 exceeds the 128 positions of model \"models/base\""))
+    }
+
+    @Test("wall time is estimated from finished runs of the same shape")
+    func estimate() throws {
+        let fixture = try Fixture()
+        let definition = try fixture.definition(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2], "learning_rate": [0.001, 0.01]}}"#)
+        let plan = try definition.plan()
+        var options = fixture.options(jobs: 1)
+        options.waitForOthers = false
+        // Finish only the learning_rate 0.001 runs (fake wall_seconds 0.25 each).
+        let partial = SweepPlan(name: plan.name, axes: plan.axes, seeds: plan.seeds, runs: plan.runs.filter { $0.config.learningRate == 0.001 }, warnings: [])
+        _ = try Dispatcher(plan: partial, definition: nil, store: fixture.store(plan), options: options).run()
+        let (seconds, withoutBasis) = SweepPreflight.estimate(plan: plan, store: fixture.store(plan), jobs: 2)
+        #expect(withoutBasis == 0)
+        #expect(abs(seconds! - 2 * 0.25 / 2) < 1e-12)
+    }
+}
