@@ -368,13 +368,27 @@ func splitAxes(_ text: String) -> [String] {
 func loadResults(_ source: String, location: ResultsOptions) throws -> (ResultSet, [[String]]) {
     var isDirectory: ObjCBool = false
     if FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) {
-        if isDirectory.boolValue {
-            return (try ResultSet(contentsOf: URL(fileURLWithPath: source).appendingPathComponent("results.csv")), [])
+        let url = URL(fileURLWithPath: source)
+        if isDirectory.boolValue || source.hasSuffix(".csv") {
+            let folder = isDirectory.boolValue ? url : url.deletingLastPathComponent()
+            let results = try ResultSet(contentsOf: isDirectory.boolValue ? url.appendingPathComponent("results.csv") : url)
+            return (results, storedPlannedCells(in: folder, axes: results.axes))
         }
-        if source.hasSuffix(".csv") { return (try ResultSet(contentsOf: URL(fileURLWithPath: source)), []) }
     }
     let (_, plan) = try loadPlan(source)
     return (try location.store(for: plan).results(), plan.runs.map(\.cell))
+}
+
+/// The planned cells of the definition stored beside a label's results (`sweep.json`), so a
+/// table from a label folder shows unfinished cells and marks partially tuned ones; empty
+/// when there is none or its axes differ from the results'. Cells do not depend on run ids,
+/// so the inputs are not read.
+func storedPlannedCells(in folder: URL, axes: [String]) -> [[String]] {
+    let file = folder.appendingPathComponent("sweep.json")
+    guard let data = try? Data(contentsOf: file), let definition = try? SweepDefinition(data: data, file: file.path),
+        let plan = try? definition.plan(), plan.axes == axes
+    else { return [] }
+    return plan.runs.map(\.cell)
 }
 
 /// Prints text, or writes it atomically to a file.

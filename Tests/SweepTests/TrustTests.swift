@@ -455,3 +455,37 @@ struct PreflightTests {
         #expect(abs(seconds! - 2 * 0.25 / 2) < 1e-12)
     }
 }
+
+@Suite("Tables from a label folder know the plan (issue 12 point 6)", .serialized,
+       .enabled(if: userdpExecutable != nil, "the userdp executable is not built beside the tests"))
+struct LabelFolderTableTests {
+    @Test("an interrupted label: the tuned cell that finished one learning rate of two is marked incomplete")
+    func partialLabelFolder() throws {
+        let fixture = try Fixture()
+        let sweepFile = fixture.directory.appendingPathComponent("tune.json")
+        try #"{"name": "tune", "base": {"dataset": "ok"}, "grid": {"k": [1, 2], "learning_rate": [0.001, 0.01]}}"#.write(to: sweepFile, atomically: true, encoding: .utf8)
+        let environment = ["PATH": "/usr/bin:/bin", DispatchOptions.trainerVariable: fixture.trainer.path, "FAKE_LEDGER": fixture.ledger.path, "FAKE_SLEEP": "0"]
+        let run = try launchUserdp(["sweep", "run", sweepFile.path, "--results", fixture.results.path, "--label", "L", "-j", "1"], environment: environment, in: fixture.directory)
+        run.process.waitUntilExit()
+        try #require(run.process.terminationStatus == 0, "\(run.text)")
+        // Drop the (k=1, lr=0.01) row as if the sweep had been interrupted before it.
+        let label = fixture.results.appendingPathComponent("tune/L")
+        let csv = label.appendingPathComponent("results.csv")
+        let lines = try String(contentsOf: csv, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        let kept = lines.filter { !$0.contains(",1,0.01,") }
+        #expect(kept.count == lines.count - 1)
+        try kept.joined(separator: "\n").write(to: csv, atomically: true, encoding: .utf8)
+
+        let table = try launchUserdp(
+            ["sweep", "table", label.path, "--rows", "k", "--cols", "", "--select-best-by", "validation_perplexity", "--over", "learning_rate"],
+            environment: [:], in: fixture.directory)
+        table.process.waitUntilExit()
+        #expect(table.process.terminationStatus == 0, "\(table.text)")
+        #expect(table.text.contains("† (1/2 settings)"), "\(table.text)")
+        let test = try launchUserdp(
+            ["sweep", "table", label.path, "--rows", "k", "--cols", "", "--select-best-by", "test_perplexity", "--over", "learning_rate"],
+            environment: [:], in: fixture.directory)
+        test.process.waitUntilExit()
+        #expect(test.process.terminationStatus != 0 && test.text.contains("--force"), "\(test.text)")
+    }
+}
