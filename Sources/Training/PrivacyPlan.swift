@@ -64,6 +64,14 @@ struct PrivacyPlan {
         }
         eventJSON = try JSONValue(parsing: JSONEncoder().encode(event))
         var extra: [String: JSONValue] = ["accountant": .string(kind.summary), "calibrated_epsilon": .number(achieved)]
+        if config.mechanism == .group, config.mechanismOptions.group.accounting == .lemma {
+            // The stored event is record-level; the user-level guarantee is the group-privacy
+            // lemma over it at group size k. Say so beside the event, so re-accounting `dp_event`
+            // alone is not mistaken for the user-level ε (issue 12 point 9; a DPEvent case of
+            // its own for the lemma would make the event self-contained).
+            extra["dp_event_unit"] = .string("record")
+            extra["dp_event_group_size"] = .integer(config.k)
+        }
         if config.mechanism == .record {
             // The record-level guarantee, and what it means for the user with the most records.
             extra["record_epsilon"] = .number(achieved)

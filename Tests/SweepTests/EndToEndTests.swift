@@ -133,6 +133,13 @@ struct EndToEndTests {
             #expect(result.steps == 3)
             #expect(result.epsilon <= run.config.epsilon * (1 + 1e-9), "run \(run.id) spent ε \(result.epsilon) > target")
             #expect(result.testPerplexity.isFinite && result.testPerplexity > 1)
+            // The inputs' content and the userdp that ran are recorded (run identity, provenance).
+            #expect(result.extra["dataset_hash"] == .string(run.inputs!.datasetHash) && result.extra["model_hash"] == .string(run.inputs!.modelHash))
+            #expect(result.provenance.userdpVersion == UserDPVersion.label)
+            // group with lemma accounting stores the record-level event: the group size is beside it.
+            if run.config.mechanism == .group {
+                #expect(result.extra["dp_event_unit"] == .string("record") && result.extra["dp_event_group_size"] == .integer(2))
+            }
         }
         let status = SweepStatus(plan: plan, store: store)
         #expect(status.done.count == plan.runs.count && status.running.isEmpty && status.failed.isEmpty)
