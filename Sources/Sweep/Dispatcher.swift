@@ -203,13 +203,14 @@ public final class Dispatcher {
         if options.handleSignals { InterruptSignal.install() }
         defer { if options.handleSignals { InterruptSignal.uninstall() } }
 
-        // A result.json that does not decode (truncated, empty, `{}`, another schema) is not a
-        // result: move it aside and redo the run.
+        // A result.json that does not decode (truncated, empty, `{}`, another schema), or that
+        // records other inputs than the plan's, is not this run's result: move it aside and
+        // redo the run.
         try store.withLock { () throws(SweepError) in
             for run in plan.runs {
-                guard case .failure(let error)? = store.readResult(run.id) else { continue }
+                guard let reason = store.unusableReason(run) else { continue }
                 let moved = try store.quarantineResult(run.id)
-                report(.note("run \(run.id): result.json is unreadable (\(ResultStore.shortReason(error))); moved to \(moved.lastPathComponent), redoing the run"))
+                report(.note("run \(run.id): \(reason); moved to \(moved.lastPathComponent), redoing the run"))
             }
         }
 
@@ -389,10 +390,11 @@ public final class Dispatcher {
             let seconds = Date().timeIntervalSince(slot.started)
             if slot.lostClaim { continue }  // another dispatcher owns the run now
             var unreadable: String?
-            if case .failure(let error)? = store.readResult(run.id) {
-                // The trainer exited but its result does not decode: a failure, not a result.
+            if let reason = store.unusableReason(run) {
+                // The trainer exited but its result does not decode, or was computed on other
+                // inputs than planned (they changed meanwhile): a failure, not a result.
                 let moved = try store.quarantineResult(run.id)
-                unreadable = "result.json is unreadable (\(ResultStore.shortReason(error))); moved to \(moved.lastPathComponent)"
+                unreadable = "\(reason); moved to \(moved.lastPathComponent)"
             }
             if unreadable == nil, store.hasResult(run.id) {
                 // The trainer writes result.json atomically and only on success.

@@ -144,6 +144,26 @@ public struct ResultStore: Sendable {
         throw .definitionChanged(path: definitionFile.path, keys: keys)
     }
 
+    /// Why the run's stored result cannot stand for `run`, or nil when it can (or there is
+    /// none): it does not decode, or it records a dataset or model hash other than the planned
+    /// run's inputs (the data changed while the run was running, or a result was copied in).
+    /// A result without a recorded hash is not checked on that input.
+    public func unusableReason(_ run: PlannedRun) -> String? {
+        switch readResult(run.id) {
+        case nil: return nil
+        case .failure(let error)?: return "result.json is unreadable (\(ResultStore.shortReason(error)))"
+        case .success(let result)?:
+            guard let inputs = run.inputs else { return nil }
+            if case .string(let hash)? = result.extra["dataset_hash"], hash != inputs.datasetHash {
+                return "result.json was computed on another dataset (dataset_hash \(hash.prefix(12)), the plan's \(inputs.datasetHash.prefix(12)))"
+            }
+            if case .string(let hash)? = result.extra["model_hash"], hash != inputs.modelHash {
+                return "result.json was computed with another model (model_hash \(hash.prefix(12)), the plan's \(inputs.modelHash.prefix(12)))"
+            }
+            return nil
+        }
+    }
+
     /// Moves a `result.json` that cannot be read aside to `result.json.corrupt-<unix time>`,
     /// so the run counts as not done and is redone. Returns the new name.
     @discardableResult

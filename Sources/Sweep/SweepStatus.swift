@@ -46,8 +46,9 @@ public struct SweepStatus: Sendable, Equatable {
     public var missing: [String]
     /// Runs among `missing` whose claim is stale (the next `sweep run` takes them over).
     public var staleClaims: [String]
-    /// Runs among `missing` (or `failed`) whose `result.json` exists but does not decode: not
-    /// done; the next `sweep run` moves the file aside and redoes them.
+    /// Runs among `missing` (or `failed`) whose `result.json` exists but does not decode or
+    /// records other inputs than planned: not done; the next `sweep run` moves the file aside
+    /// and redoes them.
     public var unreadable: [String] = []
 
     /// Reads the state of every planned run from the store.
@@ -58,7 +59,7 @@ public struct SweepStatus: Sendable, Equatable {
         for run in plan.runs {
             let point = run.describe(axes: plan.axes)
             if store.hasResult(run.id) {
-                if store.hasValidResult(run.id) {
+                if store.unusableReason(run) == nil {
                     done.append(run.id)
                     continue
                 }
@@ -93,7 +94,7 @@ public struct SweepStatus: Sendable, Equatable {
     public func render() -> String {
         var lines = ["\(total) runs: \(done.count) done, \(running.count) running, \(failed.count) failed, \(missing.count) missing"]
         if !unreadable.isEmpty {
-            lines.append("\(unreadable.count) unreadable result.json (\(unreadable.joined(separator: ", "))): not counted as done; the next `sweep run` moves them aside and redoes the runs")
+            lines.append("\(unreadable.count) unusable result.json (unreadable, or computed on other inputs: \(unreadable.joined(separator: ", "))): not counted as done; the next `sweep run` moves them aside and redoes the runs")
         }
         if !staleClaims.isEmpty {
             lines.append("\(staleClaims.count) stale claim(s) (owner gone): the next `sweep run` takes them over")

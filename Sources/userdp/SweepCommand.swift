@@ -146,7 +146,8 @@ struct SweepRunCommand: ParsableCommand {
                 print("warning: \(error.localizedDescription)")
             }
             for run in plan.runs {
-                print("\(run.id) \(run.describe(axes: plan.axes))\(store.hasValidResult(run.id) ? " (done)" : "")")
+                let done = store.hasResult(run.id) && store.unusableReason(run) == nil
+                print("\(run.id) \(run.describe(axes: plan.axes))\(done ? " (done)" : "")")
             }
             let (seconds, withoutBasis) = SweepPreflight.estimate(plan: plan, store: store, jobs: jobCount)
             if let seconds {

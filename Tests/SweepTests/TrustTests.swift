@@ -125,7 +125,7 @@ struct StoredResultTrustTests {
         let status = SweepStatus(plan: plan, store: store)
         #expect(status.done == [plan.runs[1].id])
         #expect(status.unreadable == [broken])
-        #expect(status.render().contains("1 unreadable result.json"))
+        #expect(status.render().contains("1 unusable result.json"))
 
         let log = EventLog()
         let summary = try dispatch(fixture, plan, definition: definition, log: log)
@@ -135,6 +135,33 @@ struct StoredResultTrustTests {
         #expect(files.contains { $0.hasPrefix("result.json.corrupt-") })
         #expect(store.hasValidResult(broken))
         #expect(try ResultSet(contentsOf: store.resultsCSV).rows.count == 2)
+    }
+}
+
+@Suite("Results computed on other inputs (issue 12 point 3)")
+struct InputMismatchTests {
+    @Test("a stored result whose recorded dataset hash differs from the plan's is not done; run redoes it")
+    func resultOnOtherData() throws {
+        let fixture = try Fixture()
+        // The fake trainer records no hashes; plan with fingerprints and plant a result that
+        // records another dataset hash, as if the data changed while the run was running.
+        let definition = try fixture.definition(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#)
+        let plan = try definition.plan(inputs: fakeInputs(["ok": "now"]))
+        var options = fixture.options(jobs: 1)
+        options.waitForOthers = false
+        _ = try Dispatcher(plan: plan, definition: definition, store: fixture.store(plan), options: options).run()
+        let store = fixture.store(plan)
+        let id = plan.runs[0].id
+        let url = store.file(ResultStore.RunFile.result, of: id)
+        var text = try String(contentsOf: url, encoding: .utf8)
+        text = text.replacingOccurrences(of: #""extra": {"halted": 0}"#, with: #""extra": {"halted": 0, "dataset_hash": "then"}"#)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        #expect(store.unusableReason(plan.runs[0])?.hasPrefix("result.json was computed on another dataset") == true)
+        #expect(SweepStatus(plan: plan, store: store).unreadable == [id])
+        let log = EventLog()
+        let summary = try Dispatcher(plan: plan, definition: definition, store: store, options: options, report: log.record).run()
+        #expect(summary.finished == [id])
+        #expect(log.notes.contains { $0.hasPrefix("run \(id): result.json was computed on another dataset") })
     }
 }
 
