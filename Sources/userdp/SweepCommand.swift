@@ -493,10 +493,15 @@ struct SweepMigrateCommand: ParsableCommand {
     var dryRun = false
 
     func run() throws {
-        let (_, plan) = try loadPlan(sweep)
+        let (definition, plan) = try loadPlan(sweep)
         let store = try location.store(for: plan)
         guard FileManager.default.fileExists(atPath: store.runsDirectory.path) else { throw SweepError.noResults(path: store.runsDirectory.path) }
         let report = try SweepMigration.migrate(plan: plan, store: store, apply: !dryRun)
         print((dryRun ? "dry run: " : "") + report.render(), terminator: "")
+        // The label now holds this definition's runs: store it, so `sweep run` resumes here.
+        if !dryRun {
+            try store.prepare(definition: definition, replacing: true)
+            print("\(store.definitionFile.path): the current sweep definition")
+        }
     }
 }
