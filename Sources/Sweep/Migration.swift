@@ -46,7 +46,7 @@ public struct SweepMigration: Sendable, Equatable {
                 .filter { !$0.hasPrefix(".") }.sorted()
             var planned: [String: PlannedRun] = [:]
             for run in plan.runs { planned[run.config.canonicalText] = run }
-            var taken: [String: String] = [:]  // new id → old id kept for it
+            var taken: [String: String] = [:]  // new id → the old id kept for it
             // Runs already at their id keep it; others are matched afterwards.
             let plannedIDs = Set(plan.runs.map(\.id))
             let ordered = names.filter { plannedIDs.contains($0) } + names.filter { !plannedIDs.contains($0) }
@@ -75,9 +75,9 @@ public struct SweepMigration: Sendable, Equatable {
                     }
                     if result.extra["model_hash"] == nil { report.modelAssumed.append(old) }
                 }
-                if let kept = taken[run.id] {
+                if taken[run.id] != nil {
+                    // An earlier old run already became this run: keep that one, set this aside.
                     report.superseded[old] = run.id
-                    _ = kept
                     moves.append((old, "", run.config))
                     continue
                 }

@@ -164,6 +164,27 @@ public struct ResultStore: Sendable {
         }
     }
 
+    /// `set` without rows whose run's `result.json` is missing or unusable now (corrupted or
+    /// removed after results.csv was written; with `plan`, also recorded on other inputs), and
+    /// the ids left out. When the label has no `runs/` folder (a results.csv copied elsewhere)
+    /// nothing can be checked and `set` is returned whole.
+    public func usableRows(of set: ResultSet, plan: SweepPlan? = nil) -> (ResultSet, dropped: [String]) {
+        guard FileManager.default.fileExists(atPath: runsDirectory.path) else { return (set, []) }
+        var kept = set
+        var dropped: [String] = []
+        kept.rows = set.rows.filter { row in
+            let usable: Bool
+            if let run = plan?.run(id: row.runID) {
+                usable = hasResult(row.runID) && unusableReason(run) == nil
+            } else {
+                usable = hasValidResult(row.runID)
+            }
+            if !usable { dropped.append(row.runID) }
+            return usable
+        }
+        return (kept, dropped)
+    }
+
     /// Moves a `result.json` that cannot be read aside to `result.json.corrupt-<unix time>`,
     /// so the run counts as not done and is redone. Returns the new name.
     @discardableResult

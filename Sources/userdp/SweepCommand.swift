@@ -373,11 +373,23 @@ func loadResults(_ source: String, location: ResultsOptions) throws -> (ResultSe
         if isDirectory.boolValue || source.hasSuffix(".csv") {
             let folder = isDirectory.boolValue ? url : url.deletingLastPathComponent()
             let results = try ResultSet(contentsOf: isDirectory.boolValue ? url.appendingPathComponent("results.csv") : url)
-            return (results, storedPlannedCells(in: folder, axes: results.axes))
+            let store = ResultStore(results: folder.deletingLastPathComponent().deletingLastPathComponent(), sweep: folder.deletingLastPathComponent().lastPathComponent, label: folder.lastPathComponent)
+            return (usable(results, store: store, plan: nil), storedPlannedCells(in: folder, axes: results.axes))
         }
     }
     let (_, plan) = try loadPlan(source)
-    return (try location.store(for: plan).results(), plan.runs.map(\.cell))
+    let store = try location.store(for: plan)
+    return (usable(try store.results(), store: store, plan: plan), plan.runs.map(\.cell))
+}
+
+/// The rows whose result.json is still usable, warning about the others: a results.csv
+/// written before a result was corrupted must not count it.
+func usable(_ results: ResultSet, store: ResultStore, plan: SweepPlan?) -> ResultSet {
+    let (kept, dropped) = store.usableRows(of: results, plan: plan)
+    if !dropped.isEmpty {
+        printError("warning: \(store.resultsCSV.path): left out \(dropped.count) run(s) whose result.json is missing or unusable now (\(dropped.joined(separator: ", "))); `sweep run` redoes them")
+    }
+    return kept
 }
 
 /// The planned cells of the definition stored beside a label's results (`sweep.json`), so a

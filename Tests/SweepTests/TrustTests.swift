@@ -516,3 +516,24 @@ struct LabelFolderTableTests {
         #expect(test.process.terminationStatus != 0 && test.text.contains("--force"), "\(test.text)")
     }
 }
+
+@Suite("Tables do not count results that went bad after results.csv (issue 13 point 3)")
+struct TableCorruptResultTests {
+    @Test("a result.json corrupted after results.csv was written is left out of tables")
+    func corruptAfterCSV() throws {
+        let fixture = try Fixture()
+        let definition = try fixture.definition(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}, "seeds": [0, 1]}"#)
+        let plan = try definition.plan()
+        var options = fixture.options(jobs: 1)
+        options.waitForOthers = false
+        _ = try Dispatcher(plan: plan, definition: definition, store: fixture.store(plan), options: options).run()
+        let store = fixture.store(plan)
+        let set = try store.results()
+        try Data("{}".utf8).write(to: store.file(ResultStore.RunFile.result, of: plan.runs[0].id))
+        let (kept, dropped) = store.usableRows(of: set, plan: plan)
+        #expect(dropped == [plan.runs[0].id])
+        #expect(kept.rows.count == set.rows.count - 1)
+        // Without the plan (a label folder as SOURCE) the decoding check still applies.
+        #expect(store.usableRows(of: set).dropped == [plan.runs[0].id])
+    }
+}
