@@ -466,13 +466,17 @@ struct SweepDiffCommand: ParsableCommand {
                 _ = FileManager.default.fileExists(atPath: name, isDirectory: &isDirectory)
                 let url = URL(fileURLWithPath: name)
                 let folder = isDirectory.boolValue ? url : url.deletingLastPathComponent()
-                return (try ResultSet(contentsOf: isDirectory.boolValue ? url.appendingPathComponent("results.csv") : url), definition(in: folder))
+                let set = try ResultSet(contentsOf: isDirectory.boolValue ? url.appendingPathComponent("results.csv") : url)
+                let store = ResultStore(
+                    results: folder.deletingLastPathComponent().deletingLastPathComponent(), sweep: folder.deletingLastPathComponent().lastPathComponent,
+                    label: folder.lastPathComponent)
+                return (usable(set, store: store, plan: nil), definition(in: folder))
             }
             guard let plan else {
                 throw ValidationError("\(name) is not a file or folder; to name a label, give the sweep with --sweep")
             }
             let store = ResultStore(results: URL(fileURLWithPath: results), sweep: plan.name, label: name)
-            return (try store.results(), definition(in: store.root))
+            return (usable(try store.results(), store: store, plan: plan), definition(in: store.root))
         }
         let (setA, definitionA) = try side(a)
         let (setB, definitionB) = try side(b)
