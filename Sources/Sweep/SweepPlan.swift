@@ -207,7 +207,10 @@ extension SweepDefinition {
         var unresolved: [String] = []
         var cells: Set<[String]> = []
         // Grid points carry include index -1; included points carry their index.
-        let origins: [([String: JSONValue], Int)] = points.map { ($0, -1) } + include.enumerated().map { ($1, $0) }
+        var origins: [([String: JSONValue], Int)] = points.map { ($0, -1) }
+        for (index, entry) in include.enumerated() {
+            origins.append((try resolvingLinks(entry, gridPath: "include[\(index)]"), index))
+        }
         for (assignment, includeIndex) in origins {
             for seed in seeds {
                 var json = JSONValue.object(base)

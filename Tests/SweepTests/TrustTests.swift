@@ -424,6 +424,9 @@ struct GridUnionTests {
             got: #"{"=":"64 / kk"}"#))
         #expect(planError(#"{"grid": {"k": [0, 1], "batch_size": [{"=": "64 / (k - 1)"}]}}"#)?.errorDescription?.contains("division by zero") == true)
         #expect(planError(#"{"grid": {"batch_size": [{"=": "64 / "}]}}"#)?.errorDescription?.contains("grid.batch_size[0]") == true)
+        // An include entry may be linked too.
+        let included = try? sweep(#"{"grid": {"k": [1]}, "include": [{"k": 8, "batch_size": {"=": "64 / k"}}]}"#).plan()
+        #expect(included?.runs.map(\.config.batchSize) == [8, 16])  // k = 8: 64 / 8; k = 1: the base 16
         // Overlapping sub-grids keep a shared point once.
         let plan = try? sweep(#"{"grid": [{"k": [1, 2]}, {"k": [2, 3]}]}"#).plan()
         #expect(plan?.runs.count == 3 && plan?.warnings.count == 1)
