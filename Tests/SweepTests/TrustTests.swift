@@ -333,6 +333,11 @@ struct ProvenanceCommandLineTests {
         #expect(dry.text.contains("split is empty"), "\(dry.text)")
         #expect(dry.text.contains("batch_size: 50 is more than the"), "\(dry.text)")
         #expect(dry.text.contains("context_length: 64 exceeds the 32 positions"), "\(dry.text)")
+        // sweep run refuses before dispatching anything (issue 12 point 2: no run with an
+        // empty split "succeeds" with perplexity inf).
+        let run = try userdp(["sweep", "run", sweepFile.path, "--results", fixture.results.path, "--label", "x"], in: fixture.directory)
+        #expect(run.status != 0 && run.text.contains("pre-flight found problems") && run.text.contains("split is empty"), "\(run.text)")
+        #expect(!FileManager.default.fileExists(atPath: fixture.results.appendingPathComponent("small/x/runs").path))
     }
 }
 
