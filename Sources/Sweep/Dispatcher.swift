@@ -32,6 +32,9 @@ public struct DispatchOptions: Sendable {
     /// Handle SIGINT and SIGTERM: stop dispatching, terminate children (a second signal kills
     /// them), release claims. Only for the process's one dispatcher (the CLI).
     public var handleSignals: Bool = false
+    /// Replace the label's stored `sweep.json` when it differs from the definition being run
+    /// (`sweep run --force`); otherwise such a run stops with `SweepError.definitionChanged`.
+    public var replaceDefinition: Bool = false
 
     /// Options with the required parts; the rest take the documented defaults.
     public init(jobs: Int, trainer: URL) {
@@ -196,9 +199,20 @@ public final class Dispatcher {
         guard FileManager.default.isExecutableFile(atPath: options.trainer.path) else {
             throw .trainerNotExecutable(path: options.trainer.path)
         }
-        try store.prepare(definition: definition)
+        try store.prepare(definition: definition, replacing: options.replaceDefinition)
         if options.handleSignals { InterruptSignal.install() }
         defer { if options.handleSignals { InterruptSignal.uninstall() } }
+
+        // A result.json that does not decode (truncated, empty, `{}`, another schema), or that
+        // records other inputs than the plan's, is not this run's result: move it aside and
+        // redo the run.
+        try store.withLock { () throws(SweepError) in
+            for run in plan.runs {
+                guard let reason = store.unusableReason(run) else { continue }
+                let moved = try store.quarantineResult(run.id)
+                report(.note("run \(run.id): \(reason); moved to \(moved.lastPathComponent), redoing the run"))
+            }
+        }
 
         queue = plan.runs.filter { !store.hasResult($0.id) }
         let alreadyDone = plan.runs.count - queue.count
@@ -375,7 +389,14 @@ public final class Dispatcher {
             let point = run.describe(axes: plan.axes)
             let seconds = Date().timeIntervalSince(slot.started)
             if slot.lostClaim { continue }  // another dispatcher owns the run now
-            if store.hasResult(run.id) {
+            var unreadable: String?
+            if let reason = store.unusableReason(run) {
+                // The trainer exited but its result does not decode, or was computed on other
+                // inputs than planned (they changed meanwhile): a failure, not a result.
+                let moved = try store.quarantineResult(run.id)
+                unreadable = "\(reason); moved to \(moved.lastPathComponent)"
+            }
+            if unreadable == nil, store.hasResult(run.id) {
                 // The trainer writes result.json atomically and only on success.
                 claims.release(run.id)
                 finishedHere.append(run.id)
@@ -389,7 +410,8 @@ public final class Dispatcher {
                 report(.note("run \(run.id) stopped; it will be redone on resume"))
                 continue
             }
-            let (reason, transient) = describeExit(slot.process)
+            var (reason, transient) = describeExit(slot.process)
+            if let unreadable { (reason, transient) = (unreadable, false) }
             // Only this session's attempts count against `retries`.
             let willRetry = transient && sessionAttempts[run.id, default: 1] <= options.retries
             try recordFailure(run.id, attempt: slot.attempt, reason: reason, transient: transient, seconds: seconds)

@@ -101,13 +101,25 @@ public struct ResultStore: Sendable {
     public func runDirectory(_ id: String) -> URL { runsDirectory.appendingPathComponent(id) }
     /// A file of a run.
     public func file(_ name: String, of id: String) -> URL { runDirectory(id).appendingPathComponent(name) }
-    /// Whether the run has a result (it finished successfully).
+    /// Whether the run has a `result.json` file (cheap: no parsing). A file that does not
+    /// decode is not a result: see `hasValidResult` and `quarantineResult`.
     public func hasResult(_ id: String) -> Bool {
         FileManager.default.fileExists(atPath: file(RunFile.result, of: id).path)
     }
 
-    /// Creates the folders and writes `sweep.json`.
-    public func prepare(definition: SweepDefinition?) throws(SweepError) {
+    /// Whether the run has a `result.json` that decodes as a `RunResult` (truncated, empty,
+    /// `{}` or random bytes do not count): what `sweep status` and `sweep table` count as done.
+    public func hasValidResult(_ id: String) -> Bool {
+        if case .success? = readResult(id) { return true }
+        return false
+    }
+
+    /// Creates the folders and writes `sweep.json`. A label holds the results of one sweep
+    /// definition: when `sweep.json` exists and differs from `definition` (an edited sweep
+    /// rerun under the same label), this throws `SweepError.definitionChanged` unless
+    /// `replacing` is set (`sweep run --force`), so old and new runs never mix silently.
+    public func prepare(definition: SweepDefinition?, replacing: Bool = false) throws(SweepError) {
+        if let definition, !replacing { try checkDefinitionUnchanged(definition) }
         for directory in [runsDirectory, calibrationDirectory] {
             do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
                 throw .storage(path: directory.path, reason: "cannot create the folder: \(error.localizedDescription)")
@@ -116,6 +128,78 @@ public struct ResultStore: Sendable {
         if let definition {
             try write(Data((definition.json.canonicalText(pretty: true) + "\n").utf8), to: definitionFile)
         }
+    }
+
+    /// Throws `SweepError.definitionChanged` when the label's stored `sweep.json` differs from
+    /// `definition` (compared in canonical form, so reformatting the file does not count).
+    public func checkDefinitionUnchanged(_ definition: SweepDefinition) throws(SweepError) {
+        guard let data = try? Data(contentsOf: definitionFile) else { return }
+        let stored = (try? JSONValue(parsing: data))?.canonicalText()
+        let current = definition.json.canonicalText()
+        guard stored != current else { return }
+        var keys: [String] = []
+        if case .object(let old)? = try? JSONValue(parsing: data), case .object(let new) = definition.json {
+            keys = Set(old.keys).union(new.keys).filter { old[$0]?.canonicalText() != new[$0]?.canonicalText() }.sorted()
+        }
+        throw .definitionChanged(path: definitionFile.path, keys: keys)
+    }
+
+    /// Why the run's stored result cannot stand for `run`, or nil when it can (or there is
+    /// none): it does not decode, or it records a dataset or model hash other than the planned
+    /// run's inputs (the data changed while the run was running, or a result was copied in).
+    /// A result without a recorded hash is not checked on that input.
+    public func unusableReason(_ run: PlannedRun) -> String? {
+        switch readResult(run.id) {
+        case nil: return nil
+        case .failure(let error)?: return "result.json is unreadable (\(ResultStore.shortReason(error)))"
+        case .success(let result)?:
+            guard let inputs = run.inputs else { return nil }
+            if case .string(let hash)? = result.extra["dataset_hash"], hash != inputs.datasetHash {
+                return "result.json was computed on another dataset (dataset_hash \(hash.prefix(12)), the plan's \(inputs.datasetHash.prefix(12)))"
+            }
+            if case .string(let hash)? = result.extra["model_hash"], hash != inputs.modelHash {
+                return "result.json was computed with another model (model_hash \(hash.prefix(12)), the plan's \(inputs.modelHash.prefix(12)))"
+            }
+            return nil
+        }
+    }
+
+    /// `set` without rows whose run's `result.json` is missing or unusable now (corrupted or
+    /// removed after results.csv was written; with `plan`, also recorded on other inputs), and
+    /// the ids left out. When the label has no `runs/` folder (a results.csv copied elsewhere)
+    /// nothing can be checked and `set` is returned whole.
+    public func usableRows(of set: ResultSet, plan: SweepPlan? = nil) -> (ResultSet, dropped: [String]) {
+        guard FileManager.default.fileExists(atPath: runsDirectory.path) else { return (set, []) }
+        var kept = set
+        var dropped: [String] = []
+        kept.rows = set.rows.filter { row in
+            let usable: Bool
+            if let run = plan?.run(id: row.runID) {
+                usable = hasResult(row.runID) && unusableReason(run) == nil
+            } else {
+                usable = hasValidResult(row.runID)
+            }
+            if !usable { dropped.append(row.runID) }
+            return usable
+        }
+        return (kept, dropped)
+    }
+
+    /// Moves a `result.json` that cannot be read aside to `result.json.corrupt-<unix time>`,
+    /// so the run counts as not done and is redone. Returns the new name.
+    @discardableResult
+    public func quarantineResult(_ id: String, now: Date = Date()) throws(SweepError) -> URL {
+        let source = file(RunFile.result, of: id)
+        var target = file("\(RunFile.result).corrupt-\(Int(now.timeIntervalSince1970))", of: id)
+        var suffix = 1
+        while FileManager.default.fileExists(atPath: target.path) {
+            target = file("\(RunFile.result).corrupt-\(Int(now.timeIntervalSince1970))-\(suffix)", of: id)
+            suffix += 1
+        }
+        do { try FileManager.default.moveItem(at: source, to: target) } catch {
+            throw .storage(path: source.path, reason: "cannot move the unreadable result aside: \(error.localizedDescription)")
+        }
+        return target
     }
 
     /// Writes a file atomically, mapping errors to `SweepError.storage`.
@@ -150,6 +234,21 @@ public struct ResultStore: Sendable {
         return Result { try RunResult(contentsOf: file(RunFile.result, of: id)) }
     }
 
+    /// A one-line reason for a decoding error (the decoder's debug description, or the
+    /// error's own description).
+    public static func shortReason(_ error: any Error) -> String {
+        let text: String
+        switch error {
+        case DecodingError.dataCorrupted(let context), DecodingError.keyNotFound(_, let context),
+            DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            text = (path.isEmpty ? "" : "\(path): ") + context.debugDescription
+        default:
+            text = error.localizedDescription
+        }
+        return text.split(whereSeparator: \.isNewline).first.map(String.init) ?? text
+    }
+
     /// The last `count` non-empty lines of the run's `output` and `log` (whichever exist).
     public func lastLines(of id: String, count: Int) -> [String] {
         var lines: [String] = []
@@ -182,7 +281,7 @@ public struct ResultSet: Sendable, Equatable {
         "units_per_step_mean", "wall_seconds", "tokens_per_second",
     ]
     /// Provenance columns, after the metrics.
-    public static let provenanceColumns = ["git_commit", "git_dirty", "git_diff_hash", "toolchain", "openblas_core", "blas_threads", "host"]
+    public static let provenanceColumns = ["userdp_version", "git_commit", "git_dirty", "git_diff_hash", "toolchain", "openblas_core", "blas_threads", "host"]
 
     /// A result set with every part given; rows are put into the stable order.
     public init(axes: [String], metrics: [String], textColumns: [String], rows: [ResultRow]) {
@@ -217,7 +316,7 @@ public struct ResultSet: Sendable, Equatable {
                 "tokens_per_second": result.tokensPerSecond,
             ]
             var text: [String: String] = [
-                "git_commit": result.provenance.gitCommit, "git_dirty": result.provenance.gitDirty ? "true" : "false",
+                "userdp_version": result.provenance.userdpVersion ?? "", "git_commit": result.provenance.gitCommit, "git_dirty": result.provenance.gitDirty ? "true" : "false",
                 "git_diff_hash": result.provenance.gitDiffHash ?? "", "toolchain": result.provenance.toolchain,
                 "openblas_core": result.provenance.openblasCore, "blas_threads": String(result.provenance.blasThreads),
                 "host": result.provenance.host,

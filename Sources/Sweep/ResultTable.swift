@@ -35,6 +35,9 @@ public struct TableRequest: Sendable, Equatable {
     public var lowerIsBetter: Bool?
     /// Digits after the decimal point in Markdown and LaTeX.
     public var digits: Int = 2
+    /// Allow `selectBy` to be a test metric (`--force`): tuning on test data makes the test
+    /// numbers optimistic, so it is refused otherwise.
+    public var allowTestSelection: Bool = false
 
     /// A request with rows and columns; the rest default.
     public init(rows: [String], columns: [String]) {
@@ -53,6 +56,18 @@ public struct CellSummary: Sendable, Equatable {
     public var count: Int
     /// With select-best: the chosen setting of the tuning axes (`axis=value`).
     public var selected: [String]
+    /// With select-best: settings of the tuning axes with results in this cell, and settings
+    /// expected (planned for the cell, or seen anywhere in the results without a plan). A
+    /// cell is incomplete when fewer settings finished than expected or a setting has fewer
+    /// seeds than the fullest one: its choice was made among fewer candidates.
+    public var settingsFinished: Int = 0
+    /// See `settingsFinished`.
+    public var settingsExpected: Int = 0
+    /// Whether some setting of the cell has fewer seeds than the fullest setting of the table.
+    public var seedsMissing: Bool = false
+
+    /// Whether a tuned cell chose among fewer candidates than planned.
+    public var isIncomplete: Bool { settingsFinished < settingsExpected || seedsMissing }
 
     /// Summarises values (seeds) of one setting.
     public init(values: [Double], selected: [String] = []) {
@@ -89,10 +104,21 @@ public struct ResultTable: Sendable, Equatable {
             throw .unknownMetric(name: metric, known: results.metrics)
         }
         if (request.selectBy == nil) != request.over.isEmpty { throw .selectionIncomplete }
+        if let selectBy = request.selectBy, selectBy.contains("test"), !request.allowTestSelection {
+            throw .tuningOnTestMetric(selectBy)
+        }
 
         let index = Dictionary(uniqueKeysWithValues: results.axes.enumerated().map { ($1, $0) })
         func labels(_ cell: [String], _ axes: [String]) -> [String] { axes.map { cell[index[$0]!] } }
-        let keep: ([String]) -> Bool = { cell in request.filters.allSatisfy { cell[index[$0]!] == $1 } }
+        let keep: ([String]) -> Bool = { cell in request.filters.allSatisfy { AxisValue.matches(filter: $1, label: cell[index[$0]!], axis: $0) } }
+        // A filter that matches nothing gives an empty table that looks like an answer.
+        for axis in request.filters.keys.sorted() {
+            let value = request.filters[axis]!
+            let known = Set(results.rows.map { $0.cell[index[axis]!] } + planned.map { $0[index[axis]!] })
+            guard known.contains(where: { AxisValue.matches(filter: value, label: $0, axis: axis) }) else {
+                throw .filterMatchesNothing(axis: axis, value: value, known: known.sorted(by: AxisValue.precedes))
+            }
+        }
         let rows = results.rows.filter { keep($0.cell) }
 
         // Every axis that varies must be placed, or cells would average different settings.
@@ -110,6 +136,15 @@ public struct ResultTable: Sendable, Equatable {
         var groups: [[String]: [ResultRow]] = [:]
         for row in rows { groups[labels(row.cell, request.rows) + ["\u{0}"] + labels(row.cell, request.columns), default: []].append(row) }
         let lowerIsBetter = request.lowerIsBetter ?? MetricDirection.lowerIsBetter(request.selectBy ?? request.metric)
+
+        // Expected tuning settings per (row, column): planned ones, else every setting seen.
+        var expectedSettings: [[String]: Set<[String]>] = [:]
+        let allSeen = Set(rows.map { labels($0.cell, request.over) })
+        for cell in planned.filter(keep) {
+            expectedSettings[labels(cell, request.rows) + ["\u{0}"] + labels(cell, request.columns), default: []].insert(labels(cell, request.over))
+        }
+        let seedsPerSetting = Dictionary(grouping: rows) { labels($0.cell, request.rows + request.columns + request.over) }.mapValues(\.count)
+        let fullSeeds = seedsPerSetting.values.max() ?? 0
 
         let summaries = rowKeys.map { rowKey in
             columnKeys.map { columnKey -> CellSummary? in
@@ -130,7 +165,13 @@ public struct ResultTable: Sendable, Equatable {
                 guard let best else { return nil }
                 let values = settings[best.setting]!.compactMap { $0.metrics[request.metric] }
                 let selected = zip(request.over, best.setting).map { "\($0)=\($1)" }
-                return values.isEmpty ? nil : CellSummary(values: values, selected: selected)
+                guard !values.isEmpty else { return nil }
+                var summary = CellSummary(values: values, selected: selected)
+                let expected = expectedSettings[rowKey + ["\u{0}"] + columnKey] ?? allSeen
+                summary.settingsFinished = settings.count
+                summary.settingsExpected = expected.union(settings.keys).count
+                summary.seedsMissing = settings.values.contains { $0.count < fullSeeds }
+                return summary
             }
         }
         self.cells = summaries
@@ -185,6 +226,10 @@ public struct ResultTable: Sendable, Equatable {
         if !request.filters.isEmpty {
             notes.append("Only runs with " + request.filters.keys.sorted().map { "\($0)=\(request.filters[$0]!)" }.joined(separator: ", ") + ".")
         }
+        if request.selectBy != nil, cells.contains(where: { $0.contains { $0?.isIncomplete == true } }) {
+            notes.append(
+                "† incomplete: the cell chose among fewer tuning settings (or seeds) than planned; its choice may change when the sweep finishes.")
+        }
         if let selectBy = request.selectBy {
             notes.append(
                 "Each cell reports the setting of \(request.over.joined(separator: ", ")) with the best mean \(selectBy). "
@@ -207,6 +252,9 @@ public struct ResultTable: Sendable, Equatable {
                 if best.contains([r, c]) { text = "**\(text)**" }
                 if cell.count < fullCount { text += " (n=\(cell.count))" }
                 if !cell.selected.isEmpty { text += " [" + cell.selected.joined(separator: ", ") + "]" }
+                if cell.isIncomplete {
+                    text += cell.settingsFinished < cell.settingsExpected ? " † (\(cell.settingsFinished)/\(cell.settingsExpected) settings)" : " † (seeds missing)"
+                }
                 return text
             }
             lines.append("| " + (rowKey.map(markdownEscape) + values).joined(separator: " | ") + " |")
@@ -219,7 +267,7 @@ public struct ResultTable: Sendable, Equatable {
         for key in columnKeys {
             let title = columnTitle(key)
             header += ["\(title) mean", "\(title) std", "\(title) n"]
-            if request.selectBy != nil { header.append("\(title) selected") }
+            if request.selectBy != nil { header += ["\(title) selected", "\(title) complete"] }
         }
         var lines = [CSV.line(header)]
         for (r, rowKey) in rowKeys.enumerated() {
@@ -229,7 +277,10 @@ public struct ResultTable: Sendable, Equatable {
                 fields += [
                     cell.map { CSV.number($0.mean) } ?? "", cell?.standardDeviation.map(CSV.number) ?? "", cell.map { String($0.count) } ?? "",
                 ]
-                if request.selectBy != nil { fields.append(cell?.selected.joined(separator: " ") ?? "") }
+                if request.selectBy != nil {
+                    fields.append(cell?.selected.joined(separator: " ") ?? "")
+                    fields.append(cell.map { $0.isIncomplete ? "false" : "true" } ?? "")
+                }
             }
             lines.append(CSV.line(fields))
         }
@@ -257,6 +308,7 @@ public struct ResultTable: Sendable, Equatable {
                 if best.contains([r, c]) { math = "\\mathbf{\(math)}" }
                 var text = "$\(math)$"
                 if cell.count < fullCount { text += "\\,{\\scriptsize (n=\(cell.count))}" }
+                if cell.isIncomplete { text += "$^\\dagger$" }
                 return text
             }
             lines.append((rowKey.map(latexEscape) + values).joined(separator: " & ") + " \\\\")

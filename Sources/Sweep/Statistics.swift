@@ -71,4 +71,55 @@ public enum Statistics {
         }
         return exp(logPrefactor) * fraction
     }
+
+    /// Two-sided exact sign test: under H0 each nonzero difference is positive with
+    /// probability 1/2, so p = min(1, 2·P(X ≤ min(positive, negative))) for X ~ Binomial(n,
+    /// 1/2), n = positive + negative (zeros dropped, Dixon & Mood 1946). Nil when n = 0.
+    public static func signTestPValue(positive: Int, negative: Int) -> Double? {
+        let n = positive + negative
+        guard n > 0 else { return nil }
+        let smaller = min(positive, negative)
+        // Sum of C(n, i) / 2^n in log space, so n in the thousands does not overflow.
+        var tail = 0.0
+        let logAll: Double = lgamma(Double(n + 1)) - Double(n) * log(2.0)
+        for i in 0...smaller {
+            let logChoose: Double = lgamma(Double(i + 1)) + lgamma(Double(n - i + 1))
+            tail += exp(logAll - logChoose)
+        }
+        return min(1, 2 * tail)
+    }
+
+    /// Holm's step-down adjustment (Holm 1979) of p-values for a family of tests: sort the m
+    /// p-values ascending, multiply the i-th (from 0) by m − i, take the running maximum and
+    /// cap at 1. Rejecting where the adjusted p < α controls the family-wise error rate at α.
+    /// Nil entries (no test) are not part of the family and stay nil.
+    public static func holmAdjusted(_ pValues: [Double?]) -> [Double?] {
+        var tested: [(index: Int, p: Double)] = []
+        for (index, p) in pValues.enumerated() {
+            if let p { tested.append((index, p)) }
+        }
+        tested.sort { a, b in a.p < b.p || (a.p == b.p && a.index < b.index) }
+        var adjusted = [Double?](repeating: nil, count: pValues.count)
+        var running = 0.0
+        for (rank, (index, p)) in tested.enumerated() {
+            running = max(running, min(1, Double(tested.count - rank) * p))
+            adjusted[index] = running
+        }
+        return adjusted
+    }
+
+    /// The |t| a paired t-test over `pairs` pairs needs for a two-sided p below `alpha`
+    /// (the Student t quantile, by bisection on `studentTTwoSidedPValue`); nil below two pairs.
+    /// With 2 pairs (ν = 1) at α = 0.05 it is 12.71: almost no seed noise is small enough.
+    public static func criticalT(pairs: Int, alpha: Double) -> Double? {
+        guard pairs >= 2, alpha > 0, alpha < 1 else { return nil }
+        let nu = Double(pairs - 1)
+        var low = 0.0
+        var high = 1e6
+        for _ in 0..<200 {
+            let mid = (low + high) / 2
+            if studentTTwoSidedPValue(t: mid, degreesOfFreedom: nu) > alpha { low = mid } else { high = mid }
+        }
+        return high
+    }
 }

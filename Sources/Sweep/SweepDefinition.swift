@@ -15,7 +15,12 @@ import Persistence
 ///  "seeds": [0, 1, 2]}
 /// ```
 /// - `grid` maps a run config key or dotted key path to a non-empty list of values; the runs
-///   are the product of all axes. `seed` is not a grid key: use `seeds` (a list) or
+///   are the product of all axes. `grid` may also be a list of such objects (version 2): the
+///   runs are the union of their products (per-mechanism sub-grids), and the axes the union
+///   of their keys (a sub-grid without an axis takes the base value).
+/// - A grid value `{"=": "64 / k"}` (version 2) is linked: it is computed for each point from
+///   the point's other values (or the base, or the defaults) with `+ - * /` and parentheses
+///   over numbers and key paths; an integral result is an integer. `seed` is not a grid key: use `seeds` (a list) or
 ///   `replicates` (n seeds counting up from the base seed); with neither, the base seed.
 /// - `exclude` removes grid points that match every key of an entry (a value matches when it
 ///   is written the same or resolves the same, so `"perplexity"` matches
@@ -25,8 +30,10 @@ import Persistence
 ///   `{"strategy": name}`.
 /// - Relative paths inside configs are relative to the directory `sweep run` is started in.
 public struct SweepDefinition: Sendable, Equatable {
-    /// The highest sweep format version this build reads.
-    public static let currentVersion = 1
+    /// The highest sweep format version this build reads. Version 2 adds a list of grids
+    /// and linked values; a definition that uses neither is written as version 1, so labels
+    /// run by older builds keep an identical `sweep.json`.
+    public static let currentVersion = 2
     /// Keys of the sweep format, sorted.
     public static let knownKeys = ["base", "description", "exclude", "grid", "include", "name", "replicates", "seeds", "version"]
 
@@ -39,8 +46,11 @@ public struct SweepDefinition: Sendable, Equatable {
     public var description: String?
     /// The base run config (partial; validated per grid point).
     public var base: [String: JSONValue]
-    /// Axis key path → values.
-    public var grid: [String: [JSONValue]]
+    /// The grids, each axis key path → values; the runs are the union of their products.
+    /// One grid in a version-1 file.
+    public var grids: [[String: [JSONValue]]]
+    /// Whether the file gave `grid` as a list (written back the same way).
+    public var gridIsList = false
     /// Partial assignments removed from the product.
     public var exclude: [[String: JSONValue]]
     /// Partial assignments added to the product.
@@ -100,18 +110,17 @@ public struct SweepDefinition: Sendable, Equatable {
             throw .invalidValue(file: file, keyPath: "base.seed", expected: "no seed in base when \"seeds\" is given", got: seed.shortText)
         }
 
-        grid = [:]
+        grids = []
         switch top["grid"] ?? .object([:]) {
-        case .object(let axes):
-            for key in axes.keys.sorted() {
-                try SweepDefinition.checkAssignable(key, keyPath: "grid.\(key)", file: file)
-                guard case .array(let values) = axes[key]!, !values.isEmpty else {
-                    throw .invalidValue(file: file, keyPath: "grid.\(key)", expected: "a non-empty list of values", got: axes[key]!.shortText)
-                }
-                grid[key] = values
+        case .object:
+            grids = [try SweepDefinition.readGrid(top["grid"] ?? .object([:]), keyPath: "grid", file: file)]
+        case .array(let list) where !list.isEmpty:
+            gridIsList = true
+            for (index, element) in list.enumerated() {
+                grids.append(try SweepDefinition.readGrid(element, keyPath: "grid[\(index)]", file: file))
             }
         case let other:
-            throw .invalidValue(file: file, keyPath: "grid", expected: "an object of key path → list of values", got: other.shortText)
+            throw .invalidValue(file: file, keyPath: "grid", expected: "an object of key path → list of values, or a non-empty list of such objects", got: other.shortText)
         }
         exclude = try SweepDefinition.assignments(top["exclude"], key: "exclude", file: file)
         include = try SweepDefinition.assignments(top["include"], key: "include", file: file)
@@ -144,6 +153,33 @@ public struct SweepDefinition: Sendable, Equatable {
         base["seed"] = nil
     }
 
+    /// One grid object: key path → non-empty list of values (a value may be `{"=": expr}`).
+    static func readGrid(_ value: JSONValue, keyPath: String, file: String) throws(SweepError) -> [String: [JSONValue]] {
+        guard case .object(let axes) = value else {
+            throw .invalidValue(file: file, keyPath: keyPath, expected: "an object of key path → list of values", got: value.shortText)
+        }
+        var grid: [String: [JSONValue]] = [:]
+        for key in axes.keys.sorted() {
+            try SweepDefinition.checkAssignable(key, keyPath: "\(keyPath).\(key)", file: file)
+            guard case .array(let values) = axes[key]!, !values.isEmpty else {
+                throw .invalidValue(file: file, keyPath: "\(keyPath).\(key)", expected: "a non-empty list of values", got: axes[key]!.shortText)
+            }
+            for (index, element) in values.enumerated() {
+                guard let expression = LinkedValue.expression(element) else { continue }
+                do { _ = try LinkedValue.parse(expression) } catch {
+                    throw .invalidValue(file: file, keyPath: "\(keyPath).\(key)[\(index)]", expected: "an expression of numbers, key paths, + - * / and parentheses (\(error.reason))", got: element.shortText)
+                }
+            }
+            grid[key] = values
+        }
+        return grid
+    }
+
+    /// Whether the definition uses version-2 features (a list of grids, linked values).
+    var usesVersion2: Bool {
+        gridIsList || grids.contains { $0.values.contains { $0.contains { LinkedValue.expression($0) != nil } } }
+    }
+
     /// Whether `name` can name a results folder.
     public static func isValidName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, first != "." else { return false }
@@ -152,9 +188,11 @@ public struct SweepDefinition: Sendable, Equatable {
 
     /// The canonical JSON form of the definition (seeds spelled out), stored beside results.
     public var json: JSONValue {
+        let gridJSON: JSONValue =
+            gridIsList ? .array(grids.map { .object($0.mapValues(JSONValue.array)) }) : .object((grids.first ?? [:]).mapValues(JSONValue.array))
         var object: [String: JSONValue] = [
-            "version": .integer(SweepDefinition.currentVersion), "name": .string(name), "base": .object(base),
-            "grid": .object(grid.mapValues(JSONValue.array)), "seeds": .array(seeds.map(JSONValue.integer)),
+            "version": .integer(usesVersion2 ? 2 : 1), "name": .string(name), "base": .object(base),
+            "grid": gridJSON, "seeds": .array(seeds.map(JSONValue.integer)),
         ]
         if let description { object["description"] = .string(description) }
         if !exclude.isEmpty { object["exclude"] = .array(exclude.map(JSONValue.object)) }

@@ -21,8 +21,14 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
     case invalidRunConfig(file: String, point: String, error: RunConfigError)
     /// Two grid points resolve to the same run config (same run id).
     case duplicateRun(file: String, id: String, first: String, second: String)
+    /// The grid has more points than `limit` (`SweepPlan.refuseAbove`); `--force` plans it.
+    case gridTooLarge(file: String, runs: Double, limit: Int)
+    /// Pre-flight found runs that would fail or give no result (`SweepPreflight`).
+    case preflightFailed(file: String, problems: [String])
     /// Every grid point was excluded.
     case emptySweep(file: String)
+    /// An exclude entry matches no grid point (a typo, or keys the points' mechanism ignores).
+    case excludeMatchesNothing(file: String, index: Int)
 
     // MARK: Running
 
@@ -34,6 +40,9 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
     case storage(path: String, reason: String)
     /// The same error ended `runs.count` different runs, so dispatching stopped early.
     case failFast(error: String, runs: [String])
+    /// The label's stored `sweep.json` differs from the sweep being run (`keys`: the top-level
+    /// keys that differ): old and new runs would mix under one label.
+    case definitionChanged(path: String, keys: [String])
     /// Runs failed (after their retries); the others finished.
     case runsFailed(ids: [String])
     /// Dispatching was interrupted (SIGINT/SIGTERM); unfinished runs will be redone on resume.
@@ -59,6 +68,11 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
     case axisPlacedTwice(String)
     /// A `--where axis=value` filter that is not of that form.
     case invalidFilter(String)
+    /// A `--where AXIS=VALUE` filter that selects no run or planned cell; `known` lists the
+    /// axis's values.
+    case filterMatchesNothing(axis: String, value: String, known: [String])
+    /// `--select-best-by` names a test metric: tuning on test data, refused without `--force`.
+    case tuningOnTestMetric(String)
     /// `--select-best-by` without `--over` axes, or `--over` without `--select-best-by`.
     case selectionIncomplete
     /// Two result sets with different axes cannot be joined cell by cell.
@@ -81,8 +95,14 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
             return "\(file): grid point \(point): \(error.errorDescription ?? "\(error)")"
         case .duplicateRun(let file, let id, let first, let second):
             return "\(file): grid points \(first) and \(second) are the same run config (run \(id)); remove one (exclude) or make them differ"
+        case .gridTooLarge(let file, let runs, let limit):
+            return "\(file): the grid has \(String(format: "%.0f", runs)) points, more than \(limit); check the grid (or pass --force)"
+        case .preflightFailed(let file, let problems):
+            return "\(file): pre-flight found problems:\n" + problems.map { "  \($0)" }.joined(separator: "\n")
         case .emptySweep(let file):
             return "\(file): the grid is empty after exclusions"
+        case .excludeMatchesNothing(let file, let index):
+            return "\(file): exclude[\(index)] matches no grid point (an exclude matches on values the point's mechanism reads; keys it ignores are n/a); remove the entry or fix its values"
         case .trainerNotExecutable(let path):
             return "\(path): not an executable; build userdp or set USERDP_TRAIN_EXECUTABLE"
         case .launchFailed(let runID, let reason):
@@ -91,6 +111,8 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
             return "\(path): \(reason)"
         case .failFast(let error, let runs):
             return "stopped dispatching: the same error ended \(runs.count) runs (\(runs.joined(separator: ", "))): \(error)"
+        case .definitionChanged(let path, let keys):
+            return "\(path): this label holds results of a different sweep definition (differs in: \(keys.isEmpty ? "its text" : keys.joined(separator: ", "))); run under a new --label, or pass --force to replace the stored definition (runs outside the new grid stay on disk but leave results.csv)"
         case .runsFailed(let ids):
             return "\(ids.count) run(s) failed: \(ids.joined(separator: ", ")); see `userdp sweep status` for their logs"
         case .interrupted(let finished, let remaining):
@@ -111,6 +133,10 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
             return "axis \"\(axis)\" is placed twice"
         case .invalidFilter(let text):
             return "filter \"\(text)\": expected AXIS=VALUE"
+        case .filterMatchesNothing(let axis, let value, let known):
+            return "--where \(axis)=\(value) matches no run (values of \(axis): \(known.joined(separator: ", ")))"
+        case .tuningOnTestMetric(let metric):
+            return "--select-best-by \(metric): choosing hyperparameters on a test metric makes the reported test numbers optimistic; select by a validation metric (validation_perplexity), or pass --force"
         case .selectionIncomplete:
             return "--select-best-by METRIC and --over AXES go together"
         case .axesDiffer(let a, let b):

@@ -14,9 +14,28 @@ public struct SweepPlan: Sendable, Equatable {
     public var seeds: [Int]
     /// The runs, sorted by cell (axis values in `axes` order, numbers numerically) then seed.
     public var runs: [PlannedRun]
-    /// Notes about the expansion (an exclude entry that matched nothing, an include entry
-    /// that repeated a grid point).
+    /// Notes about the expansion that may be mistakes (an exclude entry that removed every
+    /// point of a mechanism, an include entry that repeated a grid point).
     public var warnings: [String]
+    /// Facts about the expansion that are intended but worth showing (grid points that are
+    /// one run because the mechanism ignores the axes that tell them apart).
+    public var notes: [String] = []
+    /// Inputs that could not be read while planning (dataset or model → reason). Their runs'
+    /// ids do not include the inputs' content hashes; the runs themselves will fail.
+    public var unresolvedInputs: [String] = []
+
+    /// Planned run counts per mechanism, in `Mechanism.allCases` order.
+    public var runsPerMechanism: [(mechanism: RunConfig.Mechanism, runs: Int)] {
+        RunConfig.Mechanism.allCases.compactMap { mechanism in
+            let count = runs.filter { $0.config.mechanism == mechanism }.count
+            return count > 0 ? (mechanism, count) : nil
+        }
+    }
+
+    /// Grids with more runs than this get a warning.
+    public static let warnAbove = 10_000
+    /// Grids with more grid points than this are refused unless forced (`--force`).
+    public static let refuseAbove = 100_000
 
     /// The run with this id, if planned.
     public func run(id: String) -> PlannedRun? { runs.first { $0.id == id } }
@@ -24,8 +43,10 @@ public struct SweepPlan: Sendable, Equatable {
 
 /// One run of a sweep.
 public struct PlannedRun: Sendable, Hashable {
-    /// Run id: the first 12 hex digits of SHA-256 over the config's canonical text.
+    /// Run id (`RunIdentity.id(for:inputs:)`).
     public var id: String
+    /// Content hashes of the run's dataset and model, nil when they could not be read.
+    public var inputs: InputFingerprint? = nil
     /// The validated, resolved config.
     public var config: RunConfig
     /// The labels of this run's axis values, aligned with `SweepPlan.axes`.
@@ -39,17 +60,32 @@ public struct PlannedRun: Sendable, Hashable {
     }
 }
 
-/// Run identity (DESIGN §6): a hash of the canonical resolved config. Code version and
-/// environment are deliberately not part of it, so results of two commits pair up.
+/// Run identity (DESIGN §6): what determines a run's result. A hash of the canonical resolved
+/// config (without keys the mechanism ignores) and of the content of its inputs (dataset and
+/// base model), so a changed dataset gives new ids. Code version and environment are
+/// deliberately not part of it, so results of two commits pair up.
 public enum RunIdentity {
     /// Hex digits kept from the SHA-256 digest: 48 bits, so a grid of 10⁴ runs collides
     /// with probability about 2·10⁻⁷.
     public static let length = 12
 
-    /// The run id of a config.
-    public static func id(for config: RunConfig) -> String {
-        let digest = SHA256.hash(data: Data(config.canonicalText.utf8))
+    /// The run id of a config and the content of its inputs: SHA-256 of the canonical text of
+    /// `{"config": <canonical config>, "inputs": <fingerprint>}`. Without a fingerprint (inputs
+    /// that cannot be read, such as the test suite's fake datasets) it is the hash of the
+    /// config's canonical text alone.
+    public static func id(for config: RunConfig, inputs: InputFingerprint? = nil) -> String {
+        let text = inputs.map { JSONValue.object(["config": config.json, "inputs": $0.json]).canonicalText() } ?? config.canonicalText
+        let digest = SHA256.hash(data: Data(text.utf8))
         return String(digest.map { String(format: "%02x", $0) }.joined().prefix(length))
+    }
+
+    /// The inputs a stored result records (`extra.dataset_hash`, `extra.model_hash`), nil
+    /// when it records no dataset hash. A result from before model hashes were recorded gets
+    /// `assumedModelHash` (the caller's current model), since its model cannot be checked.
+    public static func recordedInputs(of result: RunResult, assumedModelHash: String?) -> InputFingerprint? {
+        guard case .string(let dataset)? = result.extra["dataset_hash"] else { return nil }
+        if case .string(let model)? = result.extra["model_hash"] { return InputFingerprint(datasetHash: dataset, modelHash: model) }
+        return assumedModelHash.map { InputFingerprint(datasetHash: dataset, modelHash: $0) }
     }
 }
 
@@ -86,6 +122,20 @@ public enum AxisValue {
         }
     }
 
+    /// Whether a `--where AXIS=VALUE` value selects an axis label the way the grid compares
+    /// values: the same text; numbers numerically (`3e-3` selects `0.003`, `1.0` selects `1`);
+    /// or, for other values, the same label once set into a config and resolved
+    /// (`perplexity` selects `perplexity(order=lowest)`). `n/a` selects only `n/a`.
+    public static func matches(filter value: String, label: String, axis: String) -> Bool {
+        if value == label { return true }
+        if let x = Double(value), let y = Double(label) { return x == y }
+        guard label != "n/a", value != "n/a", !axis.hasPrefix("mechanism_options") else { return false }
+        // The filter as JSON when it parses (numbers, true, null, objects), else as a string.
+        let json = (try? JSONValue(parsing: Data(value.utf8))) ?? .string(value)
+        guard let config = try? RunConfig(json: assigning(json, at: axis, in: .object(["mechanism": .string("user")]))) else { return false }
+        return self.label(config.json.value(atKeyPath: axis)) == label
+    }
+
     /// Lexicographic order of label tuples (cells) by `precedes`.
     public static func precedes(_ a: [String], _ b: [String]) -> Bool {
         for (x, y) in zip(a, b) where x != y { return precedes(x, y) }
@@ -98,8 +148,21 @@ public enum AxisValue {
 extension SweepDefinition {
     /// Expands the grid (product, exclude, include, seeds) and validates every run config
     /// before anything runs. Throws at the first invalid point with its key path and the
-    /// point's axis values, and when two points resolve to the same run.
-    public func plan() throws(SweepError) -> SweepPlan {
+    /// point's axis values, when two points resolve to the same run although an axis the
+    /// mechanism reads tells them apart, and when an exclude entry matches no point.
+    /// Points that differ only in axes their mechanism ignores (ε for `nonprivate`) are one
+    /// run, listed in `notes`.
+    ///
+    /// - Parameter inputs: resolves datasets and models to content hashes for the run ids;
+    ///   nil plans ids from the configs alone (tests with fake inputs).
+    /// - Parameter allowLargeGrid: plan grids above `SweepPlan.refuseAbove` runs.
+    public func plan(inputs: InputFingerprintResolver? = nil, allowLargeGrid: Bool = false) throws(SweepError) -> SweepPlan {
+        // Count before expanding: a typo such as 1e6 values would otherwise exhaust memory.
+        let gridPoints = grids.reduce(0.0) { total, grid in total + grid.values.reduce(1.0) { $0 * Double($1.count) } }
+        let pointCount = gridPoints * Double(seeds.count) + Double(include.count * seeds.count)
+        if pointCount > Double(SweepPlan.refuseAbove), !allowLargeGrid {
+            throw .gridTooLarge(file: file, runs: pointCount, limit: SweepPlan.refuseAbove)
+        }
         // A typo in the base would fail every point; name it as a base key instead.
         do { _ = try RunConfig(json: .object(base)) } catch {
             if case .unknownKey(let keyPath, let known) = error {
@@ -109,26 +172,45 @@ extension SweepDefinition {
         }
 
         var warnings: [String] = []
-        let gridKeys = grid.keys.sorted()
-        var points: [[String: JSONValue]] = [[:]]
-        for key in gridKeys {
-            points = points.flatMap { point in grid[key]!.map { value in point.merging([key: value]) { $1 } } }
+        let gridKeys = Set(grids.flatMap(\.keys)).sorted()
+        var points: [[String: JSONValue]] = []
+        for (gridIndex, grid) in grids.enumerated() {
+            var product: [[String: JSONValue]] = [[:]]
+            for key in grid.keys.sorted() {
+                product = product.flatMap { point in grid[key]!.map { value in point.merging([key: value]) { $1 } } }
+            }
+            let gridPath = gridIsList ? "grid[\(gridIndex)]" : "grid"
+            points += try product.map { point throws(SweepError) in try resolvingLinks(point, gridPath: gridPath) }
         }
         if gridKeys.isEmpty, !include.isEmpty { points = [] }  // only the included points
 
         for (index, entry) in exclude.enumerated() {
-            let before = points.count
+            let before = points
             points.removeAll { matches($0, entry) }
-            if points.count == before { warnings.append("exclude[\(index)] matches no grid point") }
+            if points.count == before.count { throw .excludeMatchesNothing(file: file, index: index) }
+            // Removing every point of a mechanism is what `{"mechanism": m}` says; with more
+            // keys it is more likely a mistake, so say it.
+            if entry.count > 1 {
+                let mechanismsBefore = Dictionary(grouping: before, by: { mechanismName(of: $0) }).mapValues(\.count)
+                let mechanismsAfter = Set(points.map { mechanismName(of: $0) })
+                for (mechanism, count) in mechanismsBefore.sorted(by: { $0.key < $1.key }) where !mechanismsAfter.contains(mechanism) {
+                    warnings.append("exclude[\(index)] removes every \(mechanism) grid point (\(count)); if that is intended, write it as {\"mechanism\": \"\(mechanism)\"}")
+                }
+            }
         }
         let includeKeys = Set(include.flatMap(\.keys)).subtracting(gridKeys).sorted()
         let axes = (gridKeys + includeKeys).sorted()
 
         var runs: [PlannedRun] = []
-        var seen: [String: String] = [:]  // run id → point description
+        var seen: [String: (description: String, assignment: [String: JSONValue])] = [:]  // run id → first point
+        var collapsed: [RunConfig.Mechanism: (points: Int, keys: Set<String>)] = [:]
+        var unresolved: [String] = []
         var cells: Set<[String]> = []
         // Grid points carry include index -1; included points carry their index.
-        let origins: [([String: JSONValue], Int)] = points.map { ($0, -1) } + include.enumerated().map { ($1, $0) }
+        var origins: [([String: JSONValue], Int)] = points.map { ($0, -1) }
+        for (index, entry) in include.enumerated() {
+            origins.append((try resolvingLinks(entry, gridPath: "include[\(index)]"), index))
+        }
         for (assignment, includeIndex) in origins {
             for seed in seeds {
                 var json = JSONValue.object(base)
@@ -139,39 +221,115 @@ extension SweepDefinition {
                 do { config = try RunConfig(json: json) } catch {
                     throw .invalidRunConfig(file: file, point: described, error: error)
                 }
-                let id = RunIdentity.id(for: config)
+                var fingerprint: InputFingerprint?
+                if let inputs {
+                    switch inputs.fingerprint(dataset: config.dataset, model: config.model) {
+                    case .success(let value): fingerprint = value
+                    case .failure(let error):
+                        let text = "dataset \"\(config.dataset)\", model \"\(config.model)\": \(error.localizedDescription)"
+                        if !unresolved.contains(text) { unresolved.append(text) }
+                    }
+                }
+                let id = RunIdentity.id(for: config, inputs: fingerprint)
                 if let first = seen[id] {
-                    if includeIndex >= 0 {
-                        warnings.append("include[\(includeIndex)] repeats grid point \(first); kept once")
+                    // Same run because every key that tells the points apart is one the
+                    // mechanism ignores: one run, said in the notes.
+                    let differing = Set(assignment.keys).union(first.assignment.keys).filter {
+                        assignment[$0]?.canonicalText() != first.assignment[$0]?.canonicalText()
+                    }
+                    if differing.isEmpty, includeIndex < 0 {
+                        // Two sub-grids share this point: one run.
+                        if !warnings.contains("grids overlap at \(first.description); kept once") {
+                            warnings.append("grids overlap at \(first.description); kept once")
+                        }
                         continue
                     }
-                    throw .duplicateRun(file: file, id: id, first: first, second: described)
+                    if !differing.isEmpty, differing.allSatisfy({ !config.mechanism.reads(keyPath: $0) }) {
+                        var entry = collapsed[config.mechanism] ?? (0, [])
+                        entry.points += 1
+                        entry.keys.formUnion(differing)
+                        collapsed[config.mechanism] = entry
+                        continue
+                    }
+                    if includeIndex >= 0 {
+                        warnings.append("include[\(includeIndex)] repeats grid point \(first.description); kept once")
+                        continue
+                    }
+                    throw .duplicateRun(file: file, id: id, first: first.description, second: described)
                 }
-                seen[id] = described
+                seen[id] = (described, assignment)
                 let resolved = config.json
                 let cell = axes.map { AxisValue.label(resolved.value(atKeyPath: $0)) }
                 guard cells.insert(cell + [String(seed)]).inserted else {
                     throw .duplicateRun(file: file, id: id, first: "with the same axis labels", second: described)
                 }
-                runs.append(PlannedRun(id: id, config: config, cell: cell, seed: seed))
+                runs.append(PlannedRun(id: id, inputs: fingerprint, config: config, cell: cell, seed: seed))
             }
         }
         guard !runs.isEmpty else { throw .emptySweep(file: file) }
         runs.sort { AxisValue.precedes($0.cell, $1.cell) || ($0.cell == $1.cell && $0.seed < $1.seed) }
-        return SweepPlan(name: name, axes: axes, seeds: seeds, runs: runs, warnings: warnings)
+        var plan = SweepPlan(name: name, axes: axes, seeds: seeds, runs: runs, warnings: warnings)
+        plan.notes = collapsed.keys.sorted { $0.rawValue < $1.rawValue }.map { mechanism in
+            let entry = collapsed[mechanism]!
+            return "\(mechanism.rawValue) ignores \(entry.keys.sorted().joined(separator: ", ")): \(entry.points) grid point(s) are runs already planned (shown as n/a)"
+        }
+        plan.unresolvedInputs = unresolved
+        if runs.count > SweepPlan.warnAbove {
+            plan.warnings.append("\(runs.count) runs (more than \(SweepPlan.warnAbove)); check the grid's size before dispatching")
+        }
+        return plan
     }
 
-    /// Whether a grid point matches an exclude entry: every key of the entry is written the
-    /// same at the point (as assigned, or in the base), or setting it does not change the
-    /// point's resolved config.
+    /// The point with its linked values (`{"=": expr}`) computed from its other values, the
+    /// base, or the defaults. A linked value may not read another linked value.
+    func resolvingLinks(_ point: [String: JSONValue], gridPath: String) throws(SweepError) -> [String: JSONValue] {
+        let linked = point.keys.sorted().filter { LinkedValue.expression(point[$0]!) != nil }
+        guard !linked.isEmpty else { return point }
+        var json = JSONValue.object(base)
+        for key in point.keys.sorted() where !linked.contains(key) { json = assigning(point[key]!, at: key, in: json) }
+        let defaults = (try? RunConfig(json: json))?.json ?? RunConfig().json
+        var resolved = point
+        for key in linked {
+            let text = LinkedValue.expression(point[key]!)!
+            do throws(LinkedValue.Failure) {
+                resolved[key] = try LinkedValue.evaluate(text) { (name: String) throws(LinkedValue.Failure) -> Double in
+                    if linked.contains(name) { throw LinkedValue.Failure(reason: "\(name) is linked too") }
+                    switch json.value(atKeyPath: name) ?? defaults.value(atKeyPath: name) {
+                    case .integer(let i)?: return Double(i)
+                    case .number(let d)?: return d
+                    case let other?: throw LinkedValue.Failure(reason: "\(name) is \(other.shortText), not a number")
+                    case nil: throw LinkedValue.Failure(reason: "\(name) has no value at this point")
+                    }
+                }
+            } catch {
+                throw .invalidValue(file: file, keyPath: "\(gridPath).\(key)", expected: "a linked value computable at every point (\(error.reason))", got: point[key]!.shortText)
+            }
+        }
+        return resolved
+    }
+
+    /// The mechanism a grid point resolves to (the base's, or the default), for messages.
+    func mechanismName(of point: [String: JSONValue]) -> String {
+        var json = JSONValue.object(base)
+        for key in point.keys.sorted() { json = assigning(point[key]!, at: key, in: json) }
+        if case .string(let name)? = json.value(atKeyPath: "mechanism") { return name }
+        return RunConfig().mechanism.rawValue
+    }
+
+    /// Whether a grid point matches an exclude entry: for every key of the entry, the
+    /// point's mechanism reads that key (a key it ignores resolves to `n/a` and matches
+    /// nothing, so `{"mechanism": "user", "mechanism_options.group.accounting": "lemma"}`
+    /// removes no `user` point), and the value is written the same at the point (as
+    /// assigned, or in the base) or setting it does not change the point's resolved config.
     func matches(_ point: [String: JSONValue], _ entry: [String: JSONValue]) -> Bool {
         var json = JSONValue.object(base)
         for key in point.keys.sorted() { json = assigning(point[key]!, at: key, in: json) }
-        let resolved = try? RunConfig(json: json).canonicalText
+        let config = try? RunConfig(json: json)
         return entry.allSatisfy { key, value in
+            if let config, !config.mechanism.reads(keyPath: key) { return false }
             if let written = json.value(atKeyPath: key), written.canonicalText() == value.canonicalText() { return true }
-            guard let resolved else { return false }
-            return (try? RunConfig(json: assigning(value, at: key, in: json)).canonicalText) == resolved
+            guard let config else { return false }
+            return (try? RunConfig(json: assigning(value, at: key, in: json)).canonicalText) == config.canonicalText
         }
     }
 

@@ -46,6 +46,10 @@ public struct SweepStatus: Sendable, Equatable {
     public var missing: [String]
     /// Runs among `missing` whose claim is stale (the next `sweep run` takes them over).
     public var staleClaims: [String]
+    /// Runs among `missing` (or `failed`) whose `result.json` exists but does not decode or
+    /// records other inputs than planned: not done; the next `sweep run` moves the file aside
+    /// and redoes them.
+    public var unreadable: [String] = []
 
     /// Reads the state of every planned run from the store.
     public init(plan: SweepPlan, store: ResultStore, staleAfter: TimeInterval = 120, lines: Int = 5) {
@@ -55,8 +59,11 @@ public struct SweepStatus: Sendable, Equatable {
         for run in plan.runs {
             let point = run.describe(axes: plan.axes)
             if store.hasResult(run.id) {
-                done.append(run.id)
-                continue
+                if store.unusableReason(run) == nil {
+                    done.append(run.id)
+                    continue
+                }
+                unreadable.append(run.id)
             }
             switch claims.state(of: run.id) {
             case .live(let claim):
@@ -86,6 +93,9 @@ public struct SweepStatus: Sendable, Equatable {
     /// A human-readable report: counts, then running and failed runs (with their last lines).
     public func render() -> String {
         var lines = ["\(total) runs: \(done.count) done, \(running.count) running, \(failed.count) failed, \(missing.count) missing"]
+        if !unreadable.isEmpty {
+            lines.append("\(unreadable.count) unusable result.json (unreadable, or computed on other inputs: \(unreadable.joined(separator: ", "))): not counted as done; the next `sweep run` moves them aside and redoes the runs")
+        }
         if !staleClaims.isEmpty {
             lines.append("\(staleClaims.count) stale claim(s) (owner gone): the next `sweep run` takes them over")
         }

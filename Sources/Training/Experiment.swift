@@ -117,6 +117,7 @@ public struct Experiment: Sendable {
         extra["train_records"] = .integer(inputs.train.recordCount)
         extra["trainable_parameters"] = .integer(model.trainableParameterCount)
         extra["dataset_hash"] = .string(inputs.datasetHash)
+        extra["model_hash"] = .string(try InputFingerprint.modelHash(directory: inputs.modelDirectory))
         extra["train_seconds"] = .number(trainSeconds)
         if let asiLiuStatistics {
             extra.merge(asiLiuStatistics.resultExtra) { _, new in new }

@@ -36,6 +36,12 @@ struct ExperimentInputs {
         let train = tokenized.part(.train, of: split)
         let validation = tokenized.part(.validation, of: split)
         let test = tokenized.part(.test, of: split)
+        // An empty validation or test split gives perplexity ∞ (or NaN) that looks like a result.
+        for (part, tokenizedPart) in [("validation", validation), ("test", test)] where tokenizedPart.recordCount == 0 {
+            throw TrainingError.emptySplit(
+                part: part, dataset: location.path, users: tokenized.users.count,
+                split: "\(settings.unit.rawValue) split, seed \(settings.seed)")
+        }
         log(.message("split by \(settings.unit.rawValue) (seed \(settings.seed)): train \(train.users.count) users / \(train.recordCount) records, validation \(validation.users.count) / \(validation.recordCount), test \(test.users.count) / \(test.recordCount)"))
         return ExperimentInputs(
             model: model, tokenizer: tokenizer, modelDirectory: modelDirectory, dataset: dataset,

@@ -64,6 +64,14 @@ struct PrivacyPlan {
         }
         eventJSON = try JSONValue(parsing: JSONEncoder().encode(event))
         var extra: [String: JSONValue] = ["accountant": .string(kind.summary), "calibrated_epsilon": .number(achieved)]
+        if config.mechanism == .group, config.mechanismOptions.group.accounting == .lemma {
+            // The stored event is record-level; the user-level guarantee is the group-privacy
+            // lemma over it at group size k. Say so beside the event, so re-accounting `dp_event`
+            // alone is not mistaken for the user-level ε (issue 12 point 9; a DPEvent case of
+            // its own for the lemma would make the event self-contained).
+            extra["dp_event_unit"] = .string("record")
+            extra["dp_event_group_size"] = .integer(config.k)
+        }
         if config.mechanism == .record {
             // The record-level guarantee, and what it means for the user with the most records.
             extra["record_epsilon"] = .number(achieved)
@@ -117,5 +125,22 @@ extension PrivacyPlan {
             format: "asi-liu: calibrated z = %.5f (test σ_W = %.3f users, mean σ_μ = %.4g per coordinate, pass at Ŵ ≥ %.2f, core bound Θ₀ = %.2f) for ε = %g, δ = %g, q = %.5g, T = %d (%@): ε spent %.5f",
             calibration.noiseMultiplier, noise.testSigma, noise.meanSigma, noise.passThreshold, calibration.coreLowerBound,
             config.epsilon, config.delta, plan.samplingRate, config.steps, accountant.summary, achieved)
+    }
+}
+
+/// The noise multiplier a config would be calibrated to, without loading its data: for
+/// pre-flight (`sweep run --dry-run` shows σ per distinct privacy setting).
+public enum NoisePreview {
+    /// σ (z for `asi-liu`) that `userdp train` would calibrate for `config` when the
+    /// mechanism samples from `population` units (q = batch_size / population), using and
+    /// filling the calibration cache in `calibrationDirectory`. 0 for `nonprivate`. Throws
+    /// the calibration's error when no σ meets the target (the run would fail the same way).
+    public static func sigma(config: RunConfig, population: Int, calibrationDirectory: URL) throws -> Double {
+        guard config.mechanism.isPrivate else { return 0 }
+        // Only the sampling rate and the population size reach the privacy side; the units
+        // themselves are not needed.
+        let plan = TrainingPlan(
+            population: .sequences(Array(repeating: [], count: population)), samplingRate: config.batchSize / Double(population))
+        return try PrivacyPlan(config: config, plan: plan, calibrationDirectory: calibrationDirectory).sigma
     }
 }

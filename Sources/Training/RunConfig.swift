@@ -8,23 +8,34 @@ import Persistence
 /// `userdp train --config FILE`, sweep files and `result.json`.
 ///
 /// Contract:
-/// - JSON object with snake_case keys and `"version": 1` (a missing version means 1; a newer
-///   version is refused). Every key is optional and has the documented default (see
+/// - JSON object with snake_case keys and `"version": 2` (a missing version means 1; versions
+///   1 and 2 read the same keys; a newer version is refused). Every key is optional and has the documented default (see
 ///   `docs/CONFIG.md`); `RunConfig()` is the all-defaults config.
 /// - Parsing walks the JSON value by hand so that every problem names its key path: unknown
 ///   keys, wrong types and impossible values are `RunConfigError`s, never silently ignored.
 /// - `canonicalText` is the resolved form (all defaults filled, keys sorted, numbers in
 ///   canonical form: integral values without ".0", others in shortest round-trip form, no
 ///   whitespace). Two configs that mean the same experiment have the same canonical text, so
-///   sweeps hash it into run ids. Options of mechanisms other than the configured one are
-///   validated but dropped, so they never split ids.
+///   sweeps hash it into run ids. Keys the configured mechanism never reads
+///   (`Mechanism.ignoredKeys`, for example ε for `nonprivate`, k for `record`) and options of
+///   other mechanisms are validated but dropped (reset to their defaults in the value, absent
+///   from the canonical form), so they never split ids. Version 2 introduced this dropping.
 /// - Units: `epsilon` and `delta` are the target (ε, δ) at the privacy unit of the mechanism
 ///   (user level for `group` and `user`, record level for `record`); `clip_norm` is an L2
 ///   norm; `batch_size` is the expected number of privacy units per step (Poisson sampling
 ///   rate q = batch_size / number of units); `learning_rate` is η.
 public struct RunConfig: Sendable, Hashable {
+    /// Configs are equal when they describe the same experiment: equal canonical text (keys
+    /// the mechanism ignores do not count).
+    public static func == (a: RunConfig, b: RunConfig) -> Bool { a.canonicalText == b.canonicalText }
+
+    /// Hashes the canonical text, consistently with `==`.
+    public func hash(into hasher: inout Hasher) { hasher.combine(canonicalText) }
+
     /// The highest config format version this build reads and the version it writes.
-    public static let currentVersion = 1
+    /// Version 2: the canonical form leaves out keys the mechanism ignores (run ids changed;
+    /// `userdp sweep migrate` renames stored runs).
+    public static let currentVersion = 2
 
     /// Dataset name (for example the embedded `shakespeare`) or path. Default `"shakespeare"`.
     public var dataset: String = "shakespeare"
@@ -93,6 +104,31 @@ public struct RunConfig: Sendable, Hashable {
 
         /// Whether the mechanism spends a privacy budget (so ε and δ must be valid).
         public var isPrivate: Bool { self != .nonprivate }
+
+        /// Top-level config keys this mechanism never reads, derived from what training does
+        /// (TrainingPlan, PrivacyPlan, StepRunner): `nonprivate` trains on every record without
+        /// clipping, noise or accounting; `record` trains on every record (no k, no selection);
+        /// `asi-liu` bounds sensitivity with its radius τ, not with `clip_norm`. These keys are
+        /// left out of the canonical form, so they never give one experiment two run ids.
+        public var ignoredKeys: Set<String> {
+            switch self {
+            case .nonprivate: return ["accountant", "clip_norm", "delta", "epsilon", "k", "selection"]
+            case .record: return ["k", "selection"]
+            case .group, .user: return []
+            case .asiLiu: return ["clip_norm"]
+            }
+        }
+
+        /// Whether the mechanism reads the value at a dotted key path (`epsilon`,
+        /// `selection.order`, `mechanism_options.group.accounting`). Keys it ignores resolve to
+        /// `n/a` in sweeps and tables.
+        public func reads(keyPath: String) -> Bool {
+            let top = String(keyPath.split(separator: ".").first ?? Substring(keyPath))
+            if ignoredKeys.contains(top) { return false }
+            if keyPath.hasPrefix("mechanism_options.group") { return self == .group }
+            if keyPath.hasPrefix("mechanism_options.asi_liu") { return self == .asiLiu }
+            return true
+        }
     }
 
     /// A selection strategy and its options (DESIGN §2). JSON: a strategy name, or an object
@@ -319,9 +355,18 @@ extension RunConfig {
                     got: JSONValue.number(delta).canonicalText())
             }
         }
-        // Options of other mechanisms were validated above but do not describe this run.
+        // Options of other mechanisms and keys this mechanism ignores were validated above but
+        // do not describe this run: reset them, so equal experiments are equal values.
         if mechanism != .group { mechanismOptions.group = GroupOptions() }
         if mechanism != .asiLiu { mechanismOptions.asiLiu = AsiLiuSettings() }
+        let defaults = RunConfig()
+        let ignored = mechanism.ignoredKeys
+        if ignored.contains("epsilon") { epsilon = defaults.epsilon }
+        if ignored.contains("delta") { delta = defaults.delta }
+        if ignored.contains("accountant") { accountant = defaults.accountant }
+        if ignored.contains("clip_norm") { clipNorm = defaults.clipNorm }
+        if ignored.contains("k") { k = defaults.k }
+        if ignored.contains("selection") { selection = defaults.selection }
     }
 }
 
@@ -446,15 +491,16 @@ extension AsiLiuSettings {
 // MARK: - Canonical form
 
 extension RunConfig {
-    /// The resolved config as JSON: every key present with its value, the selection as an
-    /// object, and only the configured mechanism's options.
+    /// The resolved config as JSON: every key the mechanism reads with its value (keys in
+    /// `mechanism.ignoredKeys` are absent), the selection as an object, and only the configured
+    /// mechanism's options.
     public var json: JSONValue {
         var options: [String: JSONValue] = [:]
         if mechanism == .group {
             options["group"] = .object(["accounting": .string(mechanismOptions.group.accounting.rawValue)])
         }
         if mechanism == .asiLiu { options["asi_liu"] = mechanismOptions.asiLiu.json }
-        return .object([
+        var object: [String: JSONValue] = [
             "version": .integer(RunConfig.currentVersion),
             "dataset": .string(dataset),
             "model": .string(model),
@@ -475,7 +521,9 @@ extension RunConfig {
             "accountant": .string(accountant.rawValue),
             "split_seed": .integer(splitSeed),
             "mechanism_options": .object(options),
-        ])
+        ]
+        for key in mechanism.ignoredKeys { object[key] = nil }
+        return .object(object)
     }
 
     /// The canonical text of the resolved config (sorted keys, canonical numbers, no

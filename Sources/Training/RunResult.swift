@@ -123,7 +123,10 @@ public struct RunResult: Sendable, Equatable, Codable {
 /// The code and environment behind a result. Recorded beside the run id, never in it, so two
 /// commits' results for the same config can be paired (DESIGN §6).
 public struct Provenance: Sendable, Equatable, Codable {
-    /// Full commit hash of the source tree, or "unknown" outside git.
+    /// The userdp that ran (`UserDPVersion.label`, e.g. `0.2.0-abc1234`); nil in results
+    /// written before it was recorded.
+    public var userdpVersion: String?
+    /// Full commit hash of userdp's source tree (`UserDPVersion`), or "unknown" outside git.
     public var gitCommit: String
     /// Whether tracked files differed from the commit.
     public var gitDirty: Bool
@@ -141,9 +144,10 @@ public struct Provenance: Sendable, Equatable, Codable {
 
     /// A provenance record with every field given.
     public init(
-        gitCommit: String, gitDirty: Bool, gitDiffHash: String?, toolchain: String, openblasCore: String,
+        userdpVersion: String? = UserDPVersion.label, gitCommit: String, gitDirty: Bool, gitDiffHash: String?, toolchain: String, openblasCore: String,
         blasThreads: Int, host: String
     ) {
+        self.userdpVersion = userdpVersion
         self.gitCommit = gitCommit
         self.gitDirty = gitDirty
         self.gitDiffHash = gitDiffHash
@@ -153,11 +157,12 @@ public struct Provenance: Sendable, Equatable, Codable {
         self.host = host
     }
 
-    /// Provenance of the current process: git state of `directory` (default: the working
-    /// directory), this build's toolchain, this host; BLAS facts come from the caller (the
-    /// LinearAlgebra module knows them).
+    /// Provenance of the current process: userdp's own version and the git state of its
+    /// source tree (`UserDPVersion`; with `directory`, that folder's git state instead),
+    /// never the caller's working directory; this build's toolchain, this host. BLAS facts
+    /// come from the caller (the LinearAlgebra module knows them).
     public static func current(openblasCore: String, blasThreads: Int, directory: URL? = nil) -> Provenance {
-        let git = GitState.read(at: directory ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        let git = directory.map { GitState.read(at: $0) } ?? UserDPVersion.gitState
         return Provenance(
             gitCommit: git?.commit ?? "unknown", gitDirty: git?.dirty ?? false, gitDiffHash: git?.diffHash,
             toolchain: toolchainDescription, openblasCore: openblasCore, blasThreads: blasThreads,
@@ -179,6 +184,7 @@ public struct Provenance: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
+        case userdpVersion = "userdp_version"
         case gitCommit = "git_commit"
         case gitDirty = "git_dirty"
         case gitDiffHash = "git_diff_hash"
@@ -191,6 +197,7 @@ public struct Provenance: Sendable, Equatable, Codable {
     /// Encodes `git_diff_hash` as null when absent (the synthesised encoder would omit it).
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(userdpVersion, forKey: .userdpVersion)
         try container.encode(gitCommit, forKey: .gitCommit)
         try container.encode(gitDirty, forKey: .gitDirty)
         try container.encode(gitDiffHash, forKey: .gitDiffHash)

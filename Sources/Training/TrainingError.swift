@@ -8,6 +8,9 @@ public enum TrainingError: Error, Equatable, Sendable, LocalizedError {
     case modelNotFound(path: String, searched: [String])
     /// The config's context length exceeds what the model was built for.
     case contextLongerThanModel(requested: Int, model: Int)
+    /// The validation or test part of the split has no record (too few users for the
+    /// manifest's split fractions): its perplexity would be ∞ or NaN, not a result.
+    case emptySplit(part: String, dataset: String, users: Int, split: String)
     /// The split has no unit the mechanism can train on.
     case noTrainingUnits(mechanism: String)
     /// `batch_size` asks for more units per step than exist, so q = batch/units > 1.
@@ -25,6 +28,8 @@ public enum TrainingError: Error, Equatable, Sendable, LocalizedError {
             return "model: no model directory '\(path)' (looked in \(searched.joined(separator: ", ")))"
         case let .contextLongerThanModel(requested, model):
             return "context_length: \(requested) exceeds the model's context of \(model) positions"
+        case let .emptySplit(part, dataset, users, split):
+            return "dataset: \(dataset): the \(part) split is empty (\(users) users, \(split)); add users or change the manifest's split fractions"
         case let .noTrainingUnits(mechanism):
             return "dataset: the training split has no record with two or more tokens for mechanism '\(mechanism)'"
         case let .batchLargerThanPopulation(batchSize, units, unitName):

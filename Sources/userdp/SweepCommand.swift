@@ -10,7 +10,10 @@ struct SweepCommand: ParsableCommand {
         commandName: "sweep",
         abstract: "Run, inspect, tabulate and diff grids of experiments.",
         discussion: "See docs/SWEEPS.md for the sweep file format and the results layout.",
-        subcommands: [SweepRunCommand.self, SweepStatusCommand.self, SweepTableCommand.self, SweepDiffCommand.self, SweepLabelCommand.self]
+        subcommands: [
+            SweepRunCommand.self, SweepStatusCommand.self, SweepTableCommand.self, SweepDiffCommand.self, SweepLabelCommand.self,
+            SweepMigrateCommand.self,
+        ]
     )
 }
 
@@ -19,12 +22,12 @@ struct ResultsOptions: ParsableArguments {
     @Option(name: .long, help: "Results folder.")
     var results: String = "results"
 
-    @Option(name: .long, help: "Result label (default: short git commit, with -dirty when the tree is dirty; nogit outside git).")
+    @Option(name: .long, help: "Result label (default: userdp's own version and commit, e.g. 0.2.0-abc1234, with -dirty when userdp's source tree is modified).")
     var label: String?
 
-    /// The explicit label or the git-derived one.
+    /// The explicit label or userdp's own version label (never the caller's directory).
     func resolvedLabel() throws -> String {
-        let label = label ?? GitState.read(at: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))?.label ?? "nogit"
+        let label = label ?? UserDPVersion.label
         guard SweepDefinition.isValidName(label) else {
             throw ValidationError("--label \"\(label)\": use letters, digits, '.', '_' and '-'")
         }
@@ -45,8 +48,8 @@ struct SweepLabelCommand: ParsableCommand {
         commandName: "label",
         abstract: "Print the result label the other sweep commands would use here.",
         discussion: """
-            The short git commit, with -dirty when the working tree has changes (nogit outside \
-            git), or --label when given. Pin it for a sequence of commands, e.g. \
+            userdp's version and the short commit of the source tree it was built from (with \
+            -dirty when that tree has changes; VERSION-nogit outside git), or --label when given. Pin it for a sequence of commands, e.g. \
             label=$(userdp sweep label); userdp sweep run S --label $label; userdp sweep table S --label $label
             """)
 
@@ -57,11 +60,15 @@ struct SweepLabelCommand: ParsableCommand {
     }
 }
 
-/// Loads and expands a sweep file, printing expansion warnings.
-func loadPlan(_ path: String) throws -> (SweepDefinition, SweepPlan) {
+/// Loads and expands a sweep file with run ids over the content of its datasets and models,
+/// printing expansion warnings and inputs that cannot be read.
+func loadPlan(_ path: String, allowLargeGrid: Bool = false) throws -> (SweepDefinition, SweepPlan) {
     let definition = try SweepDefinition(contentsOf: URL(fileURLWithPath: path))
-    let plan = try definition.plan()
+    let plan = try definition.plan(inputs: InputFingerprintResolver(), allowLargeGrid: allowLargeGrid)
     for warning in plan.warnings { printError("warning: \(path): \(warning)") }
+    for input in plan.unresolvedInputs {
+        printError("warning: \(path): cannot read \(input); its runs' ids leave out input hashes and the runs will fail")
+    }
     return (definition, plan)
 }
 
@@ -109,6 +116,9 @@ struct SweepRunCommand: ParsableCommand {
     @Flag(help: "Print the planned runs and exit.")
     var dryRun = false
 
+    @Flag(help: "Replace the label's stored sweep.json when the sweep file changed since it was run there; plan grids above 100,000 points; run despite pre-flight problems.")
+    var force = false
+
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if retries < 0 { throw ValidationError("--retries must be at least 0") }
@@ -117,22 +127,69 @@ struct SweepRunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (definition, plan) = try loadPlan(sweep)
+        let (definition, plan) = try loadPlan(sweep, allowLargeGrid: force)
         let store = try location.store(for: plan)
+        var factsCache: [String: Result<InputFacts, any Error>] = [:]
+        let problems = SweepPreflight.check(plan: plan, reportUnreadable: dryRun) { config in
+            let key = "\(config.dataset)\u{0}\(config.model)\u{0}\(config.splitSeed)"
+            if let known = factsCache[key] { return known }
+            let facts = Result { try InputFacts.read(dataset: config.dataset, model: config.model, splitSeed: config.splitSeed) }
+            factsCache[key] = facts
+            return facts
+        }
+        let jobCount = jobs ?? ProcessInfo.processInfo.activeProcessorCount
         if dryRun {
             print("\(plan.runs.count) runs → \(store.root.path)")
-            for run in plan.runs {
-                print("\(run.id) \(run.describe(axes: plan.axes))\(store.hasResult(run.id) ? " (done)" : "")")
+            print("runs per mechanism: " + plan.runsPerMechanism.map { "\($0.mechanism.rawValue) \($0.runs)" }.joined(separator: ", "))
+            for note in plan.notes { print("note: \(note)") }
+            do { try store.checkDefinitionUnchanged(definition) } catch {
+                print("warning: \(error.localizedDescription)")
             }
+            for run in plan.runs {
+                let done = store.hasResult(run.id) && store.unusableReason(run) == nil
+                print("\(run.id) \(run.describe(axes: plan.axes))\(done ? " (done)" : "")")
+            }
+            let (seconds, withoutBasis) = SweepPreflight.estimate(plan: plan, store: store, jobs: jobCount)
+            if let seconds {
+                print("estimated wall time of the unfinished runs at \(jobCount) at once: \(formatDuration(seconds))" + (withoutBasis > 0 ? " plus \(withoutBasis) run(s) of shapes not run yet" : ""))
+            } else if withoutBasis > 0 {
+                print("no estimate of wall time: no finished run has the shape of the \(withoutBasis) unfinished run(s)")
+            }
+            // σ per distinct privacy setting, calibrated into the sweep's shared cache, so the
+            // runs reuse it; a target no σ meets is a problem like the others.
+            var allProblems = problems.map(\.description)
+            let settings = SweepPreflight.privacySettings(plan: plan, facts: { config in
+                factsCache["\(config.dataset)\u{0}\(config.model)\u{0}\(config.splitSeed)"] ?? .failure(SweepError.noResults(path: config.dataset))
+            }, calibrate: { config, population in
+                try NoisePreview.sigma(config: config, population: population, calibrationDirectory: store.calibrationDirectory)
+            })
+            for setting in settings {
+                switch setting.sigma {
+                case .success(let sigma):
+                    print("σ = \(String(format: "%.4f", sigma)) for \(setting.description) (\(setting.runs.count) run\(setting.runs.count == 1 ? "" : "s"))")
+                case .failure(let failure):
+                    allProblems.append("\(setting.description): calibration fails: \(failure.message) (\(setting.runs.count) runs)")
+                }
+            }
+            if !allProblems.isEmpty {
+                throw SweepError.preflightFailed(file: sweep, problems: allProblems)
+            }
+            print("pre-flight: no problems found")
             return
         }
+        if !problems.isEmpty {
+            let error = SweepError.preflightFailed(file: sweep, problems: problems.map(\.description))
+            guard force else { throw error }
+            printError("warning: \(error.localizedDescription)")
+        }
 
-        var options = DispatchOptions(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, trainer: DispatchOptions.defaultTrainer())
+        var options = DispatchOptions(jobs: jobCount, trainer: DispatchOptions.defaultTrainer())
         options.retries = retries
         options.shuffle = shuffle
         options.staleAfter = staleAfter
         options.failFastAfter = failFastAfter
         options.handleSignals = true
+        options.replaceDefinition = force
         printError("sweep \(plan.name): \(plan.runs.count) runs, \(options.jobs) at once → \(store.root.path)")
 
         let progress = ProgressPrinter(live: isatty(STDERR_FILENO) == 1)
@@ -277,6 +334,9 @@ struct SweepTableCommand: ParsableCommand {
     @Option(help: "Write the table to this file (atomically) instead of standard output.")
     var output: String?
 
+    @Flag(help: "Allow --select-best-by with a test metric (tuning on test data).")
+    var force = false
+
     func run() throws {
         guard let format = TableFormat(rawValue: format) else { throw ValidationError("--format: markdown, csv or latex") }
         let (results, planned) = try loadResults(source, location: location)
@@ -287,6 +347,7 @@ struct SweepTableCommand: ParsableCommand {
         request.selectBy = selectBestBy
         request.over = over.map(splitAxes) ?? []
         request.digits = digits
+        request.allowTestSelection = force
         if higherIsBetter { request.lowerIsBetter = false }
         for filter in filters {
             let parts = filter.split(separator: "=", maxSplits: 1).map(String.init)
@@ -308,13 +369,39 @@ func splitAxes(_ text: String) -> [String] {
 func loadResults(_ source: String, location: ResultsOptions) throws -> (ResultSet, [[String]]) {
     var isDirectory: ObjCBool = false
     if FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) {
-        if isDirectory.boolValue {
-            return (try ResultSet(contentsOf: URL(fileURLWithPath: source).appendingPathComponent("results.csv")), [])
+        let url = URL(fileURLWithPath: source)
+        if isDirectory.boolValue || source.hasSuffix(".csv") {
+            let folder = isDirectory.boolValue ? url : url.deletingLastPathComponent()
+            let results = try ResultSet(contentsOf: isDirectory.boolValue ? url.appendingPathComponent("results.csv") : url)
+            let store = ResultStore(results: folder.deletingLastPathComponent().deletingLastPathComponent(), sweep: folder.deletingLastPathComponent().lastPathComponent, label: folder.lastPathComponent)
+            return (usable(results, store: store, plan: nil), storedPlannedCells(in: folder, axes: results.axes))
         }
-        if source.hasSuffix(".csv") { return (try ResultSet(contentsOf: URL(fileURLWithPath: source)), []) }
     }
     let (_, plan) = try loadPlan(source)
-    return (try location.store(for: plan).results(), plan.runs.map(\.cell))
+    let store = try location.store(for: plan)
+    return (usable(try store.results(), store: store, plan: plan), plan.runs.map(\.cell))
+}
+
+/// The rows whose result.json is still usable, warning about the others: a results.csv
+/// written before a result was corrupted must not count it.
+func usable(_ results: ResultSet, store: ResultStore, plan: SweepPlan?) -> ResultSet {
+    let (kept, dropped) = store.usableRows(of: results, plan: plan)
+    if !dropped.isEmpty {
+        printError("warning: \(store.resultsCSV.path): left out \(dropped.count) run(s) whose result.json is missing or unusable now (\(dropped.joined(separator: ", "))); `sweep run` redoes them")
+    }
+    return kept
+}
+
+/// The planned cells of the definition stored beside a label's results (`sweep.json`), so a
+/// table from a label folder shows unfinished cells and marks partially tuned ones; empty
+/// when there is none or its axes differ from the results'. Cells do not depend on run ids,
+/// so the inputs are not read.
+func storedPlannedCells(in folder: URL, axes: [String]) -> [[String]] {
+    let file = folder.appendingPathComponent("sweep.json")
+    guard let data = try? Data(contentsOf: file), let definition = try? SweepDefinition(data: data, file: file.path),
+        let plan = try? definition.plan(), plan.axes == axes
+    else { return [] }
+    return plan.runs.map(\.cell)
 }
 
 /// Prints text, or writes it atomically to a file.
@@ -356,7 +443,7 @@ struct SweepDiffCommand: ParsableCommand {
     @Option(help: "Significance level for flagging Δ beyond seed noise.")
     var alpha: Double = 0.05
 
-    @Option(help: "Output format: markdown or csv.")
+    @Option(help: "Output format: markdown, csv or latex.")
     var format: String = "markdown"
 
     @Option(help: "Digits after the decimal point.")
@@ -366,22 +453,71 @@ struct SweepDiffCommand: ParsableCommand {
     var output: String?
 
     func run() throws {
-        guard let format = TableFormat(rawValue: format), format != .latex else { throw ValidationError("--format: markdown or csv") }
+        guard let format = TableFormat(rawValue: format) else { throw ValidationError("--format: markdown, csv or latex") }
         guard alpha > 0, alpha < 1 else { throw ValidationError("--alpha must be in (0, 1)") }
         let plan = try sweep.map { try loadPlan($0).1 }
-        func side(_ name: String) throws -> ResultSet {
+        /// The side's results and its stored sweep definition (the label folder's sweep.json).
+        func side(_ name: String) throws -> (ResultSet, JSONValue?) {
+            func definition(in folder: URL) -> JSONValue? {
+                (try? Data(contentsOf: folder.appendingPathComponent("sweep.json"))).flatMap { try? JSONValue(parsing: $0) }
+            }
             if FileManager.default.fileExists(atPath: name) {
                 var isDirectory: ObjCBool = false
                 _ = FileManager.default.fileExists(atPath: name, isDirectory: &isDirectory)
                 let url = URL(fileURLWithPath: name)
-                return try ResultSet(contentsOf: isDirectory.boolValue ? url.appendingPathComponent("results.csv") : url)
+                let folder = isDirectory.boolValue ? url : url.deletingLastPathComponent()
+                let set = try ResultSet(contentsOf: isDirectory.boolValue ? url.appendingPathComponent("results.csv") : url)
+                let store = ResultStore(
+                    results: folder.deletingLastPathComponent().deletingLastPathComponent(), sweep: folder.deletingLastPathComponent().lastPathComponent,
+                    label: folder.lastPathComponent)
+                return (usable(set, store: store, plan: nil), definition(in: folder))
             }
             guard let plan else {
                 throw ValidationError("\(name) is not a file or folder; to name a label, give the sweep with --sweep")
             }
-            return try ResultStore(results: URL(fileURLWithPath: results), sweep: plan.name, label: name).results()
+            let store = ResultStore(results: URL(fileURLWithPath: results), sweep: plan.name, label: name)
+            return (usable(try store.results(), store: store, plan: plan), definition(in: store.root))
         }
-        let diff = try ResultDiff(a: side(a), b: side(b), names: (a, b), metric: metric, alpha: alpha, digits: digits)
+        let (setA, definitionA) = try side(a)
+        let (setB, definitionB) = try side(b)
+        var diff = try ResultDiff(a: setA, b: setB, names: (a, b), metric: metric, alpha: alpha, digits: digits)
+        diff.differences = ResultDiff.describeDifferences(a: setA, b: setB, definitionA: definitionA, definitionB: definitionB)
         try emit(diff.render(format), to: output)
+    }
+}
+
+// MARK: - migrate
+
+/// `userdp sweep migrate SWEEP`: renames a label's finished runs to the current run ids.
+struct SweepMigrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Move a label's finished runs to the current run ids (config version 2) without rerunning them.",
+        discussion: """
+            Keeps a run when its result's config is a run of the sweep and the dataset and model \
+            hashes it recorded match the current inputs; stale runs stay in place and are redone \
+            by the next `sweep run`. Several old runs that are now one run (a nonprivate run per ε) \
+            keep the first; the others move to LABEL/superseded/. See docs/SWEEPS.md.
+            """)
+
+    @Argument(help: "The sweep file.")
+    var sweep: String
+
+    @OptionGroup var location: ResultsOptions
+
+    @Flag(help: "Print what would move and change nothing.")
+    var dryRun = false
+
+    func run() throws {
+        let (definition, plan) = try loadPlan(sweep)
+        let store = try location.store(for: plan)
+        guard FileManager.default.fileExists(atPath: store.runsDirectory.path) else { throw SweepError.noResults(path: store.runsDirectory.path) }
+        let report = try SweepMigration.migrate(plan: plan, store: store, apply: !dryRun)
+        print((dryRun ? "dry run: " : "") + report.render(), terminator: "")
+        // The label now holds this definition's runs: store it, so `sweep run` resumes here.
+        if !dryRun {
+            try store.prepare(definition: definition, replacing: true)
+            print("\(store.definitionFile.path): the current sweep definition")
+        }
     }
 }

@@ -35,9 +35,14 @@ struct TrainCommand: ParsableCommand {
             progress: terminal ? { line in FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8)) } : nil)
         if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
         let r = outcome.result
+        // Only the settings the mechanism reads (docs/CONFIG.md): nonprivate has no ε, record no k.
+        let mechanism = r.config.mechanism
+        var setting = [mechanism.rawValue]
+        if mechanism.reads(keyPath: "epsilon") { setting.append(String(format: "ε=%g", r.config.epsilon)) }
+        if mechanism.reads(keyPath: "k") { setting.append("k=\(r.config.k)") }
+        if mechanism.reads(keyPath: "selection") { setting.append(r.config.selection.label) }
         print(String(
-            format: "%@ ε=%g k=%d %@: test perplexity %.4f, validation %.4f, ε spent %.4f, σ %.4f, %.1f s",
-            r.config.mechanism.rawValue, r.config.epsilon, r.config.k, r.config.selection.label,
-            r.testPerplexity, r.validationPerplexity, r.epsilon, r.noiseMultiplier, r.wallSeconds))
+            format: "%@: test perplexity %.4f, validation %.4f, ε spent %.4f, σ %.4f, %.1f s",
+            setting.joined(separator: " "), r.testPerplexity, r.validationPerplexity, r.epsilon, r.noiseMultiplier, r.wallSeconds))
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Training
 
 /// The root command. Each subcommand lives in its own file and owns its flags; this file only
 /// lists them.
@@ -11,6 +12,7 @@ struct UserDP: ParsableCommand {
             privacy (privacy), inspect user-level datasets (data), build base models \
             (tokenizer, pretrain, eval) and measure speed (bench).
             """,
+        version: UserDPVersion.description,
         subcommands: [
             TrainCommand.self,
             SweepCommand.self,

@@ -223,7 +223,9 @@ struct CommandLineTests {
 
         let diff = try launchUserdp(["sweep", "diff", "A", "B", "--sweep", sweepFile.path] + common, environment: [:], in: fixture.directory)
         diff.process.waitUntilExit()
-        #expect(diff.text.contains("| 1 | group | 2 | 11.50 ± 0.71 (n=2) | 11.50 ± 0.71 (n=2) | 0.00 | +0.0% | 1.000 |  |"), "\(diff.text)")
+        #expect(diff.text.contains("| 1 | group | 2 | 11.50 ± 0.71 (n=2) | 11.50 ± 0.71 (n=2) | 0.00 | +0.0% | 1.000 | 1.000 |  |"), "\(diff.text)")
+        // The two labels ran the same definition and (fake) inputs; the header says so.
+        #expect(diff.text.contains("A (A) and B (B): same sweep definition"), "\(diff.text)")
     }
 }
 

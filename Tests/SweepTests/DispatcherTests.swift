@@ -26,7 +26,7 @@ struct DispatcherTests {
         let set = try ResultSet(csv: csv, path: "results.csv")
         #expect(set.rows.map(\.runID) == plan.runs.map(\.id))
         #expect(set.rows.map { $0.metrics["test_perplexity"] } == [11, 12, 12, 13, 13, 14])
-        #expect(csv.hasPrefix("run_id,k,seed,test_perplexity,validation_perplexity,epsilon_spent,noise_multiplier,sampling_rate,units_per_step_mean,wall_seconds,tokens_per_second,extra.halted,git_commit,"))
+        #expect(csv.hasPrefix("run_id,k,seed,test_perplexity,validation_perplexity,epsilon_spent,noise_multiplier,sampling_rate,units_per_step_mean,wall_seconds,tokens_per_second,extra.halted,userdp_version,git_commit,"))
 
         let output = try String(contentsOf: store.file("output", of: plan.runs[0].id), encoding: .utf8)
         #expect(output.contains("threads=2 cache=\(store.calibrationDirectory.path) run=\(plan.runs[0].id) dispatcher=\(getpid())\n"))
@@ -206,14 +206,17 @@ struct DispatcherTests {
         #expect(!ProcessProbe.isAlive(0, start: nil))
     }
 
-    @Test("a result.json that breaks the schema is reported and left out of results.csv")
+    @Test("a result.json that breaks the schema is a failure, moved aside and left out of results.csv")
     func unreadableResult() throws {
         let fixture = try Fixture()
         let plan = try fixture.definition(#"{"grid": {"dataset": ["bad-result", "ok"]}}"#).plan()
         let log = EventLog()
-        _ = try dispatch(fixture, plan, fixture.options(jobs: 1), log: log)
+        let summary = try dispatch(fixture, plan, fixture.options(jobs: 1), log: log)
         let bad = try #require(plan.runs.first { $0.config.dataset == "bad-result" }?.id)
-        #expect(log.notes.filter { $0.hasPrefix("run \(bad): result.json does not match the RunResult schema") }.count == 1)
+        // Since issue 13 point 3 an unreadable result is not done: the run failed.
+        #expect(summary.failed == [bad])
+        #expect(log.failures.contains { $0.0 == bad && $0.2.hasPrefix("result.json is unreadable") })
+        #expect(!fixture.store(plan).hasResult(bad))
         let set = try ResultSet(contentsOf: fixture.store(plan).resultsCSV)
         #expect(set.rows.map(\.cell) == [["ok"]])
     }

@@ -65,8 +65,9 @@ struct EndToEndTests {
         ])
         let sweepFile = fixture.directory.appendingPathComponent("e2e.json")
         try sweep.canonicalText(pretty: true).write(to: sweepFile, atomically: true, encoding: .utf8)
-        let plan = try SweepDefinition(contentsOf: sweepFile).plan()
-        try #require(plan.runs.count == 8)
+        // Ids over the content of the world's dataset and model, as `userdp sweep run` plans them.
+        let plan = try SweepDefinition(contentsOf: sweepFile).plan(inputs: InputFingerprintResolver())
+        try #require(plan.runs.count == 8 && plan.unresolvedInputs.isEmpty)
         let store = ResultStore(results: fixture.results, sweep: plan.name, label: "e2e")
         let environment = realTrainerEnvironment()
         // One child at a time: the grid is then midway whenever a run is running, on any machine.
@@ -132,6 +133,13 @@ struct EndToEndTests {
             #expect(result.steps == 3)
             #expect(result.epsilon <= run.config.epsilon * (1 + 1e-9), "run \(run.id) spent ε \(result.epsilon) > target")
             #expect(result.testPerplexity.isFinite && result.testPerplexity > 1)
+            // The inputs' content and the userdp that ran are recorded (run identity, provenance).
+            #expect(result.extra["dataset_hash"] == .string(run.inputs!.datasetHash) && result.extra["model_hash"] == .string(run.inputs!.modelHash))
+            #expect(result.provenance.userdpVersion == UserDPVersion.label)
+            // group with lemma accounting stores the record-level event: the group size is beside it.
+            if run.config.mechanism == .group {
+                #expect(result.extra["dp_event_unit"] == .string("record") && result.extra["dp_event_group_size"] == .integer(2))
+            }
         }
         let status = SweepStatus(plan: plan, store: store)
         #expect(status.done.count == plan.runs.count && status.running.isEmpty && status.failed.isEmpty)

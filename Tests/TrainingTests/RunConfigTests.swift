@@ -129,7 +129,7 @@ struct RunConfigTests {
             (#"{"mechanism_options": {"asi_liu": 1}}"#, .invalidValue(keyPath: "mechanism_options.asi_liu", expected: "an object", got: "1")),
             (#"{"mechanism_options": {"group": {"accounting": "tight"}}}"#, .invalidValue(keyPath: "mechanism_options.group.accounting", expected: #"one of "mixture", "lemma""#, got: #""tight""#)),
             (#"{"epsilonn": 8}"#, .unknownKey(keyPath: "epsilonn", known: RunConfig.knownKeys)),
-            (#"{"version": 2}"#, .unsupportedVersion(found: 2, highestSupported: 1)),
+            (#"{"version": 3}"#, .unsupportedVersion(found: 3, highestSupported: 2)),
             (#"{"version": "1"}"#, .invalidValue(keyPath: "version", expected: "a format version (an integer ≥ 1)", got: #""1""#)),
             ("[1, 2]", .invalidValue(keyPath: "config", expected: "an object", got: "[1,2]")),
         ])
@@ -161,7 +161,7 @@ struct RunConfigTests {
         #expect(a.canonicalText == b.canonicalText)
         #expect(
             a.canonicalText
-                == #"{"accountant":"pld","batch_size":16,"clip_norm":1,"context_length":128,"dataset":"shakespeare","delta":1e-05,"epsilon":8,"eval_every":50,"k":4,"learning_rate":0.001,"lora":{"alpha":16,"rank":8,"targets":["c_attn","c_fc"]},"mechanism":"user","mechanism_options":{},"model":"models/base","optimizer":"adam","seed":0,"selection":{"order":"lowest","strategy":"perplexity"},"split_seed":0,"steps":100,"version":1}"#
+                == #"{"accountant":"pld","batch_size":16,"clip_norm":1,"context_length":128,"dataset":"shakespeare","delta":1e-05,"epsilon":8,"eval_every":50,"k":4,"learning_rate":0.001,"lora":{"alpha":16,"rank":8,"targets":["c_attn","c_fc"]},"mechanism":"user","mechanism_options":{},"model":"models/base","optimizer":"adam","seed":0,"selection":{"order":"lowest","strategy":"perplexity"},"split_seed":0,"steps":100,"version":2}"#
         )
     }
 
@@ -248,5 +248,27 @@ struct RunConfigTests {
         // Test vectors from the FNV reference (Fowler, Noll, Vo): "" and "a".
         #expect(fnv1a64Hex(Data()) == "cbf29ce484222325")
         #expect(fnv1a64Hex(Data("a".utf8)) == "af63dc4c8601ec8c")
+    }
+}
+
+/// Issue 12 point 10: the canonical form leaves out what the mechanism ignores.
+@Suite("Run config: keys a mechanism ignores")
+struct IgnoredKeyTests {
+    @Test("nonprivate ignores ε, δ, k, selection, clip_norm and the accountant; record ignores k and selection")
+    func ignoredKeys() throws {
+        let a = try RunConfig(data: Data(#"{"mechanism": "nonprivate", "epsilon": 1, "delta": 0.1, "k": 9, "selection": "longest", "clip_norm": 3, "accountant": "rdp"}"#.utf8))
+        let b = try RunConfig(data: Data(#"{"mechanism": "nonprivate"}"#.utf8))
+        #expect(a == b && a.canonicalText == b.canonicalText)
+        for key in ["epsilon", "delta", "\"k\"", "selection", "clip_norm", "accountant"] { #expect(!a.canonicalText.contains(key)) }
+        let r1 = try RunConfig(data: Data(#"{"mechanism": "record", "k": 9, "selection": "longest", "epsilon": 2}"#.utf8))
+        let r2 = try RunConfig(data: Data(#"{"mechanism": "record", "epsilon": 2}"#.utf8))
+        #expect(r1 == r2 && r1.canonicalText.contains(#""epsilon":2"#))
+        let u1 = try RunConfig(data: Data(#"{"mechanism": "user", "k": 9}"#.utf8))
+        #expect(u1 != (try RunConfig(data: Data(#"{"mechanism": "user"}"#.utf8))))
+        #expect(try RunConfig(data: Data(a.canonicalText.utf8)) == a)
+        #expect(RunConfig.Mechanism.asiLiu.reads(keyPath: "clip_norm") == false)
+        #expect(RunConfig.Mechanism.user.reads(keyPath: "mechanism_options.group.accounting") == false)
+        #expect(RunConfig.Mechanism.group.reads(keyPath: "mechanism_options.group.accounting"))
+        #expect(RunConfig.Mechanism.nonprivate.reads(keyPath: "selection.order") == false)
     }
 }

@@ -108,3 +108,30 @@ func trainWritesResultCurveAndLog(mechanism: RunConfig.Mechanism) throws {
         #expect(curve.filter { $0.validationPerplexity != nil }.map(\.step) == expected, "eval_every \(every)")
     }
 }
+
+/// Issue 12 point 2: three users leave the validation and test splits empty; perplexity would
+/// be ∞ and look like a result.
+@Test func anEmptyValidationOrTestSplitIsAnError() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("userdp-train-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let (model, dataset) = try writeTinyModelAndDataset(root: root, users: 3)
+    var config = RunConfig()
+    config.dataset = dataset.path
+    config.model = model.path
+    config.mechanism = .nonprivate
+    config.batchSize = 1
+    config.steps = 1
+    config.contextLength = 16
+    do {
+        _ = try TrainingRun.execute(config: config, directory: root.appendingPathComponent("run"), cacheDirectory: root.appendingPathComponent("cache"))
+        Issue.record("a run on a dataset without validation or test users succeeded")
+    } catch let error as TrainingError {
+        guard case .emptySplit(let part, let path, let users, _) = error else {
+            Issue.record("unexpected error \(error)")
+            return
+        }
+        #expect(["validation", "test"].contains(part) && path == dataset.path && users == 3)
+        #expect(error.errorDescription?.contains("split is empty") == true)
+    }
+    #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("run/result.json").path))
+}
