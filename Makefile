@@ -5,7 +5,7 @@ SWIFT ?= swift
 APT_PACKAGES := libopenblas-dev libfftw3-dev pkg-config
 USERDP := .build/release/userdp
 
-.PHONY: deps build demo test bench clean
+.PHONY: deps build demo test bench clean paper paper-plan
 
 ## Install the C libraries (OpenBLAS, FFTW) and pkg-config with apt-get when missing.
 deps:
@@ -26,6 +26,19 @@ demo: build
 	@label=$$($(USERDP) sweep label) && \
 	$(USERDP) sweep run sweeps/quick.json --label $$label && \
 	$(USERDP) sweep table sweeps/quick.json --label $$label --rows mechanism,selection,batch_size --cols epsilon
+
+## The study as the study ran it (sweeps/paper/, docs/RESULTS.md): every paper sweep under one
+## pinned label, resuming from the committed results/. A code change that changes results
+## needs a new PAPER_LABEL.
+PAPER_LABEL ?= paper-v1
+PAPER_SWEEPS := sweeps/paper/mechanisms.json sweeps/paper/selection.json sweeps/paper/k-epsilon.json sweeps/paper/asi-liu.json
+
+paper: build
+	@for sweep in $(PAPER_SWEEPS); do $(USERDP) sweep run $$sweep --label $(PAPER_LABEL) || exit 1; done
+
+## Pre-flight of the paper sweeps: run counts, sigma per privacy setting, the wall-time estimate.
+paper-plan: build
+	@for sweep in $(PAPER_SWEEPS); do $(USERDP) sweep run $$sweep --label $(PAPER_LABEL) --dry-run | grep -v '^[0-9a-f]\{12\} '; done
 
 ## All unit and end-to-end tests, under the environment's OpenBLAS kernel and then under a
 ## second kernel the CPU supports (scripts/second-kernel), so that a result depending on the
