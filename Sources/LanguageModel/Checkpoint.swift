@@ -8,7 +8,8 @@ public enum CheckpointError: Error, Equatable, LocalizedError {
     case configUnreadable(path: String, reason: String)
     /// A `config.json` key is missing, ill-typed or describes no valid model.
     case invalidConfig(path: String, key: String, reason: String)
-    /// The tokenizer has more tokens than the model's embedding has rows.
+    /// The tokenizer's vocabulary size differs from the number of rows of the model's token
+    /// embedding (`vocab_size`).
     case vocabularyMismatch(path: String, modelVocabulary: Int, tokenizerVocabulary: Int)
     /// The weights file holds a tensor the GPT-2 architecture does not have.
     case unexpectedTensor(path: String, tensor: String)
@@ -26,7 +27,7 @@ public enum CheckpointError: Error, Equatable, LocalizedError {
         case let .invalidConfig(path, key, reason):
             "\(path): '\(key)': \(reason)"
         case let .vocabularyMismatch(path, model, tokenizer):
-            "\(path): the tokenizer has \(tokenizer) tokens but the model's vocab_size is \(model)"
+            "\(path): the tokenizer (vocab.json, merges.txt) has \(tokenizer) tokens but the model's vocab_size is \(model); they must be equal"
         case let .unexpectedTensor(path, tensor):
             "\(path): unexpected tensor '\(tensor)' (not part of a GPT-2 model with this config.json)"
         case let .untiedLMHead(path):
@@ -51,14 +52,18 @@ public enum Checkpoint {
     /// Weights file name.
     public static let weightsFileName = "model.safetensors"
 
-    /// Loads the model and its tokenizer from a directory.
+    /// Loads the model and its tokenizer from a directory, and checks that they belong
+    /// together: the tokenizer's vocabulary has exactly `vocab_size` tokens, and every token is
+    /// explained by the merges (see `BPETokenizer.load(directory:)`).
     ///
     /// - Throws: `CheckpointError`, `SafeTensorsError` (missing tensor, wrong shape, corrupt
     ///   file: each names the file and tensor) or `TokenizerError`.
     public static func load(directory: URL) throws -> (GPTModel, BPETokenizer) {
         let model = try loadModel(directory: directory)
         let tokenizer = try BPETokenizer.load(directory: directory)
-        if tokenizer.vocabularySize > model.config.vocabularySize {
+        // A tokenizer with fewer tokens than embedding rows is as wrong as one with more: it is
+        // not the tokenizer the model was trained with (or its files are cut short).
+        if tokenizer.vocabularySize != model.config.vocabularySize {
             throw CheckpointError.vocabularyMismatch(
                 path: directory.path, modelVocabulary: model.config.vocabularySize, tokenizerVocabulary: tokenizer.vocabularySize)
         }
