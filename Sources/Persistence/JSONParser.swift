@@ -256,10 +256,10 @@ struct JSONParser {
         }
     }
 
-    /// The input at the current position as a short escaped excerpt: `'x'`, `"\u{0}abc..."`,
-    /// or "the end of the input".
+    /// The input at the current position as a short escaped excerpt (`'x'`, `'\u{0}abc...'`),
+    /// or "end of the input".
     private func excerpt(length: Int = 12) -> String {
-        guard index < bytes.count else { return "the end of the input" }
+        guard index < bytes.count else { return "end of the input" }
         let slice = bytes[index..<min(bytes.count, index + length)]
         return "'" + InputExcerpt.escaped(String(decoding: slice, as: UTF8.self), limit: length)
             + (index + length < bytes.count ? "...'" : "'")
