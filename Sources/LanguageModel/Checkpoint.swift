@@ -77,7 +77,13 @@ public enum Checkpoint {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw CheckpointError.configUnreadable(path: url.path, reason: error.localizedDescription)
+            throw CheckpointError.configUnreadable(path: url.path, reason: FileProblem.describe(error))
+        }
+        // The strict parser first: a duplicate key must not pick one of two model shapes.
+        do {
+            _ = try JSONValue(parsing: data)
+        } catch {
+            throw CheckpointError.configUnreadable(path: url.path, reason: "not valid JSON: \(error.reason)")
         }
         let config: GPTConfig
         do {
@@ -85,7 +91,7 @@ public enum Checkpoint {
         } catch let error as DecodingError {
             throw describe(error, path: url.path)
         } catch {
-            throw CheckpointError.configUnreadable(path: url.path, reason: error.localizedDescription)
+            throw CheckpointError.configUnreadable(path: url.path, reason: FileProblem.describe(error))
         }
         do {
             try config.validate()
@@ -147,7 +153,7 @@ public enum Checkpoint {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw CheckpointError.directoryUnwritable(path: directory.path, reason: error.localizedDescription)
+            throw CheckpointError.directoryUnwritable(path: directory.path, reason: FileProblem.describe(error))
         }
         let config = model.config
         let json: [String: Any] = [
@@ -171,7 +177,7 @@ public enum Checkpoint {
             let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
             try AtomicFile.write(data + Data("\n".utf8), to: configURL)
         } catch {
-            throw CheckpointError.directoryUnwritable(path: configURL.path, reason: error.localizedDescription)
+            throw CheckpointError.directoryUnwritable(path: configURL.path, reason: FileProblem.describe(error))
         }
         let tensors = try model.tensors.map { NamedTensor(name: $0.name, shape: $0.shape, values: try model.tensor(named: $0.name)) }
         try SafeTensorsFile.write(tensors, metadata: metadata.merging(["format": "pt"]) { mine, _ in mine }, to: directory.appendingPathComponent(weightsFileName))
@@ -192,7 +198,7 @@ public enum Checkpoint {
         case let .dataCorrupted(context):
             return .invalidConfig(path: path, key: key(context.codingPath), reason: context.debugDescription)
         @unknown default:
-            return .configUnreadable(path: path, reason: error.localizedDescription)
+            return .configUnreadable(path: path, reason: FileProblem.describe(error))
         }
     }
 }

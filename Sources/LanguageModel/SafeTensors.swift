@@ -313,7 +313,7 @@ public struct SafeTensorsFile: Sendable {
         do {
             try AtomicFile.write(file, to: url)
         } catch {
-            throw SafeTensorsError.fileUnreadable(path: url.path, reason: error.localizedDescription)
+            throw SafeTensorsError.fileUnreadable(path: url.path, reason: FileProblem.describe(error))
         }
     }
 }

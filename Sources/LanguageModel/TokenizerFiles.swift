@@ -161,7 +161,7 @@ extension BPETokenizer {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw TokenizerError.fileUnreadable(path: directory.path, reason: error.localizedDescription)
+            throw TokenizerError.fileUnreadable(path: directory.path, reason: FileProblem.describe(error))
         }
         var json = "{"
         for (id, token) in tokens.enumerated() {
@@ -177,7 +177,7 @@ extension BPETokenizer {
             do {
                 try AtomicFile.write(Data(text.utf8), to: url)
             } catch {
-                throw TokenizerError.fileUnreadable(path: url.path, reason: error.localizedDescription)
+                throw TokenizerError.fileUnreadable(path: url.path, reason: FileProblem.describe(error))
             }
         }
     }

@@ -61,6 +61,18 @@ import Testing
         }
     }
 
+    @Test("a duplicate key in config.json is an error, not one of two model shapes")
+    func duplicateConfigKey() throws {
+        let (directory, _) = try savedModel()
+        try directory.write(#"{"vocab_size": 263, "n_positions": 8, "n_embd": 8, "n_layer": 2, "n_layer": 3, "n_head": 2}"#, to: "config.json")
+        do {
+            _ = try Checkpoint.load(directory: directory.url)
+            Issue.record("duplicate config key accepted")
+        } catch let CheckpointError.configUnreadable(_, reason) {
+            #expect(reason.hasPrefix(#"not valid JSON: duplicate key "n_layer""#))
+        }
+    }
+
     @Test("the intact checkpoint still loads")
     func intact() throws {
         let (directory, tokenizer) = try savedModel()

@@ -59,7 +59,7 @@ public struct DatasetManifest: Sendable, Equatable, Codable {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw UserDataError.unreadable(path: url.path, reason: error.localizedDescription)
+            throw UserDataError.unreadable(path: url.path, reason: FileProblem.describe(error))
         }
         return try decode(data, file: url.path)
     }
