@@ -15,6 +15,9 @@ public enum CheckpointError: Error, Equatable, LocalizedError {
     case unexpectedTensor(path: String, tensor: String)
     /// `lm_head.weight` is present but differs from `wte.weight`; the model ties them.
     case untiedLMHead(path: String)
+    /// `config.json` records a tokenizer digest (``Checkpoint/tokenizerDigestKey``) that differs
+    /// from that of `vocab.json` and `merges.txt`: the tokenizer files were replaced or edited.
+    case tokenizerDigestMismatch(path: String, recorded: String, actual: String)
     /// `save` was called on a model with active LoRA adapters.
     case adaptersNotMerged
     /// The directory could not be created or written.
@@ -32,6 +35,8 @@ public enum CheckpointError: Error, Equatable, LocalizedError {
             "\(path): unexpected tensor '\(tensor)' (not part of a GPT-2 model with this config.json)"
         case let .untiedLMHead(path):
             "\(path): lm_head.weight differs from wte.weight, but userdp's model ties the LM head to the token embedding"
+        case let .tokenizerDigestMismatch(path, recorded, actual):
+            "\(path): the tokenizer files (vocab.json, merges.txt) are not the ones this model was saved with (config.json records tokenizer digest \(recorded), the files give \(actual))"
         case .adaptersNotMerged:
             "the model has active LoRA adapters; call mergeLoRA() (or save the adapters separately) before saving a checkpoint"
         case let .directoryUnwritable(path, reason):
@@ -51,10 +56,14 @@ public enum Checkpoint {
     public static let configFileName = "config.json"
     /// Weights file name.
     public static let weightsFileName = "model.safetensors"
+    /// The `config.json` key under which ``save(_:tokenizer:to:metadata:)`` records the
+    /// tokenizer's ``BPETokenizer/contentDigest``. Optional: HuggingFace checkpoints lack it.
+    public static let tokenizerDigestKey = "userdp_tokenizer_digest"
 
     /// Loads the model and its tokenizer from a directory, and checks that they belong
-    /// together: the tokenizer's vocabulary has exactly `vocab_size` tokens, and every token is
-    /// explained by the merges (see `BPETokenizer.load(directory:)`).
+    /// together: the tokenizer's vocabulary has exactly `vocab_size` tokens, every token is
+    /// explained by the merges (see `BPETokenizer.load(directory:)`), and when `config.json`
+    /// records a tokenizer digest (models saved by userdp), the files match it.
     ///
     /// - Throws: `CheckpointError`, `SafeTensorsError` (missing tensor, wrong shape, corrupt
     ///   file: each names the file and tensor) or `TokenizerError`.
@@ -66,6 +75,13 @@ public enum Checkpoint {
         if tokenizer.vocabularySize != model.config.vocabularySize {
             throw CheckpointError.vocabularyMismatch(
                 path: directory.path, modelVocabulary: model.config.vocabularySize, tokenizerVocabulary: tokenizer.vocabularySize)
+        }
+        // loadModel has read and parsed config.json already; it is small.
+        let configData = (try? Data(contentsOf: directory.appendingPathComponent(configFileName))) ?? Data()
+        if case .string(let recorded)? = (try? JSONValue(parsing: configData))?.value(atKeyPath: tokenizerDigestKey),
+            recorded != tokenizer.contentDigest
+        {
+            throw CheckpointError.tokenizerDigestMismatch(path: directory.path, recorded: recorded, actual: tokenizer.contentDigest)
         }
         return (model, tokenizer)
     }
@@ -171,6 +187,7 @@ public enum Checkpoint {
             "bos_token_id": tokenizer.endOfTextID,
             "eos_token_id": tokenizer.endOfTextID,
             "tie_word_embeddings": true,
+            tokenizerDigestKey: tokenizer.contentDigest,
         ]
         let configURL = directory.appendingPathComponent(configFileName)
         do {

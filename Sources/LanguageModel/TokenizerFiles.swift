@@ -182,6 +182,31 @@ extension BPETokenizer {
         }
     }
 
+    /// A fingerprint of the tokenizer's content (tokens in id order and merges in rank order),
+    /// independent of how the files are formatted: 16 hex digits of 64-bit FNV-1a.
+    ///
+    /// Not cryptographic: it detects a tokenizer that was replaced, reordered or edited by
+    /// accident (``Checkpoint`` records it in `config.json` and compares it on load), not a
+    /// deliberate forgery.
+    public var contentDigest: String {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        func feed(_ bytes: some Sequence<UInt8>) {
+            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        }
+        for token in tokens {
+            feed(token.utf8)
+            feed([0])
+        }
+        feed([1])
+        for merge in merges {
+            feed(merge.left.utf8)
+            feed([0x20])
+            feed(merge.right.utf8)
+            feed([0])
+        }
+        return String(format: "%016llx", hash)
+    }
+
     private static func readFile(_ url: URL) throws -> Data {
         do {
             return try Data(contentsOf: url)

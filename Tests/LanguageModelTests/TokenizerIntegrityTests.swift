@@ -73,6 +73,20 @@ import Testing
         }
     }
 
+    @Test("tokenizer files edited after saving (merges reordered) fail the recorded digest")
+    func digestMismatch() throws {
+        let (directory, tokenizer) = try savedModel()
+        // Ranks 0 and 2 swapped: every token is still produced, the size is unchanged, but
+        // "hell" now merges before "he", so text encodes differently.
+        try directory.write("#version: 0.2\nhe ll\nl l\nh e\nĠ w\no r\nĠw or\n", to: "merges.txt")
+        let edited = try BPETokenizer.load(directory: directory.url)
+        #expect(edited.vocabularySize == tokenizer.vocabularySize)
+        #expect(throws: CheckpointError.tokenizerDigestMismatch(
+            path: directory.url.path, recorded: tokenizer.contentDigest, actual: edited.contentDigest)) {
+            try Checkpoint.load(directory: directory.url)
+        }
+    }
+
     @Test("the intact checkpoint still loads")
     func intact() throws {
         let (directory, tokenizer) = try savedModel()
