@@ -156,7 +156,7 @@ struct FuzzTests {
 
     @Test("privacy command-line numbers (userdp privacy epsilon)")
     func privacyNumbers() throws {
-        let values = ["0", "-1", "1", "10000000", "10000001", "9223372036854775807", "-9223372036854775808", "1e18", "nan", "inf", "1e-300", "0.5", "2", "x"]
+        let values = ["0", "-1", "1", "10000000", "10000001", "1000000000000000", "4611686018427387904", "9223372036854775807", "-9223372036854775808", "1e18", "nan", "inf", "1e-300", "0.5", "2", "x"]
         // `--name=value`, so that negative values reach validation instead of reading as options.
         try fuzz("privacy", seed: 0x9121, usageErrorsAllowed: true) { random, _ in
             var options = [("q", "0.01"), ("sigma", "1"), ("steps", "100"), ("delta", "1e-5")]
