@@ -35,7 +35,31 @@ public enum FileProblem {
             }
         }
         if let posix = error as? POSIXError { return describe(errno: posix.code.rawValue) }
+        // Foundation's generic codes (256: "could not be completed") carry no reason on Linux;
+        // look at the path itself.
+        let path = (nsError.userInfo[NSFilePathErrorKey] as? String) ?? (nsError.userInfo[NSURLErrorKey] as? URL)?.path
+        if let path, let found = diagnose(path) { return found }
+        if nsError.domain == NSCocoaErrorDomain { return "the operation failed (Foundation error \(nsError.code))" }
         return InputExcerpt.escaped(nsError.localizedDescription, limit: 120)
+    }
+
+    /// What is wrong with `path` as a file to read, judged from the file system: "not found",
+    /// "a part of the path is not a folder", "is a folder, not a file", "permission denied";
+    /// nil when nothing visible is wrong.
+    public static func diagnose(_ path: String) -> String? {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            if isDirectory.boolValue { return "is a folder, not a file" }
+            return FileManager.default.isReadableFile(atPath: path) ? nil : "permission denied"
+        }
+        var ancestor = URL(fileURLWithPath: path).deletingLastPathComponent()
+        while ancestor.path != "/" {
+            if FileManager.default.fileExists(atPath: ancestor.path, isDirectory: &isDirectory) {
+                return isDirectory.boolValue ? "not found" : "a part of the path (\(ancestor.path)) is a file, not a folder"
+            }
+            ancestor = ancestor.deletingLastPathComponent()
+        }
+        return "not found"
     }
 
     /// A short reason for the POSIX error number `code`.

@@ -102,4 +102,24 @@ struct PersistenceBadInputTests {
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["taken"])
     }
+
+    @Test("Foundation read errors become plain reasons, also Linux's generic code 256")
+    func plainReasons() throws {
+        let directory = try folder()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("file")
+        try Data("x".utf8).write(to: file)
+        func reason(_ url: URL) -> String {
+            do {
+                _ = try Data(contentsOf: url)
+                return "read"
+            } catch {
+                return FileProblem.describe(error)
+            }
+        }
+        #expect(reason(directory.appendingPathComponent("missing")) == "not found")
+        #expect(reason(directory) == "is a folder, not a file")
+        #expect(reason(file.appendingPathComponent("below")) == "a part of the path (\(file.path)) is a file, not a folder")
+        #expect(FileProblem.describe(errno: ENOSPC) == "no space left on device")
+    }
 }

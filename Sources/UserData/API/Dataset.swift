@@ -189,6 +189,10 @@ extension Dataset {
             try write(to: staging)
         } catch {
             try? manager.removeItem(at: staging)
+            // Name the folder the user asked for, not the hidden staging folder.
+            if case .unwritable(_, let reason) = error as? UserDataError {
+                throw UserDataError.unwritable(path: target.path, reason: reason)
+            }
             throw error
         }
         let aside = parent.appendingPathComponent(".\(target.lastPathComponent).old-\(UUID().uuidString)")
