@@ -8,12 +8,16 @@ public enum CheckpointError: Error, Equatable, LocalizedError {
     case configUnreadable(path: String, reason: String)
     /// A `config.json` key is missing, ill-typed or describes no valid model.
     case invalidConfig(path: String, key: String, reason: String)
-    /// The tokenizer has more tokens than the model's embedding has rows.
+    /// The tokenizer's vocabulary size differs from the number of rows of the model's token
+    /// embedding (`vocab_size`).
     case vocabularyMismatch(path: String, modelVocabulary: Int, tokenizerVocabulary: Int)
     /// The weights file holds a tensor the GPT-2 architecture does not have.
     case unexpectedTensor(path: String, tensor: String)
     /// `lm_head.weight` is present but differs from `wte.weight`; the model ties them.
     case untiedLMHead(path: String)
+    /// `config.json` records a tokenizer digest (``Checkpoint/tokenizerDigestKey``) that differs
+    /// from that of `vocab.json` and `merges.txt`: the tokenizer files were replaced or edited.
+    case tokenizerDigestMismatch(path: String, recorded: String, actual: String)
     /// `save` was called on a model with active LoRA adapters.
     case adaptersNotMerged
     /// The directory could not be created or written.
@@ -26,11 +30,13 @@ public enum CheckpointError: Error, Equatable, LocalizedError {
         case let .invalidConfig(path, key, reason):
             "\(path): '\(key)': \(reason)"
         case let .vocabularyMismatch(path, model, tokenizer):
-            "\(path): the tokenizer has \(tokenizer) tokens but the model's vocab_size is \(model)"
+            "\(path): the tokenizer (vocab.json, merges.txt) has \(tokenizer) tokens but the model's vocab_size is \(model); they must be equal"
         case let .unexpectedTensor(path, tensor):
             "\(path): unexpected tensor '\(tensor)' (not part of a GPT-2 model with this config.json)"
         case let .untiedLMHead(path):
             "\(path): lm_head.weight differs from wte.weight, but userdp's model ties the LM head to the token embedding"
+        case let .tokenizerDigestMismatch(path, recorded, actual):
+            "\(path): the tokenizer files (vocab.json, merges.txt) are not the ones this model was saved with (config.json records tokenizer digest \(recorded), the files give \(actual))"
         case .adaptersNotMerged:
             "the model has active LoRA adapters; call mergeLoRA() (or save the adapters separately) before saving a checkpoint"
         case let .directoryUnwritable(path, reason):
@@ -50,17 +56,32 @@ public enum Checkpoint {
     public static let configFileName = "config.json"
     /// Weights file name.
     public static let weightsFileName = "model.safetensors"
+    /// The `config.json` key under which ``save(_:tokenizer:to:metadata:)`` records the
+    /// tokenizer's ``BPETokenizer/contentDigest``. Optional: HuggingFace checkpoints lack it.
+    public static let tokenizerDigestKey = "userdp_tokenizer_digest"
 
-    /// Loads the model and its tokenizer from a directory.
+    /// Loads the model and its tokenizer from a directory, and checks that they belong
+    /// together: the tokenizer's vocabulary has exactly `vocab_size` tokens, every token is
+    /// explained by the merges (see `BPETokenizer.load(directory:)`), and when `config.json`
+    /// records a tokenizer digest (models saved by userdp), the files match it.
     ///
     /// - Throws: `CheckpointError`, `SafeTensorsError` (missing tensor, wrong shape, corrupt
     ///   file: each names the file and tensor) or `TokenizerError`.
     public static func load(directory: URL) throws -> (GPTModel, BPETokenizer) {
         let model = try loadModel(directory: directory)
         let tokenizer = try BPETokenizer.load(directory: directory)
-        if tokenizer.vocabularySize > model.config.vocabularySize {
+        // A tokenizer with fewer tokens than embedding rows is as wrong as one with more: it is
+        // not the tokenizer the model was trained with (or its files are cut short).
+        if tokenizer.vocabularySize != model.config.vocabularySize {
             throw CheckpointError.vocabularyMismatch(
                 path: directory.path, modelVocabulary: model.config.vocabularySize, tokenizerVocabulary: tokenizer.vocabularySize)
+        }
+        // loadModel has read and parsed config.json already; it is small.
+        let configData = (try? Data(contentsOf: directory.appendingPathComponent(configFileName))) ?? Data()
+        if case .string(let recorded)? = (try? JSONValue(parsing: configData))?.value(atKeyPath: tokenizerDigestKey),
+            recorded != tokenizer.contentDigest
+        {
+            throw CheckpointError.tokenizerDigestMismatch(path: directory.path, recorded: recorded, actual: tokenizer.contentDigest)
         }
         return (model, tokenizer)
     }
@@ -72,7 +93,13 @@ public enum Checkpoint {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw CheckpointError.configUnreadable(path: url.path, reason: error.localizedDescription)
+            throw CheckpointError.configUnreadable(path: url.path, reason: FileProblem.describe(error))
+        }
+        // The strict parser first: a duplicate key must not pick one of two model shapes.
+        do {
+            _ = try JSONValue(parsing: data)
+        } catch {
+            throw CheckpointError.configUnreadable(path: url.path, reason: "not valid JSON: \(error.reason)")
         }
         let config: GPTConfig
         do {
@@ -80,7 +107,7 @@ public enum Checkpoint {
         } catch let error as DecodingError {
             throw describe(error, path: url.path)
         } catch {
-            throw CheckpointError.configUnreadable(path: url.path, reason: error.localizedDescription)
+            throw CheckpointError.configUnreadable(path: url.path, reason: FileProblem.describe(error))
         }
         do {
             try config.validate()
@@ -142,7 +169,7 @@ public enum Checkpoint {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw CheckpointError.directoryUnwritable(path: directory.path, reason: error.localizedDescription)
+            throw CheckpointError.directoryUnwritable(path: directory.path, reason: FileProblem.describe(error))
         }
         let config = model.config
         let json: [String: Any] = [
@@ -160,13 +187,14 @@ public enum Checkpoint {
             "bos_token_id": tokenizer.endOfTextID,
             "eos_token_id": tokenizer.endOfTextID,
             "tie_word_embeddings": true,
+            tokenizerDigestKey: tokenizer.contentDigest,
         ]
         let configURL = directory.appendingPathComponent(configFileName)
         do {
             let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
             try AtomicFile.write(data + Data("\n".utf8), to: configURL)
         } catch {
-            throw CheckpointError.directoryUnwritable(path: configURL.path, reason: error.localizedDescription)
+            throw CheckpointError.directoryUnwritable(path: configURL.path, reason: FileProblem.describe(error))
         }
         let tensors = try model.tensors.map { NamedTensor(name: $0.name, shape: $0.shape, values: try model.tensor(named: $0.name)) }
         try SafeTensorsFile.write(tensors, metadata: metadata.merging(["format": "pt"]) { mine, _ in mine }, to: directory.appendingPathComponent(weightsFileName))
@@ -187,7 +215,7 @@ public enum Checkpoint {
         case let .dataCorrupted(context):
             return .invalidConfig(path: path, key: key(context.codingPath), reason: context.debugDescription)
         @unknown default:
-            return .configUnreadable(path: path, reason: error.localizedDescription)
+            return .configUnreadable(path: path, reason: FileProblem.describe(error))
         }
     }
 }

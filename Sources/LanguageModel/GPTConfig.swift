@@ -133,4 +133,14 @@ public struct LoRAConfig: Codable, Equatable, Hashable, Sendable {
         if !(alpha > 0) || !alpha.isFinite { throw .invalidLoRA(reason: "alpha must be positive and finite, got \(alpha)") }
         if targets.isEmpty { throw .invalidLoRA(reason: "no target projections; choose from \(LoRATarget.allCases.map(\.rawValue))") }
     }
+
+    /// Also throws `ModelError.invalidLoRA` when the rank exceeds the model's width `n_embd`
+    /// (the smallest side of every adapted projection): a larger rank adds no expressiveness,
+    /// and a huge one would try to allocate rank × width floats per adapter.
+    public func validate(for model: GPTConfig) throws(ModelError) {
+        try validate()
+        if rank > model.width {
+            throw .invalidLoRA(reason: "rank \(rank) exceeds the model's width n_embd = \(model.width); use a rank in 1...\(model.width)")
+        }
+    }
 }

@@ -156,9 +156,10 @@ public final class GPTModel {
     /// used by PEFT, and B (r × out) zero, so the model's outputs are unchanged until B trains.
     /// Each adapter tensor draws from its own Philox stream of `seed`.
     ///
-    /// Throws `invalidLoRA` for a bad configuration and `loRAAlreadyEnabled` if adapters exist.
+    /// Throws `invalidLoRA` for a bad configuration (including a rank above the width) and
+    /// `loRAAlreadyEnabled` if adapters exist.
     public func enableLoRA(_ config: LoRAConfig, seed: UInt64) throws(ModelError) {
-        try config.validate()
+        try config.validate(for: self.config)
         if lora != nil { throw .loRAAlreadyEnabled }
         let layout = LoRALayout(config, model: self.config)
         let storage = FloatStorage(count: layout.table.totalCount)

@@ -1,4 +1,5 @@
 import Foundation
+import Persistence
 
 /// One UTF-8 text file read for tokenizer training, pretraining or evaluation.
 public struct TextDocument: Sendable, Equatable {
@@ -56,7 +57,7 @@ public enum TextFiles {
                 do {
                     names = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".txt") }.sorted()
                 } catch {
-                    throw PretrainError.fileUnreadable(path: path, reason: error.localizedDescription)
+                    throw PretrainError.fileUnreadable(path: path, reason: FileProblem.describe(error))
                 }
                 if names.isEmpty { throw PretrainError.noTextFiles(directory: path) }
                 for name in names { documents.append(try readFile((path as NSString).appendingPathComponent(name))) }
@@ -72,7 +73,7 @@ public enum TextFiles {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw PretrainError.fileUnreadable(path: path, reason: error.localizedDescription)
+            throw PretrainError.fileUnreadable(path: path, reason: FileProblem.describe(error))
         }
         var bytes = data[...]
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = bytes.dropFirst(3) }

@@ -138,7 +138,7 @@ public struct SafeTensorsFile: Sendable {
         do {
             data = try Data(contentsOf: url, options: .mappedIfSafe)
         } catch {
-            throw SafeTensorsError.fileUnreadable(path: path, reason: error.localizedDescription)
+            throw SafeTensorsError.fileUnreadable(path: path, reason: FileProblem.describe(error))
         }
         try self.init(data: data, path: path)
     }
@@ -148,18 +148,20 @@ public struct SafeTensorsFile: Sendable {
         guard data.count >= 8 else { throw SafeTensorsError.truncated(path: path, neededBytes: 8, fileBytes: data.count) }
         let headerLength = data.prefix(8).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         guard headerLength <= UInt64(Self.maximumHeaderBytes) else {
-            throw SafeTensorsError.invalidHeader(path: path, reason: "declared header length \(headerLength) exceeds \(Self.maximumHeaderBytes) bytes")
+            throw SafeTensorsError.invalidHeader(
+                path: path, reason: "declared header length \(headerLength) exceeds \(Self.maximumHeaderBytes) bytes")
         }
         let dataStart = 8 + Int(headerLength)
         guard data.count >= dataStart else { throw SafeTensorsError.truncated(path: path, neededBytes: dataStart, fileBytes: data.count) }
         let headerBytes = data[data.startIndex + 8 ..< data.startIndex + dataStart]
-        let object: Any
+        // The strict parser: duplicate tensor names are errors, not "the last one wins".
+        let object: JSONValue
         do {
-            object = try JSONSerialization.jsonObject(with: Data(headerBytes))
+            object = try JSONValue(parsing: Data(headerBytes))
         } catch {
-            throw SafeTensorsError.invalidHeader(path: path, reason: "not valid JSON (\(error.localizedDescription))")
+            throw SafeTensorsError.invalidHeader(path: path, reason: "not valid JSON (\(error.reason))")
         }
-        guard let header = object as? [String: Any] else {
+        guard case .object(let header) = object else {
             throw SafeTensorsError.invalidHeader(path: path, reason: "the header is not a JSON object")
         }
         let dataBytes = data.count - dataStart
@@ -169,12 +171,13 @@ public struct SafeTensorsFile: Sendable {
         for name in header.keys.sorted() {
             let value = header[name]!
             if name == "__metadata__" {
-                guard let dictionary = value as? [String: Any] else {
+                guard case .object(let dictionary) = value else {
                     throw SafeTensorsError.invalidHeader(path: path, reason: "__metadata__ is not an object")
                 }
                 for (key, item) in dictionary {
-                    guard let text = item as? String else {
-                        throw SafeTensorsError.invalidHeader(path: path, reason: "__metadata__ value for '\(key)' is not a string")
+                    guard case .string(let text) = item else {
+                        throw SafeTensorsError.invalidHeader(
+                            path: path, reason: "__metadata__ value for '\(InputExcerpt.escaped(key, limit: 40))' is not a string")
                     }
                     metadata[key] = text
                 }
@@ -184,7 +187,8 @@ public struct SafeTensorsFile: Sendable {
         }
         let ordered = entries.sorted { ($0.value.byteRange.lowerBound, $0.key) < ($1.value.byteRange.lowerBound, $1.key) }
         for (previous, next) in zip(ordered, ordered.dropFirst()) where next.value.byteRange.lowerBound < previous.value.byteRange.upperBound {
-            throw SafeTensorsError.overlappingTensors(path: path, first: previous.key, second: next.key)
+            throw SafeTensorsError.overlappingTensors(
+                path: path, first: InputExcerpt.escaped(previous.key, limit: 80), second: InputExcerpt.escaped(next.key, limit: 80))
         }
         self.path = path
         self.entries = entries
@@ -193,25 +197,26 @@ public struct SafeTensorsFile: Sendable {
         self.dataStart = dataStart
     }
 
-    private static func entry(name: String, value: Any, path: String, dataBytes: Int) throws -> Entry {
+    private static func entry(name rawName: String, value: JSONValue, path: String, dataBytes: Int) throws -> Entry {
+        let name = InputExcerpt.escaped(rawName, limit: 80)
         func fail(_ reason: String) -> SafeTensorsError { .invalidTensorEntry(path: path, tensor: name, reason: reason) }
-        func integers(_ item: Any?) -> [Int]? {
-            guard let array = item as? [Any] else { return nil }
+        func integers(_ item: JSONValue?) -> [Int]? {
+            guard case .array(let array)? = item else { return nil }
             var result: [Int] = []
             for element in array {
-                guard let number = element as? NSNumber, let integer = Int(exactly: number.doubleValue), integer >= 0 else { return nil }
+                guard case .integer(let integer) = element, integer >= 0 else { return nil }
                 result.append(integer)
             }
             return result
         }
-        guard let fields = value as? [String: Any] else { throw fail("not an object") }
-        guard let dtypeName = fields["dtype"] as? String else { throw fail("no string 'dtype'") }
+        guard case .object(let fields) = value else { throw fail("not an object") }
+        guard case .string(let dtypeName)? = fields["dtype"] else { throw fail("no string 'dtype'") }
         guard let shape = integers(fields["shape"]) else { throw fail("'shape' is not an array of non-negative integers") }
         guard let offsets = integers(fields["data_offsets"]), offsets.count == 2 else {
             throw fail("'data_offsets' is not [begin, end]")
         }
         guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
-            throw SafeTensorsError.unsupportedDType(path: path, tensor: name, dtype: dtypeName)
+            throw SafeTensorsError.unsupportedDType(path: path, tensor: name, dtype: InputExcerpt.escaped(dtypeName, limit: 20))
         }
         let (begin, end) = (offsets[0], offsets[1])
         guard begin <= end, end <= dataBytes else {
@@ -308,7 +313,7 @@ public struct SafeTensorsFile: Sendable {
         do {
             try AtomicFile.write(file, to: url)
         } catch {
-            throw SafeTensorsError.fileUnreadable(path: url.path, reason: error.localizedDescription)
+            throw SafeTensorsError.fileUnreadable(path: url.path, reason: FileProblem.describe(error))
         }
     }
 }

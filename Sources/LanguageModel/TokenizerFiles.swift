@@ -22,6 +22,13 @@ public enum TokenizerError: Error, Equatable, LocalizedError {
     case mergeTokenNotInVocabulary(path: String, line: Int, token: String)
     /// `train` needs room for the 256 byte tokens and `<|endoftext|>`.
     case vocabularySizeTooSmall(requested: Int, minimum: Int)
+    /// `merges.txt` holds no merge rule at all (an empty or header-only file) while the
+    /// vocabulary has tokens that only merges produce.
+    case emptyMerges(path: String, vocabularySize: Int)
+    /// Tokens of the vocabulary that are neither byte tokens, special tokens (`<|...|>`) nor the
+    /// result of any merge: `merges.txt` is truncated or belongs to another vocabulary.
+    /// `count` tokens are unexplained; `example` is the one with the lowest id.
+    case mergesDoNotCoverVocabulary(path: String, mergeCount: Int, count: Int, example: String)
 
     public var errorDescription: String? {
         switch self {
@@ -38,9 +45,13 @@ public enum TokenizerError: Error, Equatable, LocalizedError {
         case let .missingEndOfText(path):
             "\(path): the vocabulary has no \(BPETokenizer.endOfTextToken) token"
         case let .invalidMergeLine(path, line, text):
-            "\(path):\(line): expected two tokens separated by one space, found \"\(text)\""
+            "\(path):\(line): expected two tokens separated by one space, found \"\(InputExcerpt.escaped(text, limit: 60))\""
         case let .mergeTokenNotInVocabulary(path, line, token):
-            "\(path):\(line): merge uses token \"\(token)\", which is not in the vocabulary"
+            "\(path):\(line): merge uses token \"\(InputExcerpt.escaped(token, limit: 60))\", which is not in the vocabulary"
+        case let .emptyMerges(path, size):
+            "\(path): no merge rules, but the vocabulary has \(size) tokens; the file is empty or truncated (expected '#version: 0.2' and one 'left right' pair per line)"
+        case let .mergesDoNotCoverVocabulary(path, mergeCount, count, example):
+            "\(path): \(mergeCount) merges produce too few tokens: \(count) vocabulary tokens (first \"\(InputExcerpt.escaped(example, limit: 40))\") come from no merge; the file is truncated or belongs to another vocabulary"
         case let .vocabularySizeTooSmall(requested, minimum):
             "vocabulary size \(requested) is too small: at least \(minimum) (256 bytes + \(BPETokenizer.endOfTextToken))"
         }
@@ -71,20 +82,22 @@ extension BPETokenizer {
         let vocabularyPath = vocabularyURL.path
         let mergesPath = mergesURL.path
         let vocabularyData = try readFile(vocabularyURL)
-        let object: Any
+        let object: JSONValue
         do {
-            object = try JSONSerialization.jsonObject(with: vocabularyData)
+            object = try JSONValue(parsing: vocabularyData)
         } catch {
-            throw TokenizerError.invalidVocabulary(path: vocabularyPath, reason: "invalid JSON (\(error.localizedDescription))")
+            throw TokenizerError.invalidVocabulary(path: vocabularyPath, reason: "invalid JSON (\(error.reason))")
         }
-        guard let dictionary = object as? [String: Any] else {
+        guard case .object(let dictionary) = object else {
             throw TokenizerError.invalidVocabulary(path: vocabularyPath, reason: "the top level is not an object")
         }
         var entries: [(token: String, id: Int)] = []
         entries.reserveCapacity(dictionary.count)
         for (token, value) in dictionary {
-            guard let number = value as? NSNumber, let id = Int(exactly: number.doubleValue), id >= 0 else {
-                throw TokenizerError.invalidVocabulary(path: vocabularyPath, reason: "the id of \"\(token)\" is not a non-negative integer")
+            // Ids beyond 2^31 cannot be token ids (they are stored as Int32).
+            guard case .integer(let id) = value, id >= 0, id <= Int(Int32.max) else {
+                throw TokenizerError.invalidVocabulary(
+                    path: vocabularyPath, reason: "the id of \"\(InputExcerpt.escaped(token, limit: 40))\" is not a non-negative integer")
             }
             entries.append((token, id))
         }
@@ -94,7 +107,9 @@ extension BPETokenizer {
         tokens.reserveCapacity(entries.count)
         for entry in entries {
             if entry.id < tokens.count {
-                throw TokenizerError.invalidVocabulary(path: vocabularyPath, reason: "tokens \"\(tokens[entry.id])\" and \"\(entry.token)\" share id \(entry.id)")
+                throw TokenizerError.invalidVocabulary(
+                    path: vocabularyPath,
+                    reason: "tokens \"\(InputExcerpt.escaped(tokens[entry.id], limit: 40))\" and \"\(InputExcerpt.escaped(entry.token, limit: 40))\" share id \(entry.id)")
             }
             if entry.id > tokens.count {
                 throw TokenizerError.vocabularyIDGap(path: vocabularyPath, missingID: tokens.count)
@@ -117,9 +132,26 @@ extension BPETokenizer {
             merges.append(BPEMerge(String(parts[0]), String(parts[1])))
             lines.append(index + 1)
         }
-        return try BPETokenizer(
+        let tokenizer = try BPETokenizer(
             tokens: tokens, merges: merges,
             vocabularyPath: vocabularyPath, mergesPath: mergesPath, mergeLines: lines)
+        try verifyCoverage(tokens: tokens, merges: merges, mergesPath: mergesPath)
+        return tokenizer
+    }
+
+    /// Checks the vocabulary and the merges as a whole: in a byte-level BPE vocabulary (GPT-2's
+    /// 50,257 = 256 bytes + 50,000 merges + `<|endoftext|>`, or a trained one) every token is a
+    /// byte token, a special token `<|...|>` or the result of a merge. Tokens that no merge
+    /// produces mean `merges.txt` was cut short (or is another tokenizer's), which would
+    /// silently tokenize text into far more, rarer tokens.
+    static func verifyCoverage(tokens: [String], merges: [BPEMerge], mergesPath: String) throws {
+        var explained = Set(merges.map { $0.left + $0.right })
+        for byte in 0...255 { explained.insert(String(ByteLevelAlphabet.scalarForByte[byte])) }
+        let unexplained = tokens.filter { !explained.contains($0) && !($0.hasPrefix("<|") && $0.hasSuffix("|>")) }
+        guard let first = unexplained.first else { return }
+        if merges.isEmpty { throw TokenizerError.emptyMerges(path: mergesPath, vocabularySize: tokens.count) }
+        throw TokenizerError.mergesDoNotCoverVocabulary(
+            path: mergesPath, mergeCount: merges.count, count: unexplained.count, example: first)
     }
 
     /// Writes `vocab.json` (compact JSON, keys in id order, non-ASCII as UTF-8) and `merges.txt`
@@ -129,7 +161,7 @@ extension BPETokenizer {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw TokenizerError.fileUnreadable(path: directory.path, reason: error.localizedDescription)
+            throw TokenizerError.fileUnreadable(path: directory.path, reason: FileProblem.describe(error))
         }
         var json = "{"
         for (id, token) in tokens.enumerated() {
@@ -145,16 +177,41 @@ extension BPETokenizer {
             do {
                 try AtomicFile.write(Data(text.utf8), to: url)
             } catch {
-                throw TokenizerError.fileUnreadable(path: url.path, reason: error.localizedDescription)
+                throw TokenizerError.fileUnreadable(path: url.path, reason: FileProblem.describe(error))
             }
         }
+    }
+
+    /// A fingerprint of the tokenizer's content (tokens in id order and merges in rank order),
+    /// independent of how the files are formatted: 16 hex digits of 64-bit FNV-1a.
+    ///
+    /// Not cryptographic: it detects a tokenizer that was replaced, reordered or edited by
+    /// accident (``Checkpoint`` records it in `config.json` and compares it on load), not a
+    /// deliberate forgery.
+    public var contentDigest: String {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        func feed(_ bytes: some Sequence<UInt8>) {
+            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        }
+        for token in tokens {
+            feed(token.utf8)
+            feed([0])
+        }
+        feed([1])
+        for merge in merges {
+            feed(merge.left.utf8)
+            feed([0x20])
+            feed(merge.right.utf8)
+            feed([0])
+        }
+        return String(format: "%016llx", hash)
     }
 
     private static func readFile(_ url: URL) throws -> Data {
         do {
             return try Data(contentsOf: url)
         } catch {
-            throw TokenizerError.fileUnreadable(path: url.path, reason: error.localizedDescription)
+            throw TokenizerError.fileUnreadable(path: url.path, reason: FileProblem.describe(error))
         }
     }
 }

@@ -23,27 +23,27 @@ public enum JSONValue: Sendable, Hashable {
     case object([String: JSONValue])
 
     /// Why bytes are not JSON: the parser's reason.
-    public struct ParseError: Error, Equatable, Sendable {
-        /// The parser's explanation, e.g. "Unexpected character 'x' around line 3, column 7."
+    public struct ParseError: Error, Equatable, Sendable, LocalizedError {
+        /// The parser's explanation with its position, e.g. "duplicate key \"k\"; each key may
+        /// appear once in an object (line 1, column 10)". Input appears only as a short escaped
+        /// excerpt.
         public var reason: String
         public init(reason: String) { self.reason = reason }
+        public var errorDescription: String? { reason }
     }
 
-    /// Parses JSON bytes (any top-level value). Throws ``ParseError`` with the parser's reason.
+    /// Parses JSON bytes (any top-level value). Throws ``ParseError`` with the reason and the
+    /// line and column.
     ///
-    /// Parsing goes through `JSONDecoder`, whose number parsing round-trips every double;
-    /// `JSONSerialization` in swift-corelibs-foundation misreads some 17-digit doubles
-    /// (`0.30000000000000004` becomes `0.3000000000000001`), which would break canonical
-    /// forms and run ids.
+    /// Strict: duplicate keys in an object are an error naming the key path (`grid.k`), as are
+    /// numbers beyond the range of a double (`1e999`), nesting deeper than 512 levels, invalid
+    /// UTF-8 and anything after the value. Numbers are read from their text with `Int` or
+    /// `Double`, which round-trip every double (`JSONSerialization` in
+    /// swift-corelibs-foundation misreads some 17-digit doubles, which would break canonical
+    /// forms and run ids).
     public init(parsing data: Data) throws(ParseError) {
-        do {
-            self = try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch let DecodingError.dataCorrupted(context) {
-            let underlying = context.underlyingError.map { ($0 as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\($0)" }
-            throw ParseError(reason: underlying ?? context.debugDescription)
-        } catch {
-            throw ParseError(reason: "\(error)")
-        }
+        var parser = JSONParser(data)
+        self = try parser.parseDocument()
     }
 
     /// Integral doubles within ±2⁵³ become `.integer`; everything else is unchanged.

@@ -24,8 +24,10 @@ public struct CalibrationCache: Sendable {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw PrivacyError.cacheFailure(path: directory.path, reason: "cannot create directory: \(error.localizedDescription)")
+            throw PrivacyError.cacheFailure(path: directory.path, reason: "cannot create the folder: \(FileProblem.describe(error))")
         }
+        // Temporary files of writers killed mid-write would otherwise stay forever.
+        AtomicFile.removeStaleTemporaries(in: directory)
     }
 
     private struct Entry: Codable {
@@ -56,13 +58,13 @@ public struct CalibrationCache: Sendable {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw PrivacyError.cacheFailure(path: url.path, reason: "cannot read: \(error.localizedDescription)")
+            throw PrivacyError.cacheFailure(path: url.path, reason: "cannot read: \(FileProblem.describe(error))")
         }
         let entry: Entry
         do {
             entry = try JSONDecoder().decode(Entry.self, from: data)
         } catch {
-            throw PrivacyError.cacheFailure(path: url.path, reason: "not a calibration cache entry (\(error)); delete the file")
+            throw PrivacyError.cacheFailure(path: url.path, reason: "not a calibration cache entry; delete the file")
         }
         guard entry.codeVersion == NoiseCalibration.codeVersion, entry.request == request else { return nil }
         return entry.result

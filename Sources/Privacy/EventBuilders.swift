@@ -61,15 +61,25 @@ extension PrivacyUnitEvent: Codable {
 }
 
 extension DPEvent {
+    /// The most steps T the event builders accept: 10⁷, far beyond any fine-tuning run, and low
+    /// enough that every accountant's arithmetic (PLD grid indices × T, RDP orders × T) stays
+    /// far from overflow and answers within seconds.
+    public static let maximumSteps = 10_000_000
+
+    /// The largest group size k (records per user) ``groupOfRecords(k:q:sigma:steps:)`` accepts:
+    /// 1000. Beyond it the Binomial(k, q) probabilities lose accuracy in double precision (their
+    /// sum drifts from 1 by more than 1e-9) and the mixture has more components than is useful.
+    public static let maximumGroupSize = 1_000
+
     /// DP-SGD's event: `steps` compositions of the Gaussian mechanism (noise multiplier `sigma`,
     /// sensitivity 1) on a Poisson sample with rate `q` (Abadi et al. 2016).
     ///
     /// Used for record-level and user-level (user-wise) DP-SGD alike.
-    /// - Throws: ``PrivacyError`` for q ∉ (0, 1], σ ≤ 0, steps < 1.
+    /// - Throws: ``PrivacyError`` for q ∉ (0, 1], σ ≤ 0, steps ∉ 1...``maximumSteps``.
     public static func poissonSubsampledGaussian(q: Double, sigma: Double, steps: Int) throws -> DPEvent {
         try validateSamplingRate(q)
         try validateSigma(sigma)
-        guard steps >= 1 else { throw PrivacyError.stepsOutOfRange(steps) }
+        try validateSteps(steps)
         return .selfComposed(event: .poissonSampled(samplingProbability: q, event: .gaussian(sigma: sigma)), count: steps)
     }
 
@@ -79,16 +89,27 @@ extension DPEvent {
     ///
     /// This is the mixture-of-Gaussians mechanism of Ganesh (2024, arXiv 2401.10294). With k = 1
     /// it is exactly ``poissonSubsampledGaussian(q:sigma:steps:)``.
-    /// - Throws: ``PrivacyError`` for k < 1, q ∉ (0, 1], σ ≤ 0, steps < 1.
+    /// - Throws: ``PrivacyError`` for k ∉ 1...``maximumGroupSize``, q ∉ (0, 1], σ ≤ 0,
+    ///   steps ∉ 1...``maximumSteps``.
     public static func groupOfRecords(k: Int, q: Double, sigma: Double, steps: Int) throws -> DPEvent {
-        guard k >= 1 else { throw PrivacyError.groupSizeOutOfRange(k) }
+        try validateGroupSize(k)
         try validateSamplingRate(q)
         try validateSigma(sigma)
-        guard steps >= 1 else { throw PrivacyError.stepsOutOfRange(steps) }
+        try validateSteps(steps)
         let step = DPEvent.mixtureOfGaussians(
             sigma: sigma, sensitivities: (0...k).map(Double.init), probabilities: binomialProbabilities(k: k, q: q))
         return .selfComposed(event: step, count: steps)
     }
+}
+
+/// Throws unless `steps` is in 1...``DPEvent/maximumSteps``.
+func validateSteps(_ steps: Int) throws {
+    guard steps >= 1, steps <= DPEvent.maximumSteps else { throw PrivacyError.stepsOutOfRange(steps) }
+}
+
+/// Throws unless `k` is in 1...``DPEvent/maximumGroupSize``.
+func validateGroupSize(_ k: Int) throws {
+    guard k >= 1, k <= DPEvent.maximumGroupSize else { throw PrivacyError.groupSizeOutOfRange(k) }
 }
 
 func validateSamplingRate(_ q: Double) throws {

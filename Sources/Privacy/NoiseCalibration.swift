@@ -35,10 +35,10 @@ public struct CalibrationRequest: Codable, Hashable, Sendable {
     /// Throws the first invalid field as a ``PrivacyError``.
     public func validate() throws {
         try validateSamplingRate(samplingRate)
-        guard steps >= 1 else { throw PrivacyError.stepsOutOfRange(steps) }
+        try validateSteps(steps)
         guard targetEpsilon > 0, targetEpsilon.isFinite else { throw PrivacyError.epsilonOutOfRange(targetEpsilon) }
         try validateDelta(delta)
-        guard unit.groupSize >= 1 else { throw PrivacyError.groupSizeOutOfRange(unit.groupSize) }
+        try validateGroupSize(unit.groupSize)
         guard sigmaTolerance > 0, sigmaTolerance < 0.1 else { throw PrivacyError.toleranceOutOfRange(sigmaTolerance) }
         _ = try accountant.makeAccountant(groupSize: unit.groupSize)
     }
@@ -90,12 +90,30 @@ public struct NoiseCalibration: Sendable {
     }
 
     /// Calibrates σ for `request`, reading and filling the cache when there is one.
-    /// - Throws: ``PrivacyError`` for invalid requests, unreachable targets and cache failures.
-    public func calibrate(_ request: CalibrationRequest) throws -> CalibrationResult {
+    ///
+    /// The cache is optional: an unreadable or corrupt cache file counts as a miss and a failed
+    /// cache write (a full disk, a read-only folder) leaves the result valid; both are reported
+    /// to `cacheWarning` as ``PrivacyError/cacheFailure(path:reason:)`` and never fail the call.
+    /// - Throws: ``PrivacyError`` for invalid requests and unreachable targets.
+    public func calibrate(
+        _ request: CalibrationRequest, cacheWarning: (PrivacyError) -> Void = { _ in }
+    ) throws -> CalibrationResult {
         try request.validate()
-        if let cache, let cached = try cache.load(request) { return cached }
+        if let cache {
+            do {
+                if let cached = try cache.load(request) { return cached }
+            } catch let error as PrivacyError {
+                cacheWarning(error)
+            }
+        }
         let result = try search(request)
-        try cache?.store(result, for: request)
+        if let cache {
+            do {
+                try cache.store(result, for: request)
+            } catch let error as PrivacyError {
+                cacheWarning(error)
+            }
+        }
         return result
     }
 

@@ -14,11 +14,11 @@ public enum PrivacyError: Error, Equatable, Sendable {
     /// An ε that is negative or not finite where a finite ε ≥ 0 is needed
     /// (for `delta(for:epsilon:)`), or a calibration target that is not > 0 and finite.
     case epsilonOutOfRange(Double)
-    /// A number of steps (compositions) below 1.
+    /// A number of steps (compositions) below 1 or above ``DPEvent/maximumSteps``.
     case stepsOutOfRange(Int)
     /// A composition count below 0 in a `selfComposed` event.
     case compositionCountOutOfRange(Int)
-    /// A group size (records per user) below 1.
+    /// A group size (records per user) below 1 or above ``DPEvent/maximumGroupSize``.
     case groupSizeOutOfRange(Int)
     /// A mixture of Gaussians whose parameters do not describe a mechanism; `reason` says which rule failed.
     case invalidMixture(reason: String)
@@ -28,6 +28,9 @@ public enum PrivacyError: Error, Equatable, Sendable {
     case unsupportedEvent(accountant: String, event: String)
     /// A PLD tail-mass bound outside (0, 1e-6].
     case tailMassOutOfRange(Double)
+    /// An event composes a mechanism so many times (`count`, after multiplying nested
+    /// compositions) that the privacy-loss grid's indices would overflow.
+    case compositionTooLarge(count: Int)
     /// The event's privacy-loss distribution would need more grid points than the accountant allows.
     case discretizationTooFine(requiredPoints: Int, limit: Int)
     /// No σ in the searched range reaches the target ε: at the largest σ tried, ε is still above target.
@@ -59,11 +62,11 @@ extension PrivacyError: LocalizedError {
         case .epsilonOutOfRange(let epsilon):
             return "epsilon = \(epsilon) must be finite and > 0 (>= 0 when asking for delta)"
         case .stepsOutOfRange(let steps):
-            return "steps = \(steps) must be at least 1"
+            return "steps = \(steps) is outside 1...\(DPEvent.maximumSteps) (the most steps userdp accounts for is 10^7)"
         case .compositionCountOutOfRange(let count):
             return "a self-composed event has count \(count); it must be >= 0"
         case .groupSizeOutOfRange(let k):
-            return "group size k = \(k) must be at least 1 (records per user)"
+            return "group size k = \(k) is outside 1...\(DPEvent.maximumGroupSize) (records per user)"
         case .invalidMixture(let reason):
             return "invalid mixture of Gaussians: \(reason)"
         case .discretizationOutOfRange(let h):
@@ -73,6 +76,8 @@ extension PrivacyError: LocalizedError {
         case .unsupportedEvent(let accountant, let event):
             return "the \(accountant) accountant cannot account for a \(event) event; use the PLD accountant"
                 + " (for groups under RDP, the group-privacy lemma over RDP applies to the record-level event)"
+        case .compositionTooLarge(let count):
+            return "an event composes a mechanism \(count) times, too many to account for; at most \(DPEvent.maximumSteps) steps per event are supported"
         case .discretizationTooFine(let required, let limit):
             return "the privacy-loss distribution needs \(required) grid points (limit \(limit)); use a coarser discretisation or a larger sigma"
         case .unreachableEpsilon(let target, let epsilon, let sigma):

@@ -51,6 +51,12 @@ public struct Experiment: Sendable {
         let inputs = try ExperimentInputs.load(config: config, cacheDirectory: cacheDirectory, log: observe)
         let model = inputs.model
         let L = config.contextLength
+        // Checked before the (slow) base evaluation and calibration, not only when the
+        // adapters are added: a huge rank would otherwise fail minutes into the run.
+        if let lora = config.lora {
+            try LoRAConfig(rank: lora.rank, alpha: Float(lora.alpha), targets: Set(lora.targets.compactMap { LoRATarget(rawValue: $0.rawValue) }))
+                .validate(for: model.config)
+        }
 
         let baseValidation = try inputs.baseValidationPerplexity(contextLength: L, cacheDirectory: cacheDirectory)
         observe(.message(String(format: "base model validation perplexity %.3f", baseValidation)))

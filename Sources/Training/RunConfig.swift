@@ -55,8 +55,11 @@ public struct RunConfig: Sendable, Hashable {
     public var clipNorm: Double = 1
     /// Expected privacy units per step, > 0. Default 16.
     public var batchSize: Double = 16
-    /// Optimiser steps T, ≥ 1. Default 100.
+    /// Optimiser steps T, in 1...``maximumSteps``. Default 100.
     public var steps: Int = 100
+    /// The most steps a config may ask for: 10⁷, the privacy accountants' limit
+    /// (`DPEvent.maximumSteps`).
+    public static let maximumSteps = 10_000_000
     /// Learning rate η, > 0. Default 0.003.
     public var learningRate: Double = 0.003
     /// Optimiser. Default `.adam`.
@@ -327,7 +330,7 @@ extension RunConfig {
         if let v = root["selection"] { selection = try Selection(json: v, keyPath: root.path("selection")) }
         if let v = try root.number("clip_norm", positive: true) { clipNorm = v }
         if let v = try root.number("batch_size", positive: true) { batchSize = v }
-        if let v = try root.integer("steps", minimum: 1, expected: "a positive integer") { steps = v }
+        if let v = try root.integer("steps", minimum: 1, maximum: RunConfig.maximumSteps, expected: "an integer in 1...10000000") { steps = v }
         if let v = try root.number("learning_rate", positive: true) { learningRate = v }
         if let v = try root.choice("optimizer", Optimizer.self) { optimizer = v }
         if let v = root["lora"] {
@@ -584,9 +587,9 @@ struct ObjectReader {
         return s
     }
 
-    func integer(_ key: String, minimum: Int, expected: String) throws(RunConfigError) -> Int? {
+    func integer(_ key: String, minimum: Int, maximum: Int = .max, expected: String) throws(RunConfigError) -> Int? {
         guard let value = entries[key] else { return nil }
-        guard case .integer(let i) = value, i >= minimum else {
+        guard case .integer(let i) = value, i >= minimum, i <= maximum else {
             throw .invalidValue(keyPath: path(key), expected: expected, got: value.shortText)
         }
         return i

@@ -19,6 +19,8 @@ public enum TrainingRun {
     ) throws -> ExperimentOutcome {
         let fileManager = FileManager.default
         try fileManager.createDirectory(at: directory, withIntermediateDirectories: true)
+        // A run killed mid-write (or resumed after a full disk) leaves `.tmp-*` files behind.
+        AtomicFile.removeStaleTemporaries(in: directory)
         let resultURL = directory.appendingPathComponent(RunResult.fileName)
         if fileManager.fileExists(atPath: resultURL.path) { try fileManager.removeItem(at: resultURL) }
         try AtomicFile.write(Data((config.prettyText + "\n").utf8), to: directory.appendingPathComponent("config.json"))

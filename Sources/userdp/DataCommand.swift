@@ -139,14 +139,17 @@ struct DataImportCommand: ParsableCommand {
 
 /// Writes an imported dataset with statistics and the command that made it, then prints the
 /// importer's report and the statistics table.
+///
+/// An existing, non-empty `out` is refused unless `force`; with `force` the new dataset is
+/// written beside it and swapped in (``Dataset/install(into:replacing:)``).
 func writeImported<Report: Encodable>(
-    records: [Record], manifest: DatasetManifest, report: Report, to out: String
+    records: [Record], manifest: DatasetManifest, report: Report, to out: String, force: Bool
 ) throws {
     var dataset = Dataset(manifest: manifest, records: records)
     guard !records.isEmpty else { throw UserDataError.emptyDataset(file: manifest.source) }
     dataset.manifest.statistics = dataset.statistics(tokenizer: ByteTokenizer())
     let folder = URL(fileURLWithPath: out)
-    try dataset.write(to: folder)
+    try dataset.install(into: folder, replacing: force)
     try printJSON(report)
     print(dataset.manifest.statistics!.table(title: "\(manifest.name)  (\(folder.path))"))
 }
@@ -168,8 +171,11 @@ struct DataImportEnronCommand: ParsableCommand {
     @Option(help: "The maildir folder (maildir/<person>/<folder>/<n>.).")
     var maildir: String?
 
-    @Option(help: "Output dataset folder.")
+    @Option(help: "Output dataset folder (refused if it exists and is not empty, unless --force).")
     var out: String
+
+    @Flag(help: "Replace an existing dataset folder at --out (written beside it, then swapped in).")
+    var force = false
 
     @Option(help: "Dataset name in the manifest.")
     var name = "enron"
@@ -196,7 +202,7 @@ struct DataImportEnronCommand: ParsableCommand {
                 ?? Enron.importMaildir(URL(fileURLWithPath: source), options: options)
             let manifest = Enron.manifest(
                 name: name, source: source, build: (["userdp"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
-            try writeImported(records: records, manifest: manifest, report: report, to: out)
+            try writeImported(records: records, manifest: manifest, report: report, to: out, force: force)
         }
     }
 }
@@ -215,8 +221,11 @@ struct DataImportBookSumCommand: ParsableCommand {
     @Argument(help: "A .csv file or a JSON Lines file.")
     var file: String
 
-    @Option(help: "Output dataset folder.")
+    @Option(help: "Output dataset folder (refused if it exists and is not empty, unless --force).")
     var out: String
+
+    @Flag(help: "Replace an existing dataset folder at --out (written beside it, then swapped in).")
+    var force = false
 
     @Option(help: "Dataset name in the manifest.")
     var name = "booksum"
@@ -237,7 +246,7 @@ struct DataImportBookSumCommand: ParsableCommand {
                 options: BookSumImportOptions(bookColumn: bookColumn, textColumn: textColumn, keepAggregates: keepAggregates))
             let manifest = BookSum.manifest(
                 name: name, source: file, build: (["userdp"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
-            try writeImported(records: records, manifest: manifest, report: report, to: out)
+            try writeImported(records: records, manifest: manifest, report: report, to: out, force: force)
         }
     }
 }

@@ -22,13 +22,13 @@ struct PrivacyOptions: ParsableArguments {
     @Option(name: .customLong("q"), help: "Poisson sampling probability per step, in (0, 1].")
     var samplingRate: Double
 
-    @Option(help: "Number of steps T (>= 1).")
+    @Option(help: "Number of steps T, in 1...10000000.")
     var steps: Int
 
     @Option(help: "Target delta, in (0, 1).")
     var delta: Double
 
-    @Option(name: .customLong("group-size"), help: "Records per user for Group Privacy (K >= 1).")
+    @Option(name: .customLong("group-size"), help: "Records per user for Group Privacy, K in 1...1000.")
     var groupSize: Int?
 
     @Option(help: "Accountant: pld (default), rdp, or group-lemma (the lemma over PLD).")
@@ -159,15 +159,22 @@ struct PrivacyCalibrateCommand: ParsableCommand {
     }
 
     func run() throws {
+        // The cache only saves time: when it cannot be used, say so and calibrate anyway.
+        func warn(_ error: PrivacyError) {
+            FileHandle.standardError.write(Data("warning: \(error.localizedDescription); continuing without the cache\n".utf8))
+        }
         let reports = try reportingPrivacyErrors {
-            let calibration = NoiseCalibration(
-                cache: try cache.map { try CalibrationCache(directory: URL(fileURLWithPath: $0)) })
+            var cacheFolder: CalibrationCache?
+            if let cache {
+                do { cacheFolder = try CalibrationCache(directory: URL(fileURLWithPath: cache)) } catch let error as PrivacyError { warn(error) }
+            }
+            let calibration = NoiseCalibration(cache: cacheFolder)
             return try options.accountantKinds().map { kind in
                 let request = CalibrationRequest(
                     unit: options.unit, samplingRate: options.samplingRate, steps: options.steps,
                     targetEpsilon: epsilon, delta: options.delta, accountant: kind, sigmaTolerance: tolerance)
                 let start = Date()
-                let result = try calibration.calibrate(request)
+                let result = try calibration.calibrate(request, cacheWarning: warn)
                 return Report(request: request, result: result, seconds: Date().timeIntervalSince(start))
             }
         }

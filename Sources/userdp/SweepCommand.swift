@@ -325,7 +325,7 @@ struct SweepTableCommand: ParsableCommand {
     @Option(help: "Output format: markdown, csv or latex.")
     var format: String = "markdown"
 
-    @Option(help: "Digits after the decimal point.")
+    @Option(help: "Digits after the decimal point, 0...12.")
     var digits: Int = 2
 
     @Flag(help: "Larger values of the metric are better (default: derived from its name).")
@@ -339,6 +339,7 @@ struct SweepTableCommand: ParsableCommand {
 
     func run() throws {
         guard let format = TableFormat(rawValue: format) else { throw ValidationError("--format: markdown, csv or latex") }
+        try validateDigits(digits)
         let (results, planned) = try loadResults(source, location: location)
         var request = TableRequest(rows: [], columns: [])
         request.columns = cols.map(splitAxes) ?? [results.axes.contains("epsilon") ? "epsilon" : results.axes.last].compactMap { $0 }
@@ -446,7 +447,7 @@ struct SweepDiffCommand: ParsableCommand {
     @Option(help: "Output format: markdown, csv or latex.")
     var format: String = "markdown"
 
-    @Option(help: "Digits after the decimal point.")
+    @Option(help: "Digits after the decimal point, 0...12.")
     var digits: Int = 2
 
     @Option(help: "Write the diff to this file (atomically) instead of standard output.")
@@ -455,6 +456,7 @@ struct SweepDiffCommand: ParsableCommand {
     func run() throws {
         guard let format = TableFormat(rawValue: format) else { throw ValidationError("--format: markdown, csv or latex") }
         guard alpha > 0, alpha < 1 else { throw ValidationError("--alpha must be in (0, 1)") }
+        try validateDigits(digits)
         let plan = try sweep.map { try loadPlan($0).1 }
         /// The side's results and its stored sweep definition (the label folder's sweep.json).
         func side(_ name: String) throws -> (ResultSet, JSONValue?) {
@@ -520,4 +522,10 @@ struct SweepMigrateCommand: ParsableCommand {
             print("\(store.definitionFile.path): the current sweep definition")
         }
     }
+}
+
+/// Throws unless `--digits` is in 0...12 (a negative count would reach the number formatter as
+/// a malformed format string; more than 12 digits only shows float noise).
+func validateDigits(_ digits: Int) throws {
+    guard (0...12).contains(digits) else { throw ValidationError("--digits \(digits) is outside 0...12") }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Persistence
 import Sweep
 import Training
 
@@ -28,7 +29,10 @@ struct TrainCommand: ParsableCommand {
         // Before anything is read or written: a child of a dispatcher that is already gone
         // must not train beside the resumed sweep.
         try SweepChild.attach(outDirectory: URL(fileURLWithPath: out))
-        let runConfig = try RunConfig(contentsOf: URL(fileURLWithPath: config))
+        let configURL = URL(fileURLWithPath: config)
+        // Foundation's read errors are NSError dumps; say what is wrong with the path instead.
+        if let problem = FileProblem.unreadableFile(configURL) { throw CommandFailure(message: "\(config): \(problem)") }
+        let runConfig = try RunConfig(contentsOf: configURL)
         let terminal = !quiet && isatty(STDERR_FILENO) == 1
         let outcome = try TrainingRun.execute(
             config: runConfig, directory: URL(fileURLWithPath: out),

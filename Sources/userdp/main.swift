@@ -9,4 +9,4 @@ do {
     FileHandle.standardError.write(Data("userdp: error: \(error.localizedDescription)\n".utf8))
     exit(64)
 }
-UserDP.main()
+runUserDP()

@@ -90,7 +90,7 @@ struct RunConfigTests {
             (#"{"delta": 0}"#, .invalidValue(keyPath: "delta", expected: #"a number in (0, 1) for mechanism "user""#, got: "0")),
             (#"{"delta": "1e-5"}"#, .invalidValue(keyPath: "delta", expected: "a number", got: #""1e-5""#)),
             (#"{"k": 0}"#, .invalidValue(keyPath: "k", expected: "a positive integer", got: "0")),
-            (#"{"steps": 0}"#, .invalidValue(keyPath: "steps", expected: "a positive integer", got: "0")),
+            (#"{"steps": 0}"#, .invalidValue(keyPath: "steps", expected: "an integer in 1...10000000", got: "0")),
             (#"{"batch_size": 0}"#, .invalidValue(keyPath: "batch_size", expected: "a positive number", got: "0")),
             (#"{"batch_size": true}"#, .invalidValue(keyPath: "batch_size", expected: "a positive number", got: "true")),
             (#"{"clip_norm": -0.5}"#, .invalidValue(keyPath: "clip_norm", expected: "a positive number", got: "-0.5")),

@@ -135,3 +135,21 @@ func trainWritesResultCurveAndLog(mechanism: RunConfig.Mechanism) throws {
     }
     #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("run/result.json").path))
 }
+
+/// Issue 13 ("bound every count where it is read"): a LoRA rank far above the model's width is
+/// refused at once, not by an allocation of rank × width floats after calibration.
+@Test func hugeLoRARankFailsBeforeTraining() throws {
+    let world = try World()
+    defer { try? FileManager.default.removeItem(at: world.root) }
+    var config = world.config(.user)
+    config.lora = RunConfig.LoRA(rank: 1_000_000_000, alpha: 4, targets: [.attention])
+    #expect(throws: ModelError.invalidLoRA(reason: "rank 1000000000 exceeds the model's width n_embd = 16; use a rank in 1...16")) {
+        try world.train(config, "run")
+    }
+    // A stale temporary file of a killed writer in the run folder is gone after the attempt.
+    let run = world.root.appendingPathComponent("run")
+    let stale = run.appendingPathComponent(".curve.csv.tmp-4206649-\(UUID().uuidString)")
+    try Data("partial".utf8).write(to: stale)
+    _ = try? world.train(config, "run")
+    #expect(!FileManager.default.fileExists(atPath: stale.path))
+}

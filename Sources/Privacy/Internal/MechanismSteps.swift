@@ -81,7 +81,7 @@ struct MechanismSteps {
             if multiplicity > 0 { nonPrivate = true }
         case .selfComposed(let inner, let count):
             let (product, overflow) = multiplicity.multipliedReportingOverflow(by: count)
-            guard !overflow else { throw PrivacyError.compositionCountOutOfRange(count) }
+            guard !overflow else { throw PrivacyError.compositionTooLarge(count: count) }
             try collect(inner, multiplicity: product, into: &counts, nonPrivate: &nonPrivate, accountant: accountant)
         case .composed(let events):
             for inner in events {
@@ -98,7 +98,10 @@ struct MechanismSteps {
             switch try singleStep(event, accountant: accountant) {
             case .none: return
             case .some(nil): if multiplicity > 0 { nonPrivate = true }
-            case .some(let step?): counts[step, default: 0] += multiplicity
+            case .some(let step?):
+                let (total, overflow) = counts[step, default: 0].addingReportingOverflow(multiplicity)
+                guard !overflow else { throw PrivacyError.compositionTooLarge(count: multiplicity) }
+                counts[step] = total
             }
         }
     }

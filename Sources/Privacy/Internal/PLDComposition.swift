@@ -38,10 +38,23 @@ extension PrivacyLossDistribution {
             // Some part has all its mass at +∞.
             return PrivacyLossDistribution(valueDiscretization: h, lowerIndex: 0, masses: [0], infinityMass: 1)
         }
+        // Grid indices of the composition: Σ countⱼ·indexⱼ. Huge counts (nested compositions
+        // multiply) would overflow Int; that is a clean error, not a trap.
         var lowestPossible = 0, highestPossible = 0
         for (distribution, count) in trimmed {
-            lowestPossible += count * distribution.lowerIndex
-            highestPossible += count * distribution.upperIndex
+            let (low, lowOverflow) = count.multipliedReportingOverflow(by: distribution.lowerIndex)
+            let (high, highOverflow) = count.multipliedReportingOverflow(by: distribution.upperIndex)
+            let (lowSum, lowSumOverflow) = lowestPossible.addingReportingOverflow(low)
+            let (highSum, highSumOverflow) = highestPossible.addingReportingOverflow(high)
+            guard !(lowOverflow || highOverflow || lowSumOverflow || highSumOverflow) else {
+                throw PrivacyError.compositionTooLarge(count: count)
+            }
+            lowestPossible = lowSum
+            highestPossible = highSum
+        }
+        // The window's width must itself be an Int.
+        guard !highestPossible.subtractingReportingOverflow(lowestPossible).overflow else {
+            throw PrivacyError.compositionTooLarge(count: trimmed.map(\.count).max() ?? 0)
         }
         let logTail = log(tailMass)
         var upperLoss = Double.infinity, lowerLoss = -Double.infinity
@@ -51,8 +64,14 @@ extension PrivacyLossDistribution {
             upperLoss = min(upperLoss, (kPlus - logTail) / lambda)
             lowerLoss = max(lowerLoss, -(kMinus - logTail) / lambda)
         }
-        let windowLow = max(lowestPossible, min(highestPossible, Int((lowerLoss / h).rounded(.down))))
-        let windowHigh = min(highestPossible, max(windowLow, Int((upperLoss / h).rounded(.up))))
+        // Chernoff bounds can be ±∞ or beyond Int's range; clamp in Double before converting.
+        let windowLow = max(lowestPossible, min(highestPossible, clampedIndex((lowerLoss / h).rounded(.down))))
+        let windowHigh = min(highestPossible, max(windowLow, clampedIndex((upperLoss / h).rounded(.up))))
+        // Refuse oversized windows before searching for a fast length: 7-smooth numbers are
+        // sparse at large sizes, so that search would run for a very long time.
+        guard windowHigh - windowLow < maximumPoints else {
+            throw PrivacyError.discretizationTooFine(requiredPoints: windowHigh - windowLow + 1, limit: maximumPoints)
+        }
         let length = FourierTransform.fastLength(atLeast: windowHigh - windowLow + 1)
         guard length <= maximumPoints else {
             throw PrivacyError.discretizationTooFine(requiredPoints: length, limit: maximumPoints)
@@ -110,6 +129,14 @@ extension PrivacyLossDistribution {
             valueDiscretization: valueDiscretization, lowerIndex: lowerIndex + first,
             masses: Array(masses[first...last]), infinityMass: infinityMass)
     }
+}
+
+/// `value` as an Int, with NaN as 0 and values beyond ±2⁶² clamped (callers clamp again to the
+/// possible index range, which lies within ±2⁶²·… of it only for absurd inputs caught earlier).
+private func clampedIndex(_ value: Double) -> Int {
+    guard !value.isNaN else { return 0 }
+    let limit = Double(1 << 62)
+    return Int(min(limit, max(-limit, value)))
 }
 
 @inline(__always)

@@ -1,5 +1,10 @@
 import Crypto
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Persistence
 
 /// A user-level dataset: records that each name their user, plus the manifest that describes
@@ -102,8 +107,16 @@ extension Dataset {
         let manifest: DatasetManifest
         let recordsURL: URL
         if isDirectory.boolValue {
-            manifest = try DatasetManifest.read(from: location.appendingPathComponent(manifestFileName))
+            let manifestURL = location.appendingPathComponent(manifestFileName)
+            manifest = try DatasetManifest.read(from: manifestURL)
             recordsURL = location.appendingPathComponent(manifest.records)
+            // The manifest's path is checked lexically when read; a symbolic link inside the
+            // folder must not lead out of it either.
+            let folder = location.resolvingSymlinksInPath().standardizedFileURL.path
+            let resolved = recordsURL.resolvingSymlinksInPath().standardizedFileURL.path
+            guard resolved.hasPrefix(folder.hasSuffix("/") ? folder : folder + "/") else {
+                throw UserDataError.recordsOutsideDataset(file: manifestURL.path, records: InputExcerpt.escaped(manifest.records, limit: 80))
+            }
         } else {
             manifest = DatasetManifest(
                 name: location.deletingPathExtension().lastPathComponent, source: location.path, licence: "unknown")
@@ -115,14 +128,87 @@ extension Dataset {
 
     /// Writes `manifest.json` and the records file named by the manifest into `directory`
     /// (created if needed), each atomically.
+    /// - Throws: ``UserDataError/unwritable(path:reason:)`` naming the file or folder.
     public func write(to directory: URL) throws {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw UserDataError.unwritable(path: directory.path, reason: error.localizedDescription)
+            throw UserDataError.unwritable(path: directory.path, reason: FileProblem.describe(error))
         }
+        AtomicFile.removeStaleTemporaries(in: directory)
         try AtomicFile.write(JSONLines.encode(records), to: directory.appendingPathComponent(manifest.records))
         try AtomicFile.write(manifest.encoded(), to: directory.appendingPathComponent(Dataset.manifestFileName))
+    }
+
+    /// Writes the dataset as the folder `directory`, never mixing it with what was there.
+    ///
+    /// Contract:
+    /// - A missing or empty `directory` is simply written.
+    /// - An existing, non-empty `directory` is refused with
+    ///   ``UserDataError/destinationExists(path:)`` unless `replacing` is true, and even then
+    ///   only when it is a dataset folder (holds `manifest.json`), so a mistyped `--out` cannot
+    ///   delete an unrelated folder.
+    /// - The new dataset is first written completely into a hidden sibling folder
+    ///   (`.<name>.new-<uuid>`), then renamed into place; the old folder is renamed aside first
+    ///   and deleted only after the new one is in place (and renamed back if that fails). A
+    ///   failure at any point leaves the old dataset as it was.
+    public func install(into directory: URL, replacing: Bool) throws {
+        let manager = FileManager.default
+        let target = directory.standardizedFileURL
+        var isDirectory: ObjCBool = false
+        let exists = manager.fileExists(atPath: target.path, isDirectory: &isDirectory)
+        if exists {
+            guard isDirectory.boolValue else {
+                throw UserDataError.unwritable(path: target.path, reason: "is a file, not a folder")
+            }
+            let contents = (try? manager.contentsOfDirectory(atPath: target.path)) ?? []
+            if !contents.isEmpty {
+                guard replacing else { throw UserDataError.destinationExists(path: target.path) }
+                guard contents.contains(Dataset.manifestFileName) else {
+                    throw UserDataError.unwritable(
+                        path: target.path, reason: "not a dataset folder (no manifest.json); refusing to replace it even with --force")
+                }
+            }
+        }
+        let parent = target.deletingLastPathComponent()
+        // A file where a folder of the path should be: say which, in plain words.
+        var ancestor = parent
+        while !manager.fileExists(atPath: ancestor.path, isDirectory: &isDirectory), ancestor.path != "/" {
+            ancestor = ancestor.deletingLastPathComponent()
+        }
+        if !isDirectory.boolValue {
+            throw UserDataError.unwritable(path: target.path, reason: "\(ancestor.path) is a file, not a folder")
+        }
+        do {
+            try manager.createDirectory(at: parent, withIntermediateDirectories: true)
+        } catch {
+            throw UserDataError.unwritable(path: parent.path, reason: FileProblem.describe(error))
+        }
+        let staging = parent.appendingPathComponent(".\(target.lastPathComponent).new-\(UUID().uuidString)")
+        do {
+            try write(to: staging)
+        } catch {
+            try? manager.removeItem(at: staging)
+            // Name the folder the user asked for, not the hidden staging folder.
+            if case .unwritable(_, let reason) = error as? UserDataError {
+                throw UserDataError.unwritable(path: target.path, reason: reason)
+            }
+            throw error
+        }
+        let aside = parent.appendingPathComponent(".\(target.lastPathComponent).old-\(UUID().uuidString)")
+        let movedAside = exists && rename(target.path, aside.path) == 0
+        if exists && !movedAside {
+            let reason = FileProblem.describe(errno: errno)
+            try? manager.removeItem(at: staging)
+            throw UserDataError.unwritable(path: target.path, reason: reason)
+        }
+        guard rename(staging.path, target.path) == 0 else {
+            let reason = FileProblem.describe(errno: errno)
+            if movedAside { _ = rename(aside.path, target.path) }
+            try? manager.removeItem(at: staging)
+            throw UserDataError.unwritable(path: target.path, reason: reason)
+        }
+        if movedAside { try? manager.removeItem(at: aside) }
     }
 }
 

@@ -21,7 +21,8 @@ public struct DatasetManifest: Sendable, Equatable, Codable {
     public var source: String
     /// The licence of the text.
     public var licence: String
-    /// The JSON Lines file holding the records, relative to the manifest.
+    /// The JSON Lines file holding the records, relative to the manifest; it must stay inside
+    /// the dataset folder (no absolute path, no `..`).
     public var records: String
     /// The default train / validation / test split.
     public var split: SplitSettings
@@ -58,7 +59,7 @@ public struct DatasetManifest: Sendable, Equatable, Codable {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw UserDataError.unreadable(path: url.path, reason: error.localizedDescription)
+            throw UserDataError.unreadable(path: url.path, reason: FileProblem.describe(error))
         }
         return try decode(data, file: url.path)
     }
@@ -67,9 +68,9 @@ public struct DatasetManifest: Sendable, Equatable, Codable {
     public static func decode(_ data: Data, file: String) throws -> DatasetManifest {
         let value: JSONValue
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: data)
+            value = try JSONValue(parsing: data)
         } catch {
-            throw UserDataError.malformedManifest(file: file, detail: "not valid JSON")
+            throw UserDataError.malformedManifest(file: file, detail: "not valid JSON: \(error.reason)")
         }
         guard case let .object(object) = value else {
             throw UserDataError.malformedManifest(file: file, detail: "top level is not an object")
@@ -95,12 +96,25 @@ public struct DatasetManifest: Sendable, Equatable, Codable {
                 throw UserDataError.unknownManifestKey(file: file, key: "split.\(key)")
             }
         }
+        let manifest: DatasetManifest
         do {
-            return try JSONDecoder().decode(DatasetManifest.self, from: data)
+            manifest = try JSONDecoder().decode(DatasetManifest.self, from: data)
         } catch let error as DecodingError {
             throw UserDataError.invalidManifestValue(
                 file: file, key: error.keyPath, expected: error.expectation)
         }
+        guard isInsideFolder(manifest.records) else {
+            throw UserDataError.recordsOutsideDataset(file: file, records: InputExcerpt.escaped(manifest.records, limit: 80))
+        }
+        return manifest
+    }
+
+    /// True when `records` names a file inside the manifest's folder: a non-empty relative
+    /// path without `..` components. (Symbolic links are checked when the file is opened.)
+    static func isInsideFolder(_ records: String) -> Bool {
+        guard !records.isEmpty, !records.hasPrefix("/"), !records.hasPrefix("~"), !records.contains("\0") else { return false }
+        let components = records.split(separator: "/", omittingEmptySubsequences: true)
+        return !components.isEmpty && !components.contains("..") && components.last != "."
     }
 
     /// Pretty-printed JSON with sorted keys and a final line break.

@@ -1,4 +1,5 @@
 import Foundation
+import Persistence
 
 /// Every failure of the UserData module: loading, building, importing, splitting, selecting and
 /// caching user-level datasets.
@@ -13,6 +14,8 @@ public enum UserDataError: Error, Equatable, Sendable {
     case unreadable(path: String, reason: String)
     /// A file could not be written (or atomically moved into place).
     case unwritable(path: String, reason: String)
+    /// The output folder already holds files and replacing it was not asked for (`--force`).
+    case destinationExists(path: String)
 
     // MARK: JSON Lines records
     /// A line is not valid JSON.
@@ -45,6 +48,9 @@ public enum UserDataError: Error, Equatable, Sendable {
     case unknownManifestKey(file: String, key: String)
     /// The manifest was written by a newer userdp.
     case unsupportedManifestVersion(file: String, version: Int, highestSupported: Int)
+    /// The manifest's `records` path leaves the dataset folder (absolute, or with `..`), or
+    /// resolves (through a symbolic link) outside it.
+    case recordsOutsideDataset(file: String, records: String)
     /// No dataset of that name or path was found; `searched` lists the folders tried.
     case datasetNotFound(name: String, searched: [String])
 
@@ -92,39 +98,46 @@ public enum UserDataError: Error, Equatable, Sendable {
 
 extension UserDataError: LocalizedError {
     public var errorDescription: String? {
+        // Values taken from the input (field names, ids, columns) may be binary: quote them
+        // only as short escaped excerpts, so a message stays one printable line.
+        func q(_ text: String) -> String { InputExcerpt.escaped(text, limit: 60) }
         switch self {
         case let .unreadable(path, reason):
-            return "cannot read \(path): \(reason)"
+            return "cannot read \(path): \(InputExcerpt.escaped(reason, limit: 200))"
         case let .unwritable(path, reason):
             return "cannot write \(path): \(reason)"
+        case let .destinationExists(path):
+            return "\(path) already exists and is not empty; choose another --out, or pass --force to replace the dataset there"
         case let .malformedJSON(file, line, detail):
-            return "\(file):\(line): not valid JSON (\(detail)); each line must be one JSON object such as {\"user\": \"...\", \"text\": \"...\"}"
+            return "\(file):\(line): not valid JSON (\(q(detail))); each line must be one JSON object such as {\"user\": \"...\", \"text\": \"...\"}"
         case let .notAnObject(file, line):
             return "\(file):\(line): expected a JSON object {\"user\": ..., \"text\": ...}"
         case let .missingField(file, line, field):
-            return "\(file):\(line): missing required field \"\(field)\""
+            return "\(file):\(line): missing required field \"\(q(field))\""
         case let .wrongType(file, line, field, expected):
             return "\(file):\(line): field \"\(field)\" must be \(expected)"
         case let .unknownField(file, line, field):
-            return "\(file):\(line): unknown field \"\(field)\"; allowed: user, text, id, meta (put anything else inside \"meta\")"
+            return "\(file):\(line): unknown field \"\(q(field))\"; allowed: user, text, id, meta (put anything else inside \"meta\")"
         case let .emptyText(file, line):
             return "\(file):\(line): \"text\" is empty"
         case let .emptyUser(file, line):
             return "\(file):\(line): \"user\" is empty"
         case let .duplicateID(file, line, id, firstLine):
-            return "\(file):\(line): id \"\(id)\" already used on line \(firstLine); ids must be unique"
+            return "\(file):\(line): id \"\(q(id))\" already used on line \(firstLine); ids must be unique"
         case let .emptyDataset(file):
             return "\(file): no valid record"
         case let .malformedManifest(file, detail):
-            return "\(file): manifest is not a JSON object (\(detail))"
+            return "\(file): manifest is not a JSON object (\(InputExcerpt.escaped(detail, limit: 200)))"
         case let .missingManifestKey(file, key):
             return "\(file): manifest lacks \"\(key)\""
         case let .invalidManifestValue(file, key, expected):
             return "\(file): manifest key \"\(key)\" must be \(expected)"
         case let .unknownManifestKey(file, key):
-            return "\(file): unknown manifest key \"\(key)\""
+            return "\(file): unknown manifest key \"\(q(key))\""
         case let .unsupportedManifestVersion(file, version, highest):
             return "\(file): manifest version \(version) is newer than this userdp supports (\(highest)); update userdp"
+        case let .recordsOutsideDataset(file, records):
+            return "\(file): \"records\": \"\(records)\" points outside the dataset folder; give a file name inside it, such as records.jsonl"
         case let .datasetNotFound(name, searched):
             return "dataset \"\(name)\" not found; give a folder holding manifest.json, or set USERDP_DATA. Searched: \(searched.joined(separator: ", "))"
         case let .invalidSplitFractions(train, validation, test):
@@ -134,7 +147,7 @@ extension UserDataError: LocalizedError {
         case let .invalidContextLength(length):
             return "context length \(length) must be at least 1 token"
         case let .userWithoutRecords(user):
-            return "user \"\(user)\" has no records"
+            return "user \"\(q(user))\" has no records"
         case let .missingPerplexityScore(user, recordID):
             return "no perplexity score for record \"\(recordID)\" of user \"\(user)\"; score the dataset with the base model first"
         case let .invalidPerplexityScore(recordID, value):
@@ -150,11 +163,11 @@ extension UserDataError: LocalizedError {
         case let .noSpeechesFound(file):
             return "\(file): no speech recognised"
         case let .malformedCSV(file, line, detail):
-            return "\(file):\(line): malformed CSV (\(detail))"
+            return "\(file):\(line): malformed CSV (\(q(detail)))"
         case let .csvFieldCount(file, line, expected, found):
             return "\(file):\(line): \(found) fields, header has \(expected)"
         case let .missingColumn(file, column, available):
-            return "\(file): no column \"\(column)\"; available: \(available.joined(separator: ", "))"
+            return "\(file): no column \"\(q(column))\"; available: \(available.prefix(12).map { q($0) }.joined(separator: ", "))\(available.count > 12 ? ", ..." : "")"
         case let .invalidImportOption(name, detail):
             return "option \(name): \(detail)"
         }

@@ -19,7 +19,7 @@ public enum JSONLines {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw UserDataError.unreadable(path: url.path, reason: error.localizedDescription)
+            throw UserDataError.unreadable(path: url.path, reason: FileProblem.describe(error))
         }
         return try parse(data, file: url.path, skipInvalid: skipInvalid)
     }
@@ -65,11 +65,10 @@ public enum JSONLines {
     static func parseLine(_ line: Data, decoder: JSONDecoder, file: String, line number: Int) throws -> Record {
         let value: JSONValue
         do {
-            value = try decoder.decode(JSONValue.self, from: line)
-        } catch let DecodingError.dataCorrupted(context) {
-            throw UserDataError.malformedJSON(file: file, line: number, detail: shortDetail(context))
+            // The strict parser: duplicate keys are errors, messages quote input only escaped.
+            value = try JSONValue(parsing: line)
         } catch {
-            throw UserDataError.malformedJSON(file: file, line: number, detail: "\(error)")
+            throw UserDataError.malformedJSON(file: file, line: number, detail: error.reason)
         }
         guard case let .object(object) = value else {
             throw UserDataError.notAnObject(file: file, line: number)
@@ -100,14 +99,6 @@ public enum JSONLines {
         if user.allSatisfy(\.isWhitespace) { throw UserDataError.emptyUser(file: file, line: number) }
         if text.allSatisfy(\.isWhitespace) { throw UserDataError.emptyText(file: file, line: number) }
         return Record(user: user, text: text, id: id, meta: meta)
-    }
-
-    private static func shortDetail(_ context: DecodingError.Context) -> String {
-        if let underlying = context.underlyingError {
-            let text = "\(underlying)"
-            return text.count > 200 ? String(text.prefix(200)) + "..." : text
-        }
-        return context.debugDescription
     }
 
     /// All records as JSON Lines (UTF-8, `\n` after every line). Keys appear in the order

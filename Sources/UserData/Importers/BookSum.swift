@@ -72,21 +72,21 @@ public enum BookSum {
                     aggregate: aggregate)
             }
         } else {
+            if let problem = FileProblem.unreadableFile(url) { throw UserDataError.unreadable(path: url.path, reason: problem) }
             let data: Data
             do {
                 data = try Data(contentsOf: url)
             } catch {
-                throw UserDataError.unreadable(path: url.path, reason: error.localizedDescription)
+                throw UserDataError.unreadable(path: url.path, reason: FileProblem.describe(error))
             }
-            let decoder = JSONDecoder()
             var columns: (book: String, text: String, chapter: String?)?
             for (number, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
                 if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                 let value: JSONValue
                 do {
-                    value = try decoder.decode(JSONValue.self, from: Data(line))
+                    value = try JSONValue(parsing: Data(line))
                 } catch {
-                    throw UserDataError.malformedJSON(file: url.path, line: number + 1, detail: "not valid JSON")
+                    throw UserDataError.malformedJSON(file: url.path, line: number + 1, detail: error.reason)
                 }
                 guard case let .object(object) = value else { throw UserDataError.notAnObject(file: url.path, line: number + 1) }
                 if columns == nil {

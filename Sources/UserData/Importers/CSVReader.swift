@@ -1,4 +1,5 @@
 import Foundation
+import Persistence
 
 /// A streaming RFC 4180 CSV reader over bytes: comma-separated fields, fields in double quotes
 /// may hold commas, line breaks and doubled quotes (`""`), records end at LF or CRLF.
@@ -14,8 +15,10 @@ struct CSVReader {
 
     /// Calls `row` with each record's fields and the 1-based line where the record starts.
     func read(_ url: URL, row: ([[UInt8]], Int) throws -> Void) throws {
-        guard let handle = try? FileHandle(forReadingFrom: url) else {
-            throw UserDataError.unreadable(path: url.path, reason: "cannot open")
+        if let problem = FileProblem.unreadableFile(url) { throw UserDataError.unreadable(path: url.path, reason: problem) }
+        let handle: FileHandle
+        do { handle = try FileHandle(forReadingFrom: url) } catch {
+            throw UserDataError.unreadable(path: url.path, reason: FileProblem.describe(error))
         }
         defer { try? handle.close() }
         var parser = Parser(file: file)
@@ -24,7 +27,7 @@ struct CSVReader {
             do {
                 chunk = try handle.read(upToCount: 1 << 20)
             } catch {
-                throw UserDataError.unreadable(path: url.path, reason: error.localizedDescription)
+                throw UserDataError.unreadable(path: url.path, reason: FileProblem.describe(error))
             }
             guard let chunk, !chunk.isEmpty else { break }
             try parser.feed(chunk, row: row)

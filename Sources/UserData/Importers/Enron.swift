@@ -86,6 +86,11 @@ public enum Enron {
         records: [Record], report: EnronImportReport
     ) {
         try options.validate()
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw UserDataError.unreadable(path: url.path, reason: "not found")
+        }
+        guard isDirectory.boolValue else { throw UserDataError.unreadable(path: url.path, reason: "is a file, not a folder") }
         guard let enumerator = FileManager.default.enumerator(
             at: url, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles])
         else { throw UserDataError.unreadable(path: url.path, reason: "not a folder") }
