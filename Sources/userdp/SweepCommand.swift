@@ -61,12 +61,13 @@ struct SweepLabelCommand: ParsableCommand {
 }
 
 /// Loads and expands a sweep file with run ids over the content of its datasets and models,
-/// printing expansion warnings and inputs that cannot be read.
-func loadPlan(_ path: String, allowLargeGrid: Bool = false) throws -> (SweepDefinition, SweepPlan) {
+/// printing expansion warnings and (unless the caller reports them itself, as the dry run's
+/// pre-flight does) inputs that cannot be read.
+func loadPlan(_ path: String, allowLargeGrid: Bool = false, warnUnresolved: Bool = true) throws -> (SweepDefinition, SweepPlan) {
     let definition = try SweepDefinition(contentsOf: URL(fileURLWithPath: path))
     let plan = try definition.plan(inputs: InputFingerprintResolver(), allowLargeGrid: allowLargeGrid)
     for warning in plan.warnings { printError("warning: \(path): \(warning)") }
-    for input in plan.unresolvedInputs {
+    for input in plan.unresolvedInputs where warnUnresolved {
         printError("warning: \(path): cannot read \(input); its runs' ids leave out input hashes and the runs will fail")
     }
     return (definition, plan)
@@ -127,7 +128,7 @@ struct SweepRunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (definition, plan) = try loadPlan(sweep, allowLargeGrid: force)
+        let (definition, plan) = try loadPlan(sweep, allowLargeGrid: force, warnUnresolved: !dryRun)
         let store = try location.store(for: plan)
         var factsCache: [String: Result<InputFacts, any Error>] = [:]
         let problems = SweepPreflight.check(plan: plan, reportUnreadable: dryRun) { config in
