@@ -71,6 +71,9 @@ func plainError(_ error: any Error) -> any Error {
             let path = (nsError.userInfo[NSFilePathErrorKey] as? String) ?? (nsError.userInfo[NSURLErrorKey] as? URL)?.path
             return CommandFailure(message: oneLine((path.map { "\($0): " } ?? "") + FileProblem.describe(error)))
         }
+        // ArgumentParser's own errors go back to it unchanged: `--help` can reach here, thrown
+        // by the run() of its built-in help command.
+        if String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") { return error }
         return CommandFailure(message: oneLine(String(describing: error)))
     }
 }

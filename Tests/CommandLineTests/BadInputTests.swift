@@ -13,6 +13,16 @@ struct CommandLineBadInputTests {
         #expect(outcome.seconds < seconds, "\(outcome)")
     }
 
+    @Test("help and version print to stdout and exit 0 (the one-line error renderer passes ArgumentParser's own errors through)", arguments: [
+        ["--help"], ["train", "--help"], ["help", "sweep"], ["sweep", "run", "--help"],
+    ])
+    func helpIsNotAnError(_ arguments: [String]) throws {
+        let folder = try temporaryFolder("help")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let outcome = try runUserdp(arguments, in: folder)
+        #expect(outcome.status == 0 && outcome.standardOutput.contains("USAGE:") && outcome.standardError.isEmpty, "\(outcome)")
+    }
+
     // MARK: Defects 1 and 2: counts beyond the limits
 
     @Test("defect 1: privacy epsilon with huge --steps is a clean limit error, not SIGILL", arguments: [
