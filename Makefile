@@ -2,10 +2,10 @@
 # Both install the system libraries the package links against when they are missing.
 
 SWIFT ?= swift
-APT_PACKAGES := libopenblas-dev libfftw3-dev pkg-config
+APT_PACKAGES := libopenblas-dev libfftw3-dev pkg-config python3-matplotlib fonts-dejavu-core
 USERDP := .build/release/userdp
 
-.PHONY: deps build demo test bench clean paper paper-plan
+.PHONY: deps build demo test bench clean paper paper-plan analysis analysis-check
 
 ## Install the C libraries (OpenBLAS, FFTW) and pkg-config with apt-get when missing.
 deps:
@@ -39,6 +39,18 @@ paper: build
 ## Pre-flight of the paper sweeps: run counts, sigma per privacy setting, the wall-time estimate.
 paper-plan: build
 	@for sweep in $(PAPER_SWEEPS); do $(USERDP) sweep run $$sweep --label $(PAPER_LABEL) --dry-run | grep -v '^[0-9a-f]\{12\} '; done
+
+## Every table, figure and claim check of docs/RESULTS.md from the committed results/
+## (analysis/spec.json declares them; matplotlib from Debian's python3-matplotlib).
+analysis: build
+	/usr/bin/python3 analysis/make.py --userdp $(USERDP)
+
+## Fails when the committed analysis/ outputs differ from a fresh regeneration.
+analysis-check: build
+	@scratch=$$(mktemp -d); cp -r analysis/. $$scratch/; \
+	/usr/bin/python3 analysis/make.py --userdp $(USERDP) --out $$scratch >/dev/null && \
+	if diff -r -q analysis $$scratch >/dev/null; then echo "analysis/ is up to date"; rm -rf $$scratch; \
+	else diff -r -q analysis $$scratch; echo "analysis/ is out of date: run make analysis and commit it"; rm -rf $$scratch; exit 1; fi
 
 ## All unit and end-to-end tests, under the environment's OpenBLAS kernel and then under a
 ## second kernel the CPU supports (scripts/second-kernel), so that a result depending on the
