@@ -281,7 +281,8 @@ public final class Dispatcher {
             if let unreadable { (reason, transient) = (unreadable, false) }
             // Only this session's attempts count against `retries`.
             let willRetry = transient && sessionAttempts[run.id, default: 1] <= options.retries
-            try recordFailure(run.id, attempt: slot.attempt, reason: reason, transient: transient, seconds: seconds)
+            let trainerFailure = TrainerFailure.read(from: store.runDirectory(run.id))
+            try recordFailure(run.id, attempt: slot.attempt, reason: reason, transient: transient, seconds: seconds, trainer: trainerFailure)
             report(.failed(runID: run.id, point: point, attempt: slot.attempt, reason: reason, willRetry: willRetry))
             if willRetry && stop == nil {
                 try archivePreviousAttempt(run.id)
@@ -290,7 +291,7 @@ public final class Dispatcher {
             }
             claims.release(run.id)
             failedHere.append(run.id)
-            let signature = errorSignature(run.id, reason: reason)
+            let signature = trainerFailure.map { failureSignature(run.id, reason: reason, failure: $0) } ?? errorSignature(run.id, reason: reason)
             errorRuns[signature, default: []].append(run.id)
             if let runs = errorRuns[signature], runs.count >= options.failFastAfter, stop == nil {
                 stop = .failFast(error: signature, runs: runs)
@@ -314,14 +315,29 @@ public final class Dispatcher {
         return "\(reason): \(last)"
     }
 
-    /// Writes `failure.json` for the attempt (archived with it if another attempt follows).
-    private func recordFailure(_ id: String, attempt: Int, reason: String, transient: Bool, seconds: Double) throws(SweepError) {
-        let failure: JSONValue = .object([
+    /// The reason plus the trainer's own error code and message (`TrainerFailure`), with the
+    /// run's own id and paths removed, so the same error on different runs compares equal.
+    func failureSignature(_ id: String, reason: String, failure: TrainerFailure) -> String {
+        let message = failure.message.replacingOccurrences(of: store.runDirectory(id).path, with: "<run>").replacingOccurrences(of: id, with: "<id>")
+        return "\(reason): \(failure.code): \(message)"
+    }
+
+    /// Writes `failure.json` for the attempt (archived with it if another attempt follows),
+    /// with the trainer's own code and message when it wrote them.
+    private func recordFailure(
+        _ id: String, attempt: Int, reason: String, transient: Bool, seconds: Double, trainer: TrainerFailure?
+    ) throws(SweepError) {
+        var fields: [String: JSONValue] = [
             "attempt": .integer(attempt), "reason": .string(reason), "transient": .bool(transient),
             "seconds": .number(seconds), "host": .string(ProcessProbe.hostName),
             "finished_at": .number(Date().timeIntervalSince1970.rounded()),
             "last_lines": .array(store.lastLines(of: id, count: 10).map(JSONValue.string)),
-        ])
+        ]
+        if let trainer {
+            fields["code"] = .string(trainer.code)
+            fields["message"] = .string(trainer.message)
+        }
+        let failure: JSONValue = .object(fields)
         try store.write(Data((failure.canonicalText(pretty: true) + "\n").utf8), to: store.file(ResultStore.RunFile.failure, of: id))
     }
 

@@ -27,7 +27,17 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         // Before anything is read or written: a child of a dispatcher that is already gone
         // must not train beside the resumed sweep.
-        try SweepChild.attach(outDirectory: URL(fileURLWithPath: out))
+        let dispatched = try SweepChild.attach(outDirectory: URL(fileURLWithPath: out))
+        do {
+            try train()
+        } catch {
+            // The dispatcher reads why we failed from a file rather than from our last words.
+            if dispatched { try? TrainerFailure(error).write(to: URL(fileURLWithPath: out)) }
+            throw error
+        }
+    }
+
+    func train() throws {
         let runConfig = try RunConfig(contentsOf: URL(fileURLWithPath: config))
         let terminal = !quiet && isatty(STDERR_FILENO) == 1
         let outcome = try TrainingRun.execute(

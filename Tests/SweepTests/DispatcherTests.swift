@@ -244,5 +244,18 @@ struct DispatcherTests {
         try FileManager.default.createDirectory(at: store.runDirectory(id), withIntermediateDirectories: true)
         try AtomicFile.write(JSONEncoder().encode(claim), to: store.file("claim", of: id))
     }
-}
 
+    @Test("a trainer's own failure code and message go into failure.json and decide fail-fast, not its last output line")
+    func trainerFailureCode() throws {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(#"{"base": {"dataset": "coded-fail"}, "grid": {"k": [1, 2, 3, 4]}}"#).plan()
+        var options = fixture.options(jobs: 1)
+        options.failFastAfter = 3
+        let summary = try dispatch(fixture, plan, options)
+        let firstThree = Array(fixture.ledgerIDs().prefix(3))
+        #expect(summary.stop == .failFast(error: "exit status 1: UserDataError.datasetNotFound: dataset <run>/data not found", runs: firstThree))
+        let failure = try JSONValue(parsing: Data(contentsOf: fixture.store(plan).file("failure.json", of: firstThree[0])))
+        #expect(failure.value(atKeyPath: "code") == .string("UserDataError.datasetNotFound"))
+        #expect(failure.value(atKeyPath: "message") == .string("dataset \(fixture.store(plan).runDirectory(firstThree[0]).path)/data not found"))
+    }
+}

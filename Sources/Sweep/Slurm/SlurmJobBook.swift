@@ -72,7 +72,7 @@ public struct SlurmJobBook: Sendable {
         try store.withLock { () throws(SweepError) in
             let file = File(version: Self.version, jobs: try jobs() + [job])
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             do {
                 try AtomicFile.write(try encoder.encode(file) + Data("\n".utf8), to: url, createDirectories: true)
             } catch {
