@@ -130,6 +130,8 @@ struct SweepRunCommand: ParsableCommand {
     func validate() throws {
         if launcher != .slurm, let flag = slurm.givenFlag { throw ValidationError("\(flag) needs --launcher slurm") }
         if launcher == .slurm, !only.isEmpty { throw ValidationError("--only is for local dispatch (Slurm array tasks)") }
+        if launcher == .slurm, jobs != nil { throw ValidationError("--jobs is for local dispatch; with --launcher slurm each array task runs one run (--array-limit caps tasks at once)") }
+        if launcher == .slurm, shuffle { throw ValidationError("--shuffle is for local dispatch; array tasks take the runs in manifest order") }
         try slurm.validate()
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if retries < 0 { throw ValidationError("--retries must be at least 0") }

@@ -212,4 +212,33 @@ struct SlurmLauncherTests {
         }
         #expect(try ResultSet(contentsOf: store.resultsCSV).rows.map(\.runID) == plan.runs.map(\.id))
     }
+
+    @Test("a task whose processes die by SIGKILL (no chance to clean up) leaves a stale claim; a resubmission takes the run over")
+    func killedTask() throws {
+        let fixture = try Fixture()
+        let (file, plan) = try sweepFile(fixture, #"{"name": "grid", "base": {"dataset": "ok"}, "grid": {"k": [1]}}"#)
+        let store = ResultStore(results: fixture.results, sweep: "grid", label: "L")
+        let run = ["sweep", "run", file.path, "--results", fixture.results.path, "--label", "L", "--launcher", "slurm"]
+        defer { _ = try? SlurmJobBook(store: store).cancelAll(client: SlurmClient()) }
+
+        let first = try userdp(run, fixture, gated: true)
+        #expect(first.status == 0, "\(first.text)")
+        try #require(waitUntil(timeout: 300) { claimsWithChildren(store).count == 1 }, "the task should start")
+        // SIGKILL to the task's dispatcher and trainer, as from the out-of-memory killer or after
+        // KillWait. (`scancel --signal=KILL` would not do: Slurm turns it into a cancel, which
+        // sends SIGTERM first.)
+        let claim = try #require(claimsWithChildren(store).first)
+        Foundation.kill(claim.pid, SIGKILL)
+        signalChild(pid: try #require(claim.childPID), SIGKILL)
+        try #require(waitUntil(timeout: 120) { liveTasks(store).isEmpty }, "the killed task should leave the queue")
+        let id = plan.runs[0].id
+        #expect(FileManager.default.fileExists(atPath: store.file("claim", of: id).path), "SIGKILL leaves the claim")
+        #expect(SweepStatus(plan: plan, store: store).staleClaims == [id])
+
+        fixture.openGate()
+        let second = try userdp(run, fixture)
+        #expect(second.status == 0 && !second.text.contains("nothing to submit"), "\(second.text)")
+        try #require(waitUntil(timeout: 300) { SweepStatus(plan: plan, store: store).done == [id] && liveTasks(store).isEmpty })
+        #expect(fixture.ledgerIDs() == [id, id])
+    }
 }
