@@ -61,7 +61,7 @@ test-slurm: deps
 	$(SWIFT) build --build-tests
 	@trap 'scripts/slurm-test-cluster stop' EXIT INT TERM; \
 	scripts/slurm-test-cluster start || exit 1; \
-	{ USERDP_SLURM_TESTS=1 $(SWIFT) test --skip-build --filter 'SlurmLauncherTests|SlurmSubmissionTests' 2>&1; \
+	{ USERDP_SLURM_TESTS=1 $(SWIFT) test --skip-build --filter 'SlurmLauncherTests|SlurmSubmissionTests|SlurmCommandLineTests' 2>&1; \
 	  echo $$? > $(SLURM_TEST_LOG).status; } | tee $(SLURM_TEST_LOG); \
 	status=$$(cat $(SLURM_TEST_LOG).status); [ "$$status" = 0 ] || exit 1; \
 	grep -q 'Suite "sweep run --launcher slurm on a real Slurm (make test-slurm)" passed' $(SLURM_TEST_LOG) || \

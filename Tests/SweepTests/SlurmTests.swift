@@ -92,6 +92,34 @@ struct SlurmSubmissionTests {
     }
 }
 
+@Suite("sweep run --launcher slurm from the command line without a cluster", .serialized, .enabled(if: userdpExecutable != nil, "the userdp executable is not built beside the tests"))
+struct SlurmCommandLineTests {
+    @Test("--dry-run prints the script and submits and writes nothing; Slurm flags without --launcher slurm are refused")
+    func dryRun() throws {
+        let fixture = try Fixture()
+        let sweepFile = fixture.directory.appendingPathComponent("grid.json")
+        try #"{"name": "grid", "base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#.write(to: sweepFile, atomically: true, encoding: .utf8)
+        // No sbatch on this PATH: a submission would fail, a dry run must not try.
+        let environment = ["PATH": fixture.directory.path, DispatchOptions.trainerVariable: fixture.trainer.path]
+        let common = ["sweep", "run", sweepFile.path, "--results", fixture.results.path, "--label", "L"]
+        let dry = try launchUserdp(common + ["--launcher", "slurm", "--time", "10", "--sbatch-arg=--nice=5", "--dry-run"], environment: environment, in: fixture.directory)
+        dry.process.waitUntilExit()
+        #expect(dry.process.terminationStatus == 0, "\(dry.text)")
+        for line in ["#SBATCH --array=0-1\n", "#SBATCH --time=10\n", "#SBATCH --nice=5\n", "--launcher local --jobs 1 --only \"$run_id\""] {
+            #expect(dry.text.contains(line), "\(line): \(dry.text)")
+        }
+        #expect(dry.text.contains("2 of 2 runs would be submitted"), "\(dry.text)")
+        let label = fixture.results.appendingPathComponent("grid/L")
+        #expect(!FileManager.default.fileExists(atPath: label.appendingPathComponent("slurm").path))
+
+        let wrong = try launchUserdp(common + ["--partition", "cpu"], environment: environment, in: fixture.directory)
+        wrong.process.waitUntilExit()
+        #expect(wrong.process.terminationStatus != 0)
+        #expect(wrong.text.contains("--partition needs --launcher slurm"), "\(wrong.text)")
+        #expect(fixture.ledgerIDs().isEmpty)
+    }
+}
+
 /// Whether the real-Slurm tests run: `USERDP_SLURM_TESTS=1` (set by `make test-slurm`) and a
 /// cluster that answers `sinfo` (scripts/slurm-test-cluster start).
 let slurmTestsEnabled: Bool = {
