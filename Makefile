@@ -5,7 +5,7 @@ SWIFT ?= swift
 APT_PACKAGES := libopenblas-dev libfftw3-dev pkg-config python3-matplotlib fonts-dejavu-core
 USERDP := .build/release/userdp
 
-.PHONY: deps build demo test bench clean paper paper-plan analysis analysis-check
+.PHONY: deps build demo test test-slurm bench clean paper paper-plan analysis analysis-check
 
 ## Install the C libraries (OpenBLAS, FFTW) and pkg-config with apt-get when missing.
 deps:
@@ -63,6 +63,21 @@ test: deps
 	  echo "== the suite again under OPENBLAS_CORETYPE=$$second"; \
 	  OPENBLAS_CORETYPE=$$second $(SWIFT) test --skip-build; \
 	else echo "== no second OpenBLAS kernel for this CPU: one run only"; fi
+
+## The Slurm launcher against a real one-node Slurm on this machine (needs root): start munged,
+## slurmctld and slurmd (scripts/slurm-test-cluster, installs slurm-wlm and munge if missing),
+## run the Slurm suites with USERDP_SLURM_TESTS=1, and stop the daemons whatever happened. Fails
+## when the real-cluster suite was skipped instead of run.
+SLURM_TEST_LOG ?= .build/test-slurm.log
+test-slurm: deps
+	$(SWIFT) build --build-tests
+	@trap 'scripts/slurm-test-cluster stop' EXIT INT TERM; \
+	scripts/slurm-test-cluster start || exit 1; \
+	{ USERDP_SLURM_TESTS=1 $(SWIFT) test --skip-build --filter 'SlurmLauncherTests|SlurmSubmissionTests|SlurmCommandLineTests' 2>&1; \
+	  echo $$? > $(SLURM_TEST_LOG).status; } | tee $(SLURM_TEST_LOG); \
+	status=$$(cat $(SLURM_TEST_LOG).status); [ "$$status" = 0 ] || exit 1; \
+	grep -q 'Suite "sweep run --launcher slurm on a real Slurm (make test-slurm)" passed' $(SLURM_TEST_LOG) || \
+	  { echo "test-slurm: the real-Slurm suite did not run (see $(SLURM_TEST_LOG))" >&2; exit 1; }
 
 clean:
 	rm -rf .build

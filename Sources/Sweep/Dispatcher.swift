@@ -2,136 +2,7 @@ import Foundation
 import Training
 import Persistence
 
-/// How a sweep is dispatched.
-public struct DispatchOptions: Sendable {
-    /// Child processes at once (≥ 1).
-    public var jobs: Int
-    /// Extra attempts for transient failures (killed by a signal, exit status 137 = SIGKILL
-    /// through a shell, typically the out-of-memory killer).
-    public var retries: Int = 1
-    /// Dispatch in random order (spreads concurrent dispatchers over the grid).
-    public var shuffle: Bool = false
-    /// The `userdp` executable the children run (`userdp train --config C --out D`).
-    public var trainer: URL
-    /// The environment children inherit (before the two variables set below).
-    public var environment: [String: String] = ProcessInfo.processInfo.environment
-    /// Cores of the machine; each child gets `OPENBLAS_NUM_THREADS = max(1, cores / jobs)`
-    /// unless the environment sets it.
-    public var cores: Int = ProcessInfo.processInfo.activeProcessorCount
-    /// A claim from another host whose heartbeat is older than this is stale (seconds).
-    public var staleAfter: TimeInterval = 120
-    /// How often our claims' heartbeats are touched (seconds).
-    public var heartbeatInterval: TimeInterval = 10
-    /// How often children are polled (seconds).
-    public var pollInterval: TimeInterval = 0.1
-    /// Stop dispatching when the same error ended this many different runs.
-    public var failFastAfter: Int = 3
-    /// Keep waiting (and reclaiming stale claims) while other dispatchers hold runs, so that
-    /// the sweep is complete when `run()` returns; otherwise return when nothing is claimable.
-    public var waitForOthers: Bool = true
-    /// Handle SIGINT and SIGTERM: stop dispatching, terminate children (a second signal kills
-    /// them), release claims. Only for the process's one dispatcher (the CLI).
-    public var handleSignals: Bool = false
-    /// Replace the label's stored `sweep.json` when it differs from the definition being run
-    /// (`sweep run --force`); otherwise such a run stops with `SweepError.definitionChanged`.
-    public var replaceDefinition: Bool = false
-
-    /// Options with the required parts; the rest take the documented defaults.
-    public init(jobs: Int, trainer: URL) {
-        self.jobs = max(1, jobs)
-        self.trainer = trainer
-    }
-
-    /// Environment variable that overrides the trainer executable.
-    public static let trainerVariable = "USERDP_TRAIN_EXECUTABLE"
-    /// Environment variable through which children find the shared calibration cache.
-    public static let calibrationCacheVariable = "USERDP_CALIBRATION_CACHE"
-    /// Environment variable carrying the run id to each child.
-    public static let runIDVariable = "USERDP_RUN_ID"
-    /// Environment variable carrying the dispatcher's pid to each child, so that the child
-    /// can tell when the dispatcher died (`SweepChild`).
-    public static let dispatcherPIDVariable = "USERDP_DISPATCHER_PID"
-    /// Environment variable carrying the dispatcher's start time (clock ticks since boot, from
-    /// /proc) with its pid, so that a recycled pid is not taken for the dispatcher.
-    public static let dispatcherStartVariable = "USERDP_DISPATCHER_START"
-
-    /// The executable for children: `USERDP_TRAIN_EXECUTABLE` if set, else the running binary
-    /// (`/proc/self/exe`, or `argv[0]` resolved against the current directory and PATH).
-    public static func defaultTrainer(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        if let path = environment[trainerVariable], !path.isEmpty { return URL(fileURLWithPath: path) }
-        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            return URL(fileURLWithPath: path)
-        }
-        let argv0 = CommandLine.arguments.first ?? "userdp"
-        if argv0.contains("/") { return URL(fileURLWithPath: argv0).standardizedFileURL }
-        for directory in (environment["PATH"] ?? "").split(separator: ":") {
-            let candidate = URL(fileURLWithPath: String(directory)).appendingPathComponent(argv0)
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        }
-        return URL(fileURLWithPath: argv0)
-    }
-}
-
-/// A snapshot of a dispatch for progress lines.
-public struct DispatchProgress: Sendable, Equatable {
-    /// Runs in the plan.
-    public var total: Int
-    /// Runs with a result (from any dispatcher, any time).
-    public var done: Int
-    /// Our children now.
-    public var running: Int
-    /// Runs that failed in this session (ours or another dispatcher's).
-    public var failed: Int
-    /// Runs held by other dispatchers now.
-    public var elsewhere: Int
-    /// Estimated seconds until our part is done, once a run has finished in this session.
-    public var etaSeconds: Double?
-}
-
-/// What happened during a dispatch, reported as it happens.
-public enum DispatchEvent: Sendable {
-    /// A child started (attempt counts earlier invocations too).
-    case started(runID: String, point: String, attempt: Int)
-    /// A run finished with a result.
-    case finished(runID: String, point: String, seconds: Double)
-    /// An attempt failed; `willRetry` when a retry follows.
-    case failed(runID: String, point: String, attempt: Int, reason: String, willRetry: Bool)
-    /// A stale claim was taken over.
-    case reclaimed(runID: String, from: String)
-    /// A note (interruptions, fail-fast, lost claims, waiting for others).
-    case note(String)
-    /// Counts changed (or a second passed).
-    case progress(DispatchProgress)
-}
-
-/// How a dispatch ended.
-public struct DispatchSummary: Sendable, Equatable {
-    /// Why the dispatcher stopped.
-    public enum Stop: Sendable, Equatable {
-        /// Every run is done or failed (or, without `waitForOthers`, held elsewhere).
-        case completed
-        /// The same error ended several runs.
-        case failFast(error: String, runs: [String])
-        /// SIGINT or SIGTERM.
-        case interrupted
-    }
-
-    /// Why it stopped.
-    public var stop: Stop
-    /// Runs that finished in this session under our claims.
-    public var finished: [String]
-    /// Runs that had results before we started.
-    public var alreadyDone: Int
-    /// Runs that failed in this session under our claims, after retries.
-    public var failed: [String]
-    /// Runs without result at the end (held elsewhere, failed elsewhere, interrupted, or
-    /// never started after a stop).
-    public var unfinished: [String]
-    /// Wall time of the dispatch, seconds.
-    public var seconds: Double
-}
-
-/// Runs the missing runs of a plan as child processes, at most `jobs` at once, with claims,
+/// Runs the missing runs of a plan through a `Launcher` (child processes by default), at most `jobs` at once, with claims,
 /// retries, fail-fast, results.csv rewrites and progress events (issue 6).
 ///
 /// Single-threaded by design: one loop launches children, polls them every `pollInterval`,
@@ -162,12 +33,12 @@ public final class Dispatcher {
     /// One running child.
     final class Slot {
         let run: PlannedRun
-        var process: Process
+        var process: any LaunchedRun
         var attempt: Int
         var started: Date
         var terminated = false  // we sent SIGTERM (interrupt) or lost the claim
         var lostClaim = false
-        init(run: PlannedRun, process: Process, attempt: Int, started: Date) {
+        init(run: PlannedRun, process: any LaunchedRun, attempt: Int, started: Date) {
             self.run = run
             self.process = process
             self.attempt = attempt
@@ -214,8 +85,9 @@ public final class Dispatcher {
             }
         }
 
-        queue = plan.runs.filter { !store.hasResult($0.id) }
-        let alreadyDone = plan.runs.count - queue.count
+        let selected = options.only.map { only in plan.runs.filter { only.contains($0.id) } } ?? plan.runs
+        queue = selected.filter { !store.hasResult($0.id) }
+        let alreadyDone = selected.count - queue.count
         if options.shuffle { queue.shuffle() }
         try writeResults()
 
@@ -224,7 +96,7 @@ public final class Dispatcher {
         } catch {
             // Leave nothing running behind a storage or launch error.
             for slot in running {
-                signalChild(slot.process, SIGTERM)
+                slot.process.signal(SIGTERM)
                 slot.process.waitUntilExit()
                 claims.release(slot.run.id)
             }
@@ -234,7 +106,7 @@ public final class Dispatcher {
         let done = Set(plan.runs.filter { store.hasResult($0.id) }.map(\.id))
         return DispatchSummary(
             stop: stop ?? .completed, finished: finishedHere, alreadyDone: alreadyDone, failed: failedHere,
-            unfinished: plan.runs.map(\.id).filter { !done.contains($0) }, seconds: Date().timeIntervalSince(sessionStart))
+            unfinished: selected.map(\.id).filter { !done.contains($0) }, seconds: Date().timeIntervalSince(sessionStart))
     }
 
     private func loop() throws(SweepError) {
@@ -321,25 +193,22 @@ public final class Dispatcher {
         try archivePreviousAttempt(run.id)
         try store.write(Data((run.config.prettyText + "\n").utf8), to: store.file(ResultStore.RunFile.config, of: run.id))
         let outputURL = store.file(ResultStore.RunFile.output, of: run.id)
-        guard FileManager.default.createFile(atPath: outputURL.path, contents: nil), let output = try? FileHandle(forWritingTo: outputURL)
+        guard FileManager.default.createFile(atPath: outputURL.path, contents: nil)
         else { throw .storage(path: outputURL.path, reason: "cannot create the output file") }
-        defer { try? output.close() }
 
-        let process = Process()
-        process.executableURL = options.trainer
-        process.arguments = ["train", "--config", store.file(ResultStore.RunFile.config, of: run.id).path, "--out", directory.path]
-        process.environment = childEnvironment(run)
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = output
-        process.standardError = output
-        do { try process.run() } catch {
+        let request = LaunchRequest(
+            runID: run.id, executable: options.trainer,
+            arguments: ["train", "--config", store.file(ResultStore.RunFile.config, of: run.id).path, "--out", directory.path],
+            environment: childEnvironment(run), output: outputURL)
+        let process: any LaunchedRun
+        do { process = try options.launcher.launch(request) } catch {
             claims.release(run.id)
-            throw .launchFailed(runID: run.id, reason: error.localizedDescription)
+            throw error
         }
         sessionAttempts[run.id, default: 0] += 1
         let slot = Slot(run: run, process: process, attempt: attempt, started: Date())
         running.append(slot)
-        if try !claims.recordChild(run.id, pid: process.processIdentifier) {
+        if try !claims.recordChild(run.id, pid: process.pid) {
             lose(slot)
         }
         report(.started(runID: run.id, point: run.describe(axes: plan.axes), attempt: attempt))
@@ -351,10 +220,8 @@ public final class Dispatcher {
         if environment["OPENBLAS_NUM_THREADS"] == nil {
             environment["OPENBLAS_NUM_THREADS"] = String(max(1, options.cores / options.jobs))
         }
-        environment[DispatchOptions.calibrationCacheVariable] = store.calibrationDirectory.path
-        environment[DispatchOptions.runIDVariable] = run.id
-        environment[DispatchOptions.dispatcherPIDVariable] = String(claims.pid)
-        environment[DispatchOptions.dispatcherStartVariable] = claims.pidStart.map(String.init)
+        DispatchEnvironment(dispatcherPID: claims.pid, dispatcherStart: claims.pidStart, runID: run.id, calibrationCache: store.calibrationDirectory)
+            .apply(to: &environment)
         return environment
     }
 
@@ -380,7 +247,7 @@ public final class Dispatcher {
         var index = 0
         while index < running.count {
             let slot = running[index]
-            guard !slot.process.isRunning else {
+            guard let exit = slot.process.exit else {
                 index += 1
                 continue
             }
@@ -410,11 +277,12 @@ public final class Dispatcher {
                 report(.note("run \(run.id) stopped; it will be redone on resume"))
                 continue
             }
-            var (reason, transient) = describeExit(slot.process)
+            var (reason, transient) = exit.failureReason
             if let unreadable { (reason, transient) = (unreadable, false) }
             // Only this session's attempts count against `retries`.
             let willRetry = transient && sessionAttempts[run.id, default: 1] <= options.retries
-            try recordFailure(run.id, attempt: slot.attempt, reason: reason, transient: transient, seconds: seconds)
+            let trainerFailure = TrainerFailure.read(from: store.runDirectory(run.id))
+            try recordFailure(run.id, attempt: slot.attempt, reason: reason, transient: transient, seconds: seconds, trainer: trainerFailure)
             report(.failed(runID: run.id, point: point, attempt: slot.attempt, reason: reason, willRetry: willRetry))
             if willRetry && stop == nil {
                 try archivePreviousAttempt(run.id)
@@ -423,7 +291,7 @@ public final class Dispatcher {
             }
             claims.release(run.id)
             failedHere.append(run.id)
-            let signature = errorSignature(run.id, reason: reason)
+            let signature = trainerFailure.map { failureSignature(run.id, reason: reason, failure: $0) } ?? errorSignature(run.id, reason: reason)
             errorRuns[signature, default: []].append(run.id)
             if let runs = errorRuns[signature], runs.count >= options.failFastAfter, stop == nil {
                 stop = .failFast(error: signature, runs: runs)
@@ -434,16 +302,6 @@ public final class Dispatcher {
 
     private func relaunch(_ slot: Slot) throws(SweepError) {
         try launch(slot.run, attempt: slot.attempt + 1)
-    }
-
-    /// A reason for a failed exit, and whether it looks transient.
-    func describeExit(_ process: Process) -> (String, Bool) {
-        let status = process.terminationStatus
-        if process.terminationReason == .uncaughtSignal {
-            return ("killed by signal \(status) (\(signalName(status)))", true)
-        }
-        if status == 137 { return ("exit status 137 (SIGKILL, often out of memory)", true) }
-        return ("exit status \(status)", false)
     }
 
     /// The reason plus the child's last output line that mentions an error (else its last
@@ -457,21 +315,36 @@ public final class Dispatcher {
         return "\(reason): \(last)"
     }
 
-    /// Writes `failure.json` for the attempt (archived with it if another attempt follows).
-    private func recordFailure(_ id: String, attempt: Int, reason: String, transient: Bool, seconds: Double) throws(SweepError) {
-        let failure: JSONValue = .object([
+    /// The reason plus the trainer's own error code and message (`TrainerFailure`), with the
+    /// run's own id and paths removed, so the same error on different runs compares equal.
+    func failureSignature(_ id: String, reason: String, failure: TrainerFailure) -> String {
+        let message = failure.message.replacingOccurrences(of: store.runDirectory(id).path, with: "<run>").replacingOccurrences(of: id, with: "<id>")
+        return "\(reason): \(failure.code): \(message)"
+    }
+
+    /// Writes `failure.json` for the attempt (archived with it if another attempt follows),
+    /// with the trainer's own code and message when it wrote them.
+    private func recordFailure(
+        _ id: String, attempt: Int, reason: String, transient: Bool, seconds: Double, trainer: TrainerFailure?
+    ) throws(SweepError) {
+        var fields: [String: JSONValue] = [
             "attempt": .integer(attempt), "reason": .string(reason), "transient": .bool(transient),
             "seconds": .number(seconds), "host": .string(ProcessProbe.hostName),
             "finished_at": .number(Date().timeIntervalSince1970.rounded()),
             "last_lines": .array(store.lastLines(of: id, count: 10).map(JSONValue.string)),
-        ])
+        ]
+        if let trainer {
+            fields["code"] = .string(trainer.code)
+            fields["message"] = .string(trainer.message)
+        }
+        let failure: JSONValue = .object(fields)
         try store.write(Data((failure.canonicalText(pretty: true) + "\n").utf8), to: store.file(ResultStore.RunFile.failure, of: id))
     }
 
     /// Terminates a child whose claim another dispatcher took over.
     private func lose(_ slot: Slot) {
         slot.lostClaim = true
-        signalChild(slot.process, SIGTERM)
+        slot.process.signal(SIGTERM)
         report(.note("run \(slot.run.id): our claim was taken over (heartbeat too old?); stopped our copy"))
     }
 
@@ -493,11 +366,11 @@ public final class Dispatcher {
             report(.note("interrupted: stopping \(running.count) run(s); interrupt again to kill them"))
             for slot in running {
                 slot.terminated = true
-                signalChild(slot.process, SIGTERM)
+                slot.process.signal(SIGTERM)
             }
         }
         if interrupts >= 2 {
-            for slot in running { signalChild(slot.process, SIGKILL) }
+            for slot in running { slot.process.signal(SIGKILL) }
         }
     }
 
@@ -542,95 +415,5 @@ public final class Dispatcher {
         guard force || progress != lastProgressValue || eta != nil else { return }
         lastProgressValue = progress
         report(.progress(progress))
-    }
-}
-
-/// Signals a child and everything it started: Foundation starts each child in a process
-/// group of its own, so the group gets the signal (a shell script's own children too); where
-/// the child leads no group, the child alone.
-func signalChild(_ process: Process, _ signal: Int32) {
-    let pid = process.processIdentifier
-    guard pid > 0 else { return }
-    if getpgid(pid) == pid {
-        kill(-pid, signal)
-    } else {
-        kill(pid, signal)
-    }
-}
-
-/// The name of a signal number.
-func signalName(_ signal: Int32) -> String {
-    switch signal {
-    case SIGKILL: return "SIGKILL"
-    case SIGTERM: return "SIGTERM"
-    case SIGINT: return "SIGINT"
-    case SIGSEGV: return "SIGSEGV"
-    case SIGABRT: return "SIGABRT"
-    case SIGBUS: return "SIGBUS"
-    case SIGILL: return "SIGILL"
-    case SIGTRAP: return "SIGTRAP"
-    case SIGHUP: return "SIGHUP"
-    default: return "signal \(signal)"
-    }
-}
-
-// MARK: - Signals
-
-/// SIGINT/SIGTERM delivery through a self-pipe: the handler only writes a byte (async-signal
-/// safe); the dispatcher loop waits on the pipe and counts the bytes.
-enum InterruptSignal {
-    /// The pipe's read and write ends (non-blocking, close-on-exec).
-    static let pipeEnds: (read: Int32, write: Int32) = {
-        var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { return (-1, -1) }
-        for fd in fds {
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        }
-        return (fds[0], fds[1])
-    }()
-
-    static func install() {
-        _ = pipeEnds
-        let handler: @convention(c) (Int32) -> Void = { _ in
-            var byte: UInt8 = 1
-            _ = write(InterruptSignal.pipeEnds.write, &byte, 1)
-        }
-        signal(SIGINT, handler)
-        signal(SIGTERM, handler)
-        // A parent may have started us with these signals blocked (test runners do); unblock
-        // them on this thread, which also hands the unblocked mask to the children it starts.
-        unblockTerminationSignals()
-    }
-
-    /// Unblocks SIGINT and SIGTERM on the calling thread (threads it starts inherit the mask).
-    static func unblockTerminationSignals() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
-    }
-
-    static func uninstall() {
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
-    }
-
-    /// Signals received since the last call.
-    static func take() -> Int {
-        var buffer = [UInt8](repeating: 0, count: 64)
-        var count = 0
-        while true {
-            let n = read(pipeEnds.read, &buffer, buffer.count)
-            guard n > 0 else { return count }
-            count += n
-        }
-    }
-
-    /// Sleeps up to `seconds`, waking early when a signal arrives.
-    static func wait(seconds: Double) {
-        var descriptor = pollfd(fd: pipeEnds.read, events: Int16(POLLIN), revents: 0)
-        _ = poll(&descriptor, 1, Int32(seconds * 1000))
     }
 }

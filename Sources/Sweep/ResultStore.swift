@@ -43,10 +43,12 @@ public struct ResultStore: Sendable {
         /// Lock a dispatched trainer holds while it runs (`SweepChild`), so a retry waits for
         /// an earlier trainer of the same run that is still alive.
         public static let trainLock = ".train.lock"
+        /// Why the trainer says it failed (`TrainerFailure`).
+        public static let trainerFailure = TrainerFailure.fileName
         /// Folder of earlier attempts' files.
         public static let attempts = "attempts"
         /// Files that belong to one attempt and move to `attempts/N/` before the next.
-        public static let perAttempt = [output, log, curve, failure]
+        public static let perAttempt = [output, log, curve, failure, trainerFailure]
     }
 
     /// The store for `results/sweep/label`; a relative `results` is taken relative to the

@@ -44,10 +44,8 @@ public enum SweepChild {
     public static func attach(
         outDirectory: URL, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(SweepError) -> Bool {
-        guard let text = environment[DispatchOptions.dispatcherPIDVariable], let dispatcher = Int32(text), dispatcher > 0 else {
-            return false
-        }
-        let start = environment[DispatchOptions.dispatcherStartVariable].flatMap { UInt64($0) }
+        guard let contract = DispatchEnvironment(environment: environment) else { return false }
+        let (dispatcher, start) = (contract.dispatcherPID, contract.dispatcherStart)
         restoreTerminationSignals()
         try lockRunFolder(outDirectory)
         guard ProcessProbe.isAlive(dispatcher, start: start) else { throw .orphaned(dispatcherPID: dispatcher) }

@@ -50,6 +50,11 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
     /// A dispatched `userdp train` found that the dispatcher that started it has exited, so it
     /// stops before training (an orphan must not race the resumed sweep).
     case orphaned(dispatcherPID: Int32)
+    /// A Slurm command (`sbatch`, `scancel`) failed or could not be started; `output` is what it
+    /// printed.
+    case slurmCommandFailed(command: String, status: Int32, output: String)
+    /// The label's record of submitted Slurm jobs (`slurm/jobs.json`) cannot be read.
+    case slurmJobsUnreadable(path: String, reason: String)
 
     // MARK: Tables and diffs
 
@@ -119,6 +124,10 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
             return "interrupted: \(finished) run(s) finished, \(remaining) left; run the same command again to resume"
         case .orphaned(let pid):
             return "the sweep dispatcher (pid \(pid)) that started this run has exited; stopping (the next `userdp sweep run` redoes the run)"
+        case .slurmCommandFailed(let command, let status, let output):
+            return "`\(command)` failed (status \(status))" + (output.isEmpty ? "" : ": \(output)") + "; is Slurm reachable from this host (`sinfo`)?"
+        case .slurmJobsUnreadable(let path, let reason):
+            return "\(path): cannot read the submitted Slurm jobs: \(reason); move the file aside to start a new record"
         case .noResults(let path):
             return "\(path): no results yet (run `userdp sweep run` first)"
         case .malformedResults(let path, let line, let reason):

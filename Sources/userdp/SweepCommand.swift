@@ -12,7 +12,7 @@ struct SweepCommand: ParsableCommand {
         discussion: "See docs/SWEEPS.md for the sweep file format and the results layout.",
         subcommands: [
             SweepRunCommand.self, SweepStatusCommand.self, SweepTableCommand.self, SweepDiffCommand.self, SweepLabelCommand.self,
-            SweepMigrateCommand.self,
+            SweepMigrateCommand.self, SweepCancelCommand.self,
         ]
     )
 }
@@ -120,7 +120,20 @@ struct SweepRunCommand: ParsableCommand {
     @Flag(help: "Replace the label's stored sweep.json when the sweep file changed since it was run there; plan grids above 100,000 points; run despite pre-flight problems.")
     var force = false
 
+    @Option(help: "Where runs train: local (child processes here) or slurm (submit a job array; docs/CLUSTER.md).")
+    var launcher: LauncherKind = .local
+
+    @Option(help: ArgumentHelp("Dispatch only this run id (repeatable); results.csv still covers the whole sweep. Slurm array tasks use it.", visibility: .hidden))
+    var only: [String] = []
+
+    @OptionGroup(title: "Slurm (with --launcher slurm)") var slurm: SlurmFlags
+
     func validate() throws {
+        if launcher != .slurm, let flag = slurm.givenFlag { throw ValidationError("\(flag) needs --launcher slurm") }
+        if launcher == .slurm, !only.isEmpty { throw ValidationError("--only is for local dispatch (Slurm array tasks)") }
+        if launcher == .slurm, jobs != nil { throw ValidationError("--jobs is for local dispatch; with --launcher slurm each array task runs one run (--array-limit caps tasks at once)") }
+        if launcher == .slurm, shuffle { throw ValidationError("--shuffle is for local dispatch; array tasks take the runs in manifest order") }
+        try slurm.validate()
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if retries < 0 { throw ValidationError("--retries must be at least 0") }
         if failFastAfter < 1 { throw ValidationError("--fail-fast-after must be at least 1") }
@@ -139,6 +152,10 @@ struct SweepRunCommand: ParsableCommand {
             return facts
         }
         let jobCount = jobs ?? ProcessInfo.processInfo.activeProcessorCount
+        if launcher == .slurm {
+            try submitToSlurm(definition: definition, plan: plan, store: store, problems: problems.map(\.description))
+            return
+        }
         if dryRun {
             print("\(plan.runs.count) runs → \(store.root.path)")
             print("runs per mechanism: " + plan.runsPerMechanism.map { "\($0.mechanism.rawValue) \($0.runs)" }.joined(separator: ", "))
@@ -191,6 +208,13 @@ struct SweepRunCommand: ParsableCommand {
         options.failFastAfter = failFastAfter
         options.handleSignals = true
         options.replaceDefinition = force
+        if !only.isEmpty {
+            let planned = Set(plan.runs.map(\.id))
+            if let unknown = only.first(where: { !planned.contains($0) }) {
+                throw ValidationError("--only \(unknown): not a run of \(sweep) (see `userdp sweep run \(sweep) --dry-run` for its run ids)")
+            }
+            options.only = Set(only)
+        }
         printError("sweep \(plan.name): \(plan.runs.count) runs, \(options.jobs) at once → \(store.root.path)")
 
         let progress = ProgressPrinter(live: isatty(STDERR_FILENO) == 1)
@@ -202,13 +226,104 @@ struct SweepRunCommand: ParsableCommand {
         print(store.resultsCSV.path)
         switch summary.stop {
         case .interrupted:
-            printError(SweepError.interrupted(finished: plan.runs.count - summary.unfinished.count, remaining: summary.unfinished.count).errorDescription!)
+            let considered = options.only?.count ?? plan.runs.count
+            printError(SweepError.interrupted(finished: considered - summary.unfinished.count, remaining: summary.unfinished.count).errorDescription!)
             throw ExitCode(130)
         case .failFast(let error, let runs):
             throw SweepError.failFast(error: error, runs: runs)
         case .completed:
             if !summary.failed.isEmpty { throw SweepError.runsFailed(ids: summary.failed) }
         }
+    }
+
+    /// `--launcher slurm`: writes the job array script for the runs still to do and submits it
+    /// (with --dry-run: prints it and submits nothing).
+    func submitToSlurm(definition: SweepDefinition, plan: SweepPlan, store: ResultStore, problems: [String]) throws {
+        if !problems.isEmpty {
+            let error = SweepError.preflightFailed(file: sweep, problems: problems)
+            guard force || dryRun else { throw error }
+            printError("warning: \(error.localizedDescription)")
+        }
+        if !force {
+            do { try store.checkDefinitionUnchanged(definition) } catch {
+                guard dryRun else { throw error }
+                printError("warning: \(error.localizedDescription)")
+            }
+        }
+        let client = SlurmClient()
+        let book = SlurmJobBook(store: store)
+        let queued = try book.queuedRuns(client: client)
+        let runs = SlurmSubmission.runsToSubmit(plan: plan, store: store, staleAfter: staleAfter, queued: queued)
+        guard !runs.isEmpty else {
+            printError("sweep \(plan.name): nothing to submit: every run has a result, a live claim or a queued Slurm task")
+            return
+        }
+        var dispatch = ["--retries", String(retries), "--stale-after", formatNumber(staleAfter), "--fail-fast-after", String(failFastAfter)]
+        if force { dispatch.append("--force") }
+        let submission = SlurmSubmission(
+            runs: runs, store: store, sweepFile: sweep, userdp: DispatchOptions.defaultTrainer(environment: [:]),
+            directory: URL(fileURLWithPath: FileManager.default.currentDirectoryPath), options: slurm.options, dispatch: dispatch,
+            number: try book.nextSubmission())
+        if dryRun {
+            print(submission.script, terminator: "")
+            printError("sweep \(plan.name): \(runs.count) of \(plan.runs.count) runs would be submitted as \(submission.scriptURL.path); nothing submitted (--dry-run)")
+            return
+        }
+        try store.prepare(definition: definition, replacing: force)
+        try submission.write()
+        let id = try submission.submit(client: client)
+        try book.record(SlurmJobBook.Job(id: id, submission: submission.number, runs: runs, submittedAt: Date().timeIntervalSince1970.rounded()))
+        printError("sweep \(plan.name): submitted Slurm job \(id): \(runs.count) of \(plan.runs.count) runs, script \(submission.scriptURL.path)")
+        print(id)
+    }
+}
+
+/// A number without a trailing `.0` when integral (`120`, `0.5`).
+func formatNumber(_ value: Double) -> String {
+    value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+}
+
+/// Where `sweep run` trains.
+enum LauncherKind: String, ExpressibleByArgument, CaseIterable {
+    case local, slurm
+}
+
+/// `sweep run --launcher slurm` resources (docs/CLUSTER.md).
+struct SlurmFlags: ParsableArguments {
+    @Option(help: "Slurm partition.") var partition: String?
+    @Option(help: "Time limit per array task (Slurm format, e.g. 2:00:00).") var time: String?
+    @Option(help: "Memory per array task (e.g. 8G).") var mem: String?
+    @Option(help: "CPUs per array task; the trainer uses as many BLAS threads.") var cpusPerTask: Int?
+    @Option(help: "Array tasks running at once (the %N of --array).") var arrayLimit: Int?
+    @Option(help: "Slurm account.") var account: String?
+    @Option(help: "Slurm QOS.") var qos: String?
+    @Option(help: "A further sbatch option, written as an #SBATCH line (repeatable), e.g. --sbatch-arg=--gres=gpu:1.") var sbatchArg: [String] = []
+
+    func validate() throws {
+        if let cpusPerTask, cpusPerTask < 1 { throw ValidationError("--cpus-per-task must be at least 1") }
+        if let arrayLimit, arrayLimit < 1 { throw ValidationError("--array-limit must be at least 1") }
+    }
+
+    /// The first Slurm flag given, for the message when --launcher slurm is missing.
+    var givenFlag: String? {
+        let given: [(String, Bool)] = [
+            ("--partition", partition != nil), ("--time", time != nil), ("--mem", mem != nil), ("--cpus-per-task", cpusPerTask != nil),
+            ("--array-limit", arrayLimit != nil), ("--account", account != nil), ("--qos", qos != nil), ("--sbatch-arg", !sbatchArg.isEmpty),
+        ]
+        return given.first { $0.1 }?.0
+    }
+
+    var options: SlurmOptions {
+        var options = SlurmOptions()
+        options.partition = partition
+        options.time = time
+        options.memory = mem
+        options.cpusPerTask = cpusPerTask ?? 1
+        options.arrayLimit = arrayLimit
+        options.account = account
+        options.qos = qos
+        options.extraArguments = sbatchArg
+        return options
     }
 }
 
@@ -284,6 +399,46 @@ struct SweepStatusCommand: ParsableCommand {
         let store = try location.store(for: plan)
         print("sweep \(plan.name) at \(store.root.path)")
         print(SweepStatus(plan: plan, store: store, staleAfter: staleAfter, lines: lines).render(), terminator: "")
+        let book = SlurmJobBook(store: store)
+        let jobs = try book.jobs()
+        guard !jobs.isEmpty else { return }
+        let client = SlurmClient()
+        print("slurm jobs: " + jobs.map { "\($0.id) (\($0.runs.count) runs)" }.joined(separator: ", "))
+        guard client.answers("squeue", ["-h", "-o", "%i", "-u", "nobody"]) else {
+            print("  squeue does not answer here; job states unknown")
+            return
+        }
+        let states = book.taskStates(jobs, client: client)
+        if states.isEmpty { print("  no task in the queue (sacct, where accounting is on, keeps ended ones)") }
+        for task in states {
+            print("  \(task.task) \(task.state)" + (task.runID.map { " run \($0)" } ?? ""))
+        }
+    }
+}
+
+// MARK: - cancel
+
+struct SweepCancelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancel",
+        abstract: "scancel the Slurm jobs submitted for a sweep label (sweep run --launcher slurm).",
+        discussion: "Each running task stops its run (it is redone by the next submission); finished runs keep their results."
+    )
+
+    @Argument(help: "The sweep file.")
+    var sweep: String
+
+    @OptionGroup var location: ResultsOptions
+
+    func run() throws {
+        let (_, plan) = try loadPlan(sweep)
+        let store = try location.store(for: plan)
+        let ids = try SlurmJobBook(store: store).cancelAll(client: SlurmClient())
+        if ids.isEmpty {
+            printError("sweep \(plan.name): no Slurm jobs recorded in \(SlurmJobBook(store: store).url.path)")
+        } else {
+            printError("sweep \(plan.name): scancel " + ids.joined(separator: " "))
+        }
     }
 }
 

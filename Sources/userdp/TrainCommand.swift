@@ -28,7 +28,17 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         // Before anything is read or written: a child of a dispatcher that is already gone
         // must not train beside the resumed sweep.
-        try SweepChild.attach(outDirectory: URL(fileURLWithPath: out))
+        let dispatched = try SweepChild.attach(outDirectory: URL(fileURLWithPath: out))
+        do {
+            try train()
+        } catch {
+            // The dispatcher reads why we failed from a file rather than from our last words.
+            if dispatched { try? TrainerFailure(error).write(to: URL(fileURLWithPath: out)) }
+            throw error
+        }
+    }
+
+    func train() throws {
         let configURL = URL(fileURLWithPath: config)
         // Foundation's read errors are NSError dumps; say what is wrong with the path instead.
         if let problem = FileProblem.unreadableFile(configURL) { throw CommandFailure(message: "\(config): \(problem)") }

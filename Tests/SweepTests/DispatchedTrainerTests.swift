@@ -51,6 +51,22 @@ struct DispatchedTrainerTests {
         }
     }
 
+    @Test("a dispatched trainer that fails writes its error's code and message to trainer-failure.json")
+    func failureCode() throws {
+        let (fixture, config, out) = try prepare { world in
+            var config = world.config(mechanism: .nonprivate)
+            config.dataset = world.dataset.path + "-missing"
+            return config
+        }
+        let environment = realTrainerEnvironment().merging([DispatchOptions.dispatcherPIDVariable: String(getpid())]) { $1 }
+        let train = try launchUserdp(["train", "--config", config.path, "--out", out.path], environment: environment, in: fixture.directory)
+        #expect(finish(train, timeout: 300))
+        #expect(train.process.terminationStatus != 0)
+        let failure = try #require(TrainerFailure.read(from: out), "\(train.text)")
+        #expect(failure.code == "UserDataError.datasetNotFound")
+        #expect(train.text.contains(failure.message), "\(train.text)")
+    }
+
     @Test("a trainer started through a forking wrapper runs while its dispatcher lives, and stops by itself when it is killed with SIGKILL")
     func dispatcherKilled() throws {
         // A million steps would take many minutes: the trainer can only end early by stopping.

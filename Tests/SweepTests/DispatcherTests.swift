@@ -244,5 +244,67 @@ struct DispatcherTests {
         try FileManager.default.createDirectory(at: store.runDirectory(id), withIntermediateDirectories: true)
         try AtomicFile.write(JSONEncoder().encode(claim), to: store.file("claim", of: id))
     }
+
+    @Test("a trainer's own failure code and message go into failure.json and decide fail-fast, not its last output line")
+    func trainerFailureCode() throws {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(#"{"base": {"dataset": "coded-fail"}, "grid": {"k": [1, 2, 3, 4]}}"#).plan()
+        var options = fixture.options(jobs: 1)
+        options.failFastAfter = 3
+        let summary = try dispatch(fixture, plan, options)
+        let firstThree = Array(fixture.ledgerIDs().prefix(3))
+        #expect(summary.stop == .failFast(error: "exit status 1: UserDataError.datasetNotFound: dataset <run>/data not found", runs: firstThree))
+        let failure = try JSONValue(parsing: Data(contentsOf: fixture.store(plan).file("failure.json", of: firstThree[0])))
+        #expect(failure.value(atKeyPath: "code") == .string("UserDataError.datasetNotFound"))
+        #expect(failure.value(atKeyPath: "message") == .string("dataset \(fixture.store(plan).runDirectory(firstThree[0]).path)/data not found"))
+    }
+
+    @Test("the dispatcher starts runs only through its Launcher, handing each the environment contract")
+    func launcherSeam() throws {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#).plan()
+        let launcher = RecordingLauncher(log: fixture.directory.appendingPathComponent("launches"))
+        _ = FileManager.default.createFile(atPath: launcher.log.path, contents: nil)
+        var options = fixture.options(jobs: 1)
+        options.launcher = launcher
+        let summary = try dispatch(fixture, plan, options)
+        #expect(Set(summary.finished) == Set(plan.runs.map(\.id)))
+        let seen = launcher.requests()
+        #expect(seen.map(\.runID).sorted() == plan.runs.map(\.id).sorted())
+        let store = fixture.store(plan)
+        for request in seen {
+            let contract = try #require(DispatchEnvironment(environment: request.environment))
+            #expect(contract == DispatchEnvironment(
+                dispatcherPID: getpid(), dispatcherStart: ProcessProbe.startTime(of: getpid()), runID: request.runID,
+                calibrationCache: store.calibrationDirectory))
+            #expect(request.arguments == ["train", "--config", store.file("config.json", of: request.runID).path, "--out", store.runDirectory(request.runID).path])
+        }
+    }
 }
 
+/// A launcher that records every request, one JSON line in `log`, and starts it as a local child.
+struct RecordingLauncher: Launcher {
+    /// The file the requests are appended to (state on disk, so the launcher stays a value).
+    let log: URL
+
+    func launch(_ request: LaunchRequest) throws(SweepError) -> any LaunchedRun {
+        let line: [String: Any] = ["run": request.runID, "arguments": request.arguments, "environment": request.environment]
+        if let data = try? JSONSerialization.data(withJSONObject: line), let handle = try? FileHandle(forWritingTo: log) {
+            handle.seekToEndOfFile()
+            handle.write(data + Data("\n".utf8))
+            try? handle.close()
+        }
+        return try LocalLauncher().launch(request)
+    }
+
+    /// The recorded requests: run id, arguments, environment.
+    func requests() -> [(runID: String, arguments: [String], environment: [String: String])] {
+        ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let run = object["run"] as? String, let arguments = object["arguments"] as? [String],
+                let environment = object["environment"] as? [String: String]
+            else { return nil }
+            return (run, arguments, environment)
+        }
+    }
+}

@@ -10,6 +10,8 @@ import Training
 /// - `ok`: writes log, then result.json (atomically) after `FAKE_SLEEP` seconds; its test
 ///   perplexity is 10 + seed + k;
 /// - `fail`: prints "error: dataset is broken" and exits with status 3;
+/// - `coded-fail`: writes `trainer-failure.json` (as `userdp train` does) naming its run folder,
+///   prints a line that differs per process and exits with status 1;
 /// - `crash-once`: the first attempt kills itself with SIGKILL, later attempts succeed;
 /// - `bad-result`: writes a result.json that does not follow the RunResult schema;
 /// - `slow`: sleeps `FAKE_SLOW` seconds (default 600) first, to be interrupted by the test.
@@ -53,6 +55,8 @@ final class Fixture {
         fi
         case "$dataset" in
           fail) echo "error: dataset is broken"; exit 3 ;;
+          coded-fail) printf '{"version": 1, "code": "UserDataError.datasetNotFound", "message": "dataset %s/data not found"}' "$out" > "$out/trainer-failure.json"
+            echo "a last line that differs: $$"; exit 1 ;;
           crash-once) if [ ! -e "$out/crashed-once" ]; then touch "$out/crashed-once"; kill -9 $$; fi ;;
           slow) sleep "${FAKE_SLOW:-600}" ;;
           bad-result) echo '{"test_perplexity": 1}' > "$out/result.json"; exit 0 ;;

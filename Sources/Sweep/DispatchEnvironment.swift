@@ -1,0 +1,54 @@
+import Foundation
+
+/// The environment-variable contract between a dispatcher and each trainer it starts: the
+/// dispatcher writes it (`apply(to:)`), `userdp train` reads it (`init?(environment:)`, used by
+/// `SweepChild`). One type for both sides, so a variable cannot be renamed on one side only.
+public struct DispatchEnvironment: Sendable, Equatable {
+    /// Environment variable carrying the dispatcher's pid, so that the child can tell when the
+    /// dispatcher died (`SweepChild`). Its presence is what makes a trainer a dispatched child.
+    public static let dispatcherPIDVariable = "USERDP_DISPATCHER_PID"
+    /// Environment variable carrying the dispatcher's start time (clock ticks since boot, from
+    /// /proc) with its pid, so that a recycled pid is not taken for the dispatcher.
+    public static let dispatcherStartVariable = "USERDP_DISPATCHER_START"
+    /// Environment variable carrying the run id.
+    public static let runIDVariable = "USERDP_RUN_ID"
+    /// Environment variable through which trainers find the sweep's shared calibration cache.
+    public static let calibrationCacheVariable = "USERDP_CALIBRATION_CACHE"
+
+    /// The dispatcher's process id.
+    public var dispatcherPID: Int32
+    /// The dispatcher's process start time, where /proc tells it.
+    public var dispatcherStart: UInt64?
+    /// The run the trainer runs (always set by a dispatcher; optional when reading, for
+    /// wrappers that set only the pid).
+    public var runID: String?
+    /// The sweep's calibration cache folder (`RESULTS/NAME/.calibration`).
+    public var calibrationCache: URL?
+
+    /// The contract with every part given.
+    public init(dispatcherPID: Int32, dispatcherStart: UInt64?, runID: String?, calibrationCache: URL?) {
+        self.dispatcherPID = dispatcherPID
+        self.dispatcherStart = dispatcherStart
+        self.runID = runID
+        self.calibrationCache = calibrationCache
+    }
+
+    /// Reads the contract from a trainer's environment; nil when no dispatcher started it
+    /// (no positive `USERDP_DISPATCHER_PID`). An unparsable start time counts as unknown.
+    public init?(environment: [String: String]) {
+        guard let text = environment[Self.dispatcherPIDVariable], let pid = Int32(text), pid > 0 else { return nil }
+        dispatcherPID = pid
+        dispatcherStart = environment[Self.dispatcherStartVariable].flatMap { UInt64($0) }
+        runID = environment[Self.runIDVariable].flatMap { $0.isEmpty ? nil : $0 }
+        calibrationCache = environment[Self.calibrationCacheVariable].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+    }
+
+    /// Writes the contract into a child's environment (replacing earlier values; an unknown
+    /// start time removes the variable).
+    public func apply(to environment: inout [String: String]) {
+        environment[Self.dispatcherPIDVariable] = String(dispatcherPID)
+        environment[Self.dispatcherStartVariable] = dispatcherStart.map(String.init)
+        environment[Self.runIDVariable] = runID
+        environment[Self.calibrationCacheVariable] = calibrationCache?.path
+    }
+}
