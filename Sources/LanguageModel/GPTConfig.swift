@@ -1,4 +1,4 @@
-/// The shape of a GPT-2-architecture model (DESIGN §5).
+/// The shape of a GPT-2-architecture model (docs/BASE_MODEL.md).
 ///
 /// Codable with the keys of HuggingFace's GPT-2 `config.json` (`vocab_size`, `n_positions`,
 /// `n_embd`, `n_layer`, `n_head`, `layer_norm_epsilon`), so a real GPT-2 configuration decodes

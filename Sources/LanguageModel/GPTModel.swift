@@ -3,7 +3,7 @@ import LinearAlgebra
 import Randomness
 
 /// A GPT-2-architecture language model in float32 with exact hand-written gradients
-/// (DESIGN §5): token and learned position embeddings, pre-LayerNorm blocks (causal multi-head
+/// (docs/BASE_MODEL.md): token and learned position embeddings, pre-LayerNorm blocks (causal multi-head
 /// attention, GELU-tanh MLP of width 4d), a final LayerNorm and an LM head tied to `wte`.
 ///
 /// Parameters live in one flat vector described by a table of HuggingFace-named tensors

@@ -2,7 +2,7 @@
 // "gradient record" (every activation gradient a parameter gradient needs). Keeping the whole
 // record, rather than reusing one buffer per layer, is what lets per-unit parameter gradients
 // come from ONE batched backward pass: any row range can be turned into a parameter gradient
-// afterwards (DESIGN §5).
+// afterwards (docs/BASE_MODEL.md).
 
 /// Activations of one transformer block for N rows.
 final class BlockActivations {

@@ -3,7 +3,7 @@ import Training
 import Persistence
 
 /// Runs the missing runs of a plan through a `Launcher` (child processes by default), at most `jobs` at once, with claims,
-/// retries, fail-fast, results.csv rewrites and progress events (issue 6).
+/// retries, fail-fast, results.csv rewrites and progress events.
 ///
 /// Single-threaded by design: one loop launches children, polls them every `pollInterval`,
 /// touches heartbeats and rewrites results; so it holds no shared mutable state. Several

@@ -2,7 +2,7 @@ import Foundation
 import Training
 import Persistence
 
-/// The on-disk layout of one sweep's results under one label (DESIGN §6):
+/// The on-disk layout of one sweep's results under one label (docs/SWEEPS.md):
 ///
 /// ```
 /// RESULTS/NAME/.calibration/            shared calibration cache (USERDP_CALIBRATION_CACHE)

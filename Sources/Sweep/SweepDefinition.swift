@@ -3,7 +3,7 @@ import Training
 import Persistence
 
 /// A sweep file (`sweeps/NAME.json`): a base run config, a grid of values for config keys,
-/// optional include/exclude lists and seeds (DESIGN §6, issue 6).
+/// optional include/exclude lists and seeds (docs/SWEEPS.md).
 ///
 /// Format (version 1):
 /// ```json

@@ -60,7 +60,7 @@ public struct PlannedRun: Sendable, Hashable {
     }
 }
 
-/// Run identity (DESIGN §6): what determines a run's result. A hash of the canonical resolved
+/// Run identity (docs/SWEEPS.md): what determines a run's result. A hash of the canonical resolved
 /// config (without keys the mechanism ignores) and of the content of its inputs (dataset and
 /// base model), so a changed dataset gives new ids. Code version and environment are
 /// deliberately not part of it, so results of two commits pair up.

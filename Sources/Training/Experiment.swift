@@ -6,7 +6,7 @@ import Randomness
 import UserData
 
 /// One configured experiment: fine-tune the base model on a user-level dataset under a
-/// mechanism and a privacy budget, then measure perplexity (DESIGN §3, §6).
+/// mechanism and a privacy budget, then measure perplexity (docs/TRAINING.md, docs/SWEEPS.md).
 ///
 /// Contract:
 /// - Randomness comes from named `Philox` streams of `config.seed` ("sampling", "selection",

@@ -6,7 +6,7 @@ import Persistence
 import UserData
 
 /// The loaded inputs of a run: the base model, its tokenizer, and the tokenised dataset split
-/// into train, validation and test users (DESIGN §2; test text is only ever evaluated).
+/// into train, validation and test users (docs/DATASETS.md; test text is only ever evaluated).
 struct ExperimentInputs {
     let model: GPTModel
     let tokenizer: ModelTokenizer

@@ -3,7 +3,7 @@ import Privacy
 import Persistence
 
 /// The privacy side of a run: the calibrated noise multiplier, the run's DP event and the ε it
-/// spends (DESIGN §4).
+/// spends (docs/PRIVACY.md).
 ///
 /// - `user`: Poisson-subsampled Gaussian over users, sensitivity C.
 /// - `group`: record-level DP-SGD on k records per user; by default the tight user-level event
@@ -67,7 +67,7 @@ struct PrivacyPlan {
         if config.mechanism == .group, config.mechanismOptions.group.accounting == .lemma {
             // The stored event is record-level; the user-level guarantee is the group-privacy
             // lemma over it at group size k. Say so beside the event, so re-accounting `dp_event`
-            // alone is not mistaken for the user-level ε (issue 12 point 9; a DPEvent case of
+            // alone is not mistaken for the user-level ε (a DPEvent case of
             // its own for the lemma would make the event self-contained).
             extra["dp_event_unit"] = .string("record")
             extra["dp_event_group_size"] = .integer(config.k)

@@ -4,7 +4,7 @@ import Persistence
 // MARK: - Run config
 
 /// One configured experiment: which data, which base model, which mechanism under which
-/// privacy budget, and how to optimise (DESIGN §6). The JSON form is the contract between
+/// privacy budget, and how to optimise (docs/SWEEPS.md). The JSON form is the contract between
 /// `userdp train --config FILE`, sweep files and `result.json`.
 ///
 /// Contract:
@@ -49,7 +49,7 @@ public struct RunConfig: Sendable, Hashable {
     public var delta: Double = 1e-5
     /// Records (units) per user that `group`, `user` and `asi-liu` train on; ≥ 1. Default 4.
     public var k: Int = 4
-    /// How the k units are taken from a user's data (DESIGN §2). Default `random`.
+    /// How the k units are taken from a user's data (docs/DATASETS.md). Default `random`.
     public var selection: Selection = Selection(strategy: .random)
     /// Per-unit clipping norm C (L2), > 0; not used by `asi-liu`. Default 1.
     public var clipNorm: Double = 1
@@ -87,7 +87,7 @@ public struct RunConfig: Sendable, Hashable {
 
     // MARK: Nested domain types
 
-    /// Training mechanisms (DESIGN §3). To add one: add a case, decide `isPrivate`, and if it
+    /// Training mechanisms (docs/TRAINING.md). To add one: add a case, decide `isPrivate`, and if it
     /// has options add a struct to `MechanismOptions` and a branch to its parser.
     public enum Mechanism: String, Sendable, Hashable, CaseIterable, Codable {
         /// Fine-tuning without clipping or noise.
@@ -134,13 +134,13 @@ public struct RunConfig: Sendable, Hashable {
         }
     }
 
-    /// A selection strategy and its options (DESIGN §2). JSON: a strategy name, or an object
+    /// A selection strategy and its options (docs/DATASETS.md). JSON: a strategy name, or an object
     /// `{"strategy": name, ...options}`; the canonical form is always the object.
     public struct Selection: Sendable, Hashable {
         /// Selection strategy names.
         public enum Strategy: String, Sendable, Hashable, CaseIterable, Codable {
             /// Uniform without replacement; longest/shortest by tokens; ranked by base-model
-            /// perplexity (DESIGN §2).
+            /// perplexity (docs/DATASETS.md).
             case random, longest, shortest, perplexity
             /// k windows of L tokens at random offsets of the user's concatenated records.
             case randomChunk = "random-chunk"
@@ -170,7 +170,7 @@ public struct RunConfig: Sendable, Hashable {
         case sgd, adam
     }
 
-    /// Privacy accountants (DESIGN §4).
+    /// Privacy accountants (docs/PRIVACY.md).
     public enum Accountant: String, Sendable, Hashable, CaseIterable, Codable {
         /// Privacy-loss distributions composed with FFT (tight; the default).
         case pld

@@ -121,7 +121,7 @@ public struct RunResult: Sendable, Equatable, Codable {
 // MARK: - Provenance
 
 /// The code and environment behind a result. Recorded beside the run id, never in it, so two
-/// commits' results for the same config can be paired (DESIGN §6).
+/// commits' results for the same config can be paired (docs/SWEEPS.md).
 public struct Provenance: Sendable, Equatable, Codable {
     /// The userdp that ran (`UserDPVersion.label`, e.g. `0.2.0-abc1234`); nil in results
     /// written before it was recorded.

@@ -2,7 +2,7 @@ import LanguageModel
 import Randomness
 import UserData
 
-/// Runs training steps of one mechanism (DESIGN §3):
+/// Runs training steps of one mechanism (docs/TRAINING.md):
 ///
 /// 1. Poisson-sample units at rate q (every unit independently).
 /// 2. Turn each sampled unit into sequences: one record (`record`, `group`, `nonprivate`), or

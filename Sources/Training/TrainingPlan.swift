@@ -5,7 +5,7 @@ import Randomness
 import UserData
 
 /// What a mechanism samples each step (its privacy unit) and how it turns sampled units into
-/// token sequences (DESIGN §3).
+/// token sequences (docs/TRAINING.md).
 ///
 /// - `nonprivate` and `record`: every training record (first L+1 tokens) is a unit.
 /// - `group`: the selection strategy is applied once per user to get exactly k records per user

@@ -1,7 +1,7 @@
 import Foundation
 import Persistence
 
-/// `userdp train --config FILE --out DIR`: one experiment with its files (DESIGN §6).
+/// `userdp train --config FILE --out DIR`: one experiment with its files (docs/SWEEPS.md).
 ///
 /// Writes into `DIR`:
 /// - `config.json`: the resolved config (every default filled in);

@@ -12,7 +12,7 @@ struct BenchPrivacyCommand: ParsableCommand {
             Build with -c release. Times one PLD epsilon evaluation and one calibration at \
             q 0.01, T 1000 and at q 0.001, T 10000 (delta 1e-5; calibration to epsilon 3), the \
             tight Group Privacy calibration for k = 1...8 (epsilon 8, q 0.01, T 1000), and checks \
-            every reference value of issue 3 at discretisation 1e-4. dp_accounting 0.6.0 times \
+            every reference value of docs/PRIVACY.md at discretisation 1e-4. dp_accounting 0.6.0 times \
             are those measured on this machine (see docs/PERFORMANCE.md).
             """)
 
@@ -93,7 +93,7 @@ struct BenchPrivacyCommand: ParsableCommand {
     }
 
     private func checkReferences() throws {
-        print("Reference checks at h = 1e-4 (relative error against dp_accounting 0.6.0 / issue 3):")
+        print("Reference checks at h = 1e-4 (relative error against dp_accounting 0.6.0; docs/PRIVACY.md):")
         let pld = try PLDAccountant(), rdp = RDPAccountant()
         func line(_ name: String, _ value: Double, _ reference: Double, _ limit: Double) {
             let error = abs(value - reference) / abs(reference)

@@ -1,8 +1,7 @@
 import Foundation
 
 /// How a run's trainer process is started, observed and stopped: the seam between the
-/// dispatcher's policy (claims, retries, fail-fast, results.csv) and where a trainer runs
-/// (issue 14 point 4).
+/// dispatcher's policy (claims, retries, fail-fast, results.csv) and where a trainer runs.
 ///
 /// Contract: `launch` starts the trainer described by the request and returns at once; the
 /// returned run is polled from the dispatcher's one thread. A launcher must not touch the run's

@@ -25,8 +25,7 @@ public struct SlurmOptions: Sendable, Equatable {
     public init() {}
 }
 
-/// A job array that runs the missing runs of a sweep label on Slurm, one run per array task
-/// (issue 17).
+/// A job array that runs the missing runs of a sweep label on Slurm, one run per array task.
 ///
 /// Not a second dispatcher: array task i reads line i+1 of the submission's manifest (a run id)
 /// and runs `userdp sweep run SWEEP --label L --launcher local --jobs 1 --only ID`, a local

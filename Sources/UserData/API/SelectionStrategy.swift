@@ -8,7 +8,7 @@ public enum PerplexityOrder: String, Sendable, Hashable, Codable, CaseIterable {
     case highest
 }
 
-/// How k training units are taken from one user's records (DESIGN §2; Chua et al. 2024, §4,
+/// How k training units are taken from one user's records (docs/DATASETS.md; Chua et al. 2024, §4,
 /// "data selection").
 ///
 /// A unit is a token sequence of at most L tokens (the context length): a record longer than L
