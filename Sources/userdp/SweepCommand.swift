@@ -266,6 +266,7 @@ struct SweepRunCommand: ParsableCommand {
             number: try book.nextSubmission())
         if dryRun {
             print(submission.script, terminator: "")
+            if let tableScript = submission.tableScript { print("\n# then, after the array (--dependency=afterany):\n" + tableScript, terminator: "") }
             printError("sweep \(plan.name): \(runs.count) of \(plan.runs.count) runs would be submitted as \(submission.scriptURL.path); nothing submitted (--dry-run)")
             return
         }
@@ -274,6 +275,9 @@ struct SweepRunCommand: ParsableCommand {
         let id = try submission.submit(client: client)
         try book.record(SlurmJobBook.Job(id: id, submission: submission.number, runs: runs, submittedAt: Date().timeIntervalSince1970.rounded()))
         printError("sweep \(plan.name): submitted Slurm job \(id): \(runs.count) of \(plan.runs.count) runs, script \(submission.scriptURL.path)")
+        if let tableJob = try submission.submitTable(client: client, after: id) {
+            printError("sweep \(plan.name): submitted Slurm job \(tableJob): the table and status into \(store.root.path) when job \(id) ends")
+        }
         print(id)
     }
 }
@@ -298,6 +302,7 @@ struct SlurmFlags: ParsableArguments {
     @Option(help: "Slurm account.") var account: String?
     @Option(help: "Slurm QOS.") var qos: String?
     @Option(help: "A further sbatch option, written as an #SBATCH line (repeatable), e.g. --sbatch-arg=--gres=gpu:1.") var sbatchArg: [String] = []
+    @Flag(help: "Also submit a job that runs when the array has ended and writes the label's table.md and status.txt.") var thenTable = false
 
     func validate() throws {
         if let cpusPerTask, cpusPerTask < 1 { throw ValidationError("--cpus-per-task must be at least 1") }
@@ -309,6 +314,7 @@ struct SlurmFlags: ParsableArguments {
         let given: [(String, Bool)] = [
             ("--partition", partition != nil), ("--time", time != nil), ("--mem", mem != nil), ("--cpus-per-task", cpusPerTask != nil),
             ("--array-limit", arrayLimit != nil), ("--account", account != nil), ("--qos", qos != nil), ("--sbatch-arg", !sbatchArg.isEmpty),
+            ("--then-table", thenTable),
         ]
         return given.first { $0.1 }?.0
     }
@@ -323,6 +329,7 @@ struct SlurmFlags: ParsableArguments {
         options.account = account
         options.qos = qos
         options.extraArguments = sbatchArg
+        options.thenTable = thenTable
         return options
     }
 }

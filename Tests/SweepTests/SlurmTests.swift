@@ -56,6 +56,28 @@ struct SlurmSubmissionTests {
         #expect(shellQuoted("it's") == #"'it'\''s'"#)
     }
 
+    @Test("--then-table adds a dependent job's script that renders the label's table and status; without it there is none")
+    func tableJob() throws {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#).plan()
+        let store = fixture.store(plan)
+        var options = SlurmOptions()
+        let plain = SlurmSubmission(
+            runs: plan.runs.map(\.id), store: store, sweepFile: "/s/t.json", userdp: URL(fileURLWithPath: "/opt/userdp"),
+            directory: URL(fileURLWithPath: "/work"), options: options, number: 1)
+        #expect(plain.tableScript == nil)
+        options.thenTable = true
+        options.partition = "cpu"
+        let submission = SlurmSubmission(
+            runs: plan.runs.map(\.id), store: store, sweepFile: "/s/t.json", userdp: URL(fileURLWithPath: "/opt/userdp"),
+            directory: URL(fileURLWithPath: "/work"), options: options, number: 1)
+        let script = try #require(submission.tableScript)
+        #expect(script.contains("#SBATCH --partition=cpu\n"))
+        #expect(script.contains("/opt/userdp sweep table /s/t.json --results \(store.sweepDirectory.deletingLastPathComponent().path) --label \(store.root.lastPathComponent) --output \(store.root.path)/table.md\n"), "\(script)")
+        #expect(script.contains("sweep status /s/t.json") && script.contains("> \(store.root.path)/status.txt"), "\(script)")
+        #expect(submission.tableScriptURL.lastPathComponent == "submit-1-table.sbatch")
+    }
+
     @Test("a submission covers the runs without result, live claim or queued task")
     func runsToSubmit() throws {
         let fixture = try Fixture()
@@ -170,7 +192,7 @@ struct SlurmLauncherTests {
 
         let slurmStore = ResultStore(results: fixture.results, sweep: "grid", label: "slurm")
         defer { _ = try? SlurmJobBook(store: slurmStore).cancelAll(client: SlurmClient()) }
-        let submitted = try userdp(common + ["--label", "slurm", "--launcher", "slurm", "--array-limit", "2", "--cpus-per-task", "1"], fixture)
+        let submitted = try userdp(common + ["--label", "slurm", "--launcher", "slurm", "--array-limit", "2", "--cpus-per-task", "1", "--then-table"], fixture)
         #expect(submitted.status == 0, "\(submitted.text)")
         let jobs = try SlurmJobBook(store: slurmStore).jobs()
         try #require(jobs.count == 1, "\(submitted.text)")
@@ -188,6 +210,16 @@ struct SlurmLauncherTests {
         // OPENBLAS_NUM_THREADS from SLURM_CPUS_PER_TASK (local dispatch on 2 cores with one job would give 2).
         let output = try String(contentsOf: slurmStore.file("output", of: plan.runs[0].id), encoding: .utf8)
         #expect(output.contains("threads=1 "), "\(output)")
+
+        // The dependent job (--then-table) writes the table and the status once the array ended.
+        let tableFile = slurmStore.root.appendingPathComponent("table.md"), statusFile = slurmStore.root.appendingPathComponent("status.txt")
+        let rendered = waitUntil(timeout: 120) {
+            ((try? String(contentsOf: statusFile, encoding: .utf8)) ?? "").contains("6 done")
+        }
+        #expect(rendered, "no table job output: \(submitted.text)")
+        let table = (try? String(contentsOf: tableFile, encoding: .utf8)) ?? ""
+        let expected = try userdp(["sweep", "table", file.path, "--results", fixture.results.path, "--label", "slurm"], fixture)
+        #expect(!table.isEmpty && expected.text.contains(table.trimmingCharacters(in: .newlines)), "table job wrote:\n\(table)\nsweep table prints:\n\(expected.text)")
 
         let status = try userdp(["sweep", "status", file.path, "--results", fixture.results.path, "--label", "slurm"], fixture)
         #expect(status.text.contains("6 runs: 6 done, 0 running, 0 failed, 0 missing"), "\(status.text)")

@@ -20,6 +20,9 @@ public struct SlurmOptions: Sendable, Equatable {
     public var qos: String?
     /// Further sbatch options, each written as one `#SBATCH` line as given (`--gres=gpu:1`).
     public var extraArguments: [String] = []
+    /// Also submit a job that depends on the array (`afterany`) and renders the label's table
+    /// and status into the label folder when the array has ended.
+    public var thenTable = false
 
     /// Defaults: one CPU per task, no other requests.
     public init() {}
@@ -49,6 +52,12 @@ public struct SlurmSubmission: Sendable, Equatable {
     public var scriptURL: URL
     /// Where the manifest goes.
     public var manifestURL: URL
+    /// The dependent job's script (`SlurmOptions.thenTable`), or nil: after the array ends,
+    /// however its tasks ended, it renders the label's table into `LABEL/table.md` and its status
+    /// into `LABEL/status.txt`.
+    public var tableScript: String?
+    /// Where the dependent job's script goes.
+    public var tableScriptURL: URL
 
     /// Plans a submission of `runs` (normally `SlurmSubmission.runsToSubmit`).
     ///
@@ -101,6 +110,34 @@ public struct SlurmSubmission: Sendable, Equatable {
             "exec \(command) --only \"$run_id\"" + dispatch.map { " " + shellQuoted($0) }.joined(),
         ]
         script = lines.joined(separator: "\n") + "\n"
+
+        tableScriptURL = folder.appendingPathComponent("submit-\(number)-table.sbatch")
+        if options.thenTable {
+            let results = store.sweepDirectory.deletingLastPathComponent().path
+            let label = store.root.lastPathComponent
+            let table = [userdp.path, "sweep", "table", sweepPath, "--results", results, "--label", label, "--output", store.root.appendingPathComponent("table.md").path]
+            let status = [userdp.path, "sweep", "status", sweepPath, "--results", results, "--label", label]
+            var tableLines = [
+                "#!/bin/bash",
+                "# userdp sweep \(store.sweepDirectory.lastPathComponent), label \(label): renders the table and the status once",
+                "# job array \(number) has ended (submitted with --dependency=afterany:<array job>).",
+                "#SBATCH --job-name=userdp-\(store.sweepDirectory.lastPathComponent)-table",
+                "#SBATCH --cpus-per-task=1",
+                "#SBATCH --chdir=\(directory.standardizedFileURL.path)",
+                "#SBATCH --output=\(folder.path)/submit-\(number)-table-%j.out",
+            ]
+            for case let (name, value?) in [("partition", options.partition), ("account", options.account), ("qos", options.qos)] {
+                tableLines.append("#SBATCH --\(name)=\(value)")
+            }
+            tableLines += [
+                "set -u",
+                table.map(shellQuoted).joined(separator: " "),
+                status.map(shellQuoted).joined(separator: " ") + " > " + shellQuoted(store.root.appendingPathComponent("status.txt").path),
+            ]
+            tableScript = tableLines.joined(separator: "\n") + "\n"
+        } else {
+            tableScript = nil
+        }
     }
 
     /// The runs a new submission should cover: every planned run without a usable result that
@@ -117,6 +154,7 @@ public struct SlurmSubmission: Sendable, Equatable {
             try FileManager.default.createDirectory(at: scriptURL.deletingLastPathComponent(), withIntermediateDirectories: true)
             try AtomicFile.write(Data(runs.map { $0 + "\n" }.joined().utf8), to: manifestURL)
             try AtomicFile.write(Data(script.utf8), to: scriptURL)
+            if let tableScript { try AtomicFile.write(Data(tableScript.utf8), to: tableScriptURL) }
         } catch {
             throw .storage(path: scriptURL.path, reason: "cannot write the Slurm script: \(error.localizedDescription)")
         }
@@ -130,6 +168,23 @@ public struct SlurmSubmission: Sendable, Equatable {
         guard output.status == 0, !id.isEmpty, id.allSatisfy(\.isNumber) else {
             throw .slurmCommandFailed(
                 command: "sbatch --parsable \(scriptURL.path)", status: output.status,
+                output: (output.standardError + output.standardOutput).trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return id
+    }
+}
+
+extension SlurmSubmission {
+    /// Submits the dependent table job to start after array job `arrayJob` ends (`afterany`:
+    /// also when tasks failed or were cancelled, so the table shows what finished). Returns its
+    /// job id, or nil without a table script.
+    public func submitTable(client: SlurmClient, after arrayJob: String) throws(SweepError) -> String? {
+        guard tableScript != nil else { return nil }
+        let output = client.run("sbatch", ["--parsable", "--dependency=afterany:\(arrayJob)", tableScriptURL.path])
+        let id = output.standardOutput.split(separator: "\n").last.map { String($0.split(separator: ";")[0]) } ?? ""
+        guard output.status == 0, !id.isEmpty, id.allSatisfy(\.isNumber) else {
+            throw .slurmCommandFailed(
+                command: "sbatch --parsable --dependency=afterany:\(arrayJob) \(tableScriptURL.path)", status: output.status,
                 output: (output.standardError + output.standardOutput).trimmingCharacters(in: .whitespacesAndNewlines))
         }
         return id
