@@ -16,6 +16,9 @@ public struct DPStepBenchmark: Sendable {
         public var tokensPerSecond: Double
         /// Median step time over the non-private step's.
         public var overhead: Double
+        /// Floating-point operations of the matrix products per step (`GPTModel.stepFLOPs`),
+        /// per second of the median step, in GFLOP/s.
+        public var gigaflopsPerSecond: Double
     }
 
     public var model: GPTConfig
@@ -79,7 +82,10 @@ public struct DPStepBenchmark: Sendable {
             }
             let median = times.sorted()[times.count / 2]
             let baseline = rows.first?.medianSeconds ?? median
-            rows.append(Row(mechanism: name, medianSeconds: median, tokensPerSecond: Double(sequences * length) / median, overhead: median / baseline))
+            let flops = gpt.stepFLOPs(sequenceCount: sequences, length: length)
+            rows.append(Row(
+                mechanism: name, medianSeconds: median, tokensPerSecond: Double(sequences * length) / median, overhead: median / baseline,
+                gigaflopsPerSecond: (flops.forward + flops.backward) / median / 1e9))
         }
         return rows
     }

@@ -28,6 +28,7 @@ struct BenchDPStepCommand: ParsableCommand {
     @Option(help: "Timed steps per mechanism (after one warm-up).") var iterations = 5
     @Option(help: "Worker threads (default: the BLAS thread count).") var workers: Int?
     @Option(help: "Micro-batch token budget (sequences × length), as in training.") var microBatchTokens = DPStepBenchmark.defaultMicroBatchTokens
+    @Flag(help: "Only the LoRA rows (skip full fine-tuning, e.g. at GPT-2 small's size).") var loraOnly = false
 
     func run() throws {
         let config = GPTConfig(vocabularySize: vocab, contextLength: context, width: width, layerCount: layers, headCount: heads)
@@ -37,15 +38,27 @@ struct BenchDPStepCommand: ParsableCommand {
         let workerCount = workers ?? defaultWorkerCount
         guard workerCount >= 1 else { throw ValidationError("--workers must be at least 1, got \(workerCount)") }
         print("workers: \(workerCount); micro-batches of up to \(microBatchTokens) tokens")
-        for (label, lora) in [("full fine-tuning", nil as LoRAConfig?), ("LoRA rank \(loraRank) on c_attn", LoRAConfig(rank: loraRank, alpha: Float(2 * loraRank), targets: [.attentionQKV]))] {
+        let peak = GemmBenchmark.measure(size: 1024, threads: workerCount).bestGFLOPS
+        print(String(format: "sgemm 1024 peak on %d thread%@: %.1f GFLOP/s", workerCount, workerCount == 1 ? "" : "s", peak))
+        var variants: [(String, LoRAConfig?)] = [("LoRA rank \(loraRank) on c_attn", LoRAConfig(rank: loraRank, alpha: Float(2 * loraRank), targets: [.attentionQKV]))]
+        if !loraOnly { variants.insert(("full fine-tuning", nil), at: 0) }
+        for (label, lora) in variants {
             let rows = try DPStepBenchmark(model: config, lora: lora, sequences: batch, length: context, recordsPerUser: recordsPerUser, iterations: iterations,
                 workers: workerCount, microBatchTokens: microBatchTokens).run()
             print("\n\(label):")
-            print("| mechanism | step (s) | tokens/s | overhead |")
-            print("| --- | ---: | ---: | ---: |")
+            print("| mechanism | step (s) | tokens/s | overhead | GFLOP/s | of sgemm peak |")
+            print("| --- | ---: | ---: | ---: | ---: | ---: |")
             for row in rows {
-                print(String(format: "| %@ | %.4f | %.0f | %.2fx |", row.mechanism, row.medianSeconds, row.tokensPerSecond, row.overhead))
+                print(String(format: "| %@ | %.4f | %.0f | %.2fx | %.1f | %.0f%% |", row.mechanism, row.medianSeconds, row.tokensPerSecond, row.overhead, row.gigaflopsPerSecond, 100 * row.gigaflopsPerSecond / peak))
             }
         }
+        print(String(format: "peak memory (maximum resident set): %.2f GiB", peakResidentGiB()))
     }
+}
+
+/// The process's maximum resident set size so far, GiB (getrusage; Linux reports KiB).
+private func peakResidentGiB() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / (1024 * 1024)
 }
