@@ -367,6 +367,21 @@ def figure_per_user(spec, userdp, out):
 
 # MARK: - claims
 
+def planned_per_cell(sweep_path, tune):
+    """Runs a fully finished cell holds: the tuning axis's values in the sweep file times its
+    seeds (the sweeps of spec.json give every cell the same tuning values)."""
+    with open(os.path.join(ROOT, sweep_path)) as f:
+        definition = json.load(f)
+    grids = definition["grid"] if isinstance(definition["grid"], list) else [definition["grid"]]
+    values = max((len(g.get(tune, [None])) for g in grids), default=1) if tune else 1
+    seeds = len(definition.get("seeds", [])) or int(definition.get("replicates", 1))
+    return values * seeds
+
+
+def cell_size(rows, assignment, cell_key, value):
+    return sum(1 for r in rows if r.get(cell_key) == value and all(r.get(k) == str(v) for k, v in assignment.items()))
+
+
 def claim_cells(spec, rows):
     rows = [r for r in rows if matches(r, spec.get("where"))]
     keys = list(spec["better"].keys() | spec["worse"].keys())
@@ -386,7 +401,9 @@ def claim_cells(spec, rows):
             continue
         seeds = sorted(set(better[1]) & set(worse[1]), key=int)
         differences = [number(worse[1][s]["test_perplexity"]) - number(better[1][s]["test_perplexity"]) for s in seeds]
-        lines.append((value, better[0], worse[0]) + paired_test(differences))
+        planned = planned_per_cell(spec["sweep"], spec.get("tune"))
+        complete = all(cell_size(rows, side, cell_key, value) >= planned for side in (spec["better"], spec["worse"]))
+        lines.append((value, better[0], worse[0]) + paired_test(differences) + (complete,))
     return lines
 
 
@@ -405,9 +422,12 @@ def verdict(cells, adjusted, alpha=0.05):
 def claim_comparison(spec, rows):
     cells = claim_cells(spec, rows)
     adjusted = holm([c[5] for c in cells])
-    lines = [f"| {spec['cells']} = {c[0]} | {c[1]} / {c[2]} | {c[3]:+.3f} | {c[4]:.2f} | {c[5]:.3f} | {a:.3f} | {c[6]} |"
+    lines = [f"| {spec['cells']} = {c[0]}{'' if c[7] else ' †'} | {c[1]} / {c[2]} | {c[3]:+.3f} | {c[4]:.2f} | {c[5]:.3f} | {a:.3f} | {c[6]} |"
              for c, a in zip(cells, adjusted)]
     result = verdict(cells, adjusted)
+    if any(not c[7] for c in cells):
+        # A verdict from cells whose tuning or seeds are not all in could flip when they are.
+        result = f"pending (incomplete cells, marked †; so far it reads: {result})"
     note = ""
     emphasis = spec.get("emphasis")
     if emphasis and cells:
@@ -456,7 +476,7 @@ def make_claims(specs, label, out):
             "rate (lowest mean validation perplexity); Δ = worse − better in test perplexity (positive: the claim's direction); "
             "two-sided paired t-test over seeds, Holm-adjusted across the claim's cells. Verdict: reproduced when every cell "
             "points the claim's way and at least one is significant at 0.05 after Holm; reversed when every cell points the "
-            "other way with one significant; not reproduced otherwise. With 3 seeds a cell needs |t| > 4.30 to be significant." % label, ""]
+            "other way with one significant; not reproduced otherwise. With 3 seeds a cell needs |t| > 4.30 to be significant. A cell marked † does not yet hold every planned learning rate and seed; a claim with such a cell is pending." % label, ""]
     pending = []
     for spec in specs:
         rows = load_rows(spec["sweep"], label)
