@@ -216,7 +216,8 @@ public struct GitState: Sendable, Equatable {
     public var commit: String
     /// Abbreviated commit hash (`git rev-parse --short HEAD`).
     public var shortCommit: String
-    /// Whether tracked files differ from HEAD (untracked files do not count).
+    /// Whether tracked files outside `results/` differ from HEAD (untracked files do not count,
+    /// nor do committed results that a running sweep is updating: they are data, not code).
     public var dirty: Bool
     /// FNV-1a 64-bit hash (16 hex digits) of `git diff HEAD` when dirty, else nil.
     public var diffHash: String?
@@ -235,15 +236,18 @@ public struct GitState: Sendable, Equatable {
         guard let commit = git(["rev-parse", "HEAD"], in: directory)?.trimmingCharacters(in: .whitespacesAndNewlines),
             !commit.isEmpty,
             let short = git(["rev-parse", "--short", "HEAD"], in: directory)?.trimmingCharacters(in: .whitespacesAndNewlines),
-            let status = git(["status", "--porcelain", "--untracked-files=no"], in: directory)
+            let status = git(["status", "--porcelain", "--untracked-files=no", "--"] + GitState.codePathspec, in: directory)
         else { return nil }
         let dirty = !status.isEmpty
         var diffHash: String?
-        if dirty, let diff = git(["diff", "HEAD"], in: directory) {
+        if dirty, let diff = git(["diff", "HEAD", "--"] + GitState.codePathspec, in: directory) {
             diffHash = fnv1a64Hex(Data(diff.utf8))
         }
         return GitState(commit: commit, shortCommit: short, dirty: dirty, diffHash: diffHash)
     }
+
+    /// The whole work tree except the committed results (git pathspec magic, from the top).
+    static let codePathspec = [":(top)", ":(top,exclude)results"]
 
     /// The default sweep label: the short commit with `-dirty` when dirty.
     public var label: String { dirty ? "\(shortCommit)-dirty" : shortCommit }
