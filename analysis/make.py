@@ -26,6 +26,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 plt.rcParams.update({
     "svg.hashsalt": "userdp-analysis",
@@ -220,22 +221,35 @@ def figure_metric_vs_axis(spec, rows):
     reference = [r for r in rows if matches(r, spec.get("reference"))]
     private = [r for r in rows if r not in reference]
     best = tuned(private, keys + [spec["x"]], spec.get("tune"))
+    planned = planned_per_cell(spec["sweep"], spec.get("tune"))
+    counts = defaultdict(int)
+    for row in private:
+        counts[tuple(row.get(k, "") for k in keys + [spec["x"]])] += 1
     by_series = defaultdict(list)
     for cell, (_, by_seed) in best.items():
         values = [number(r["test_perplexity"]) for r in by_seed.values()]
         m, s = mean_std(values)
-        by_series[cell[:-1]].append((number(cell[-1]), m, s))
-    for series in sorted(by_series):
+        by_series[cell[:-1]].append((number(cell[-1]), m, s, counts[cell] >= planned))
+    incomplete = False
+    for index, series in enumerate(sorted(by_series)):
         points = sorted(by_series[series])
+        color = f"C{index}"
         axes.errorbar([p[0] for p in points], [p[1] for p in points], yerr=[p[2] for p in points],
-                      marker="o", capsize=3, label=series_label(dict(zip(keys, series)), keys))
+                      color=color, marker="o", capsize=3, label=series_label(dict(zip(keys, series)), keys))
+        # Cells still missing planned learning rates or seeds: hollow markers.
+        partial = [p for p in points if not p[3]]
+        if partial:
+            incomplete = True
+            axes.plot([p[0] for p in partial], [p[1] for p in partial], linestyle="none", marker="o", markersize=7,
+                      markerfacecolor="white", markeredgecolor=color, zorder=5)
     if reference:
         ref = tuned(reference, ["mechanism"], spec.get("tune"))
         for _, (_, by_seed) in ref.items():
             m, _ = mean_std([number(r["test_perplexity"]) for r in by_seed.values()])
             axes.axhline(m, color="gray", linestyle="--", label="non-private")
     axes.set_xscale("log", base=2)
-    axes.set_xlabel("ε (user level)")
+    axes.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    axes.set_xlabel("ε (user level)" + ("; hollow: cell not finished yet" if incomplete else ""))
     axes.set_ylabel("test perplexity")
     axes.set_title(spec["title"], fontsize=8)
     axes.legend(fontsize=7)
