@@ -162,29 +162,24 @@ public struct SlurmSubmission: Sendable, Equatable {
 
     /// Submits the written script with `sbatch --parsable` and returns the job id.
     public func submit(client: SlurmClient) throws(SweepError) -> String {
-        let output = client.run("sbatch", ["--parsable", scriptURL.path])
-        // --parsable prints "JOBID" or "JOBID;CLUSTER".
-        let id = output.standardOutput.split(separator: "\n").last.map { String($0.split(separator: ";")[0]) } ?? ""
-        guard output.status == 0, !id.isEmpty, id.allSatisfy(\.isNumber) else {
-            throw .slurmCommandFailed(
-                command: "sbatch --parsable \(scriptURL.path)", status: output.status,
-                output: (output.standardError + output.standardOutput).trimmingCharacters(in: .whitespacesAndNewlines))
-        }
-        return id
+        try sbatch(client: client, [scriptURL.path])
     }
-}
 
-extension SlurmSubmission {
     /// Submits the dependent table job to start after array job `arrayJob` ends (`afterany`:
     /// also when tasks failed or were cancelled, so the table shows what finished). Returns its
     /// job id, or nil without a table script.
     public func submitTable(client: SlurmClient, after arrayJob: String) throws(SweepError) -> String? {
         guard tableScript != nil else { return nil }
-        let output = client.run("sbatch", ["--parsable", "--dependency=afterany:\(arrayJob)", tableScriptURL.path])
+        return try sbatch(client: client, ["--dependency=afterany:\(arrayJob)", tableScriptURL.path])
+    }
+
+    /// `sbatch --parsable ARGUMENTS`, returning the job id it prints ("JOBID" or "JOBID;CLUSTER").
+    private func sbatch(client: SlurmClient, _ arguments: [String]) throws(SweepError) -> String {
+        let output = client.run("sbatch", ["--parsable"] + arguments)
         let id = output.standardOutput.split(separator: "\n").last.map { String($0.split(separator: ";")[0]) } ?? ""
         guard output.status == 0, !id.isEmpty, id.allSatisfy(\.isNumber) else {
             throw .slurmCommandFailed(
-                command: "sbatch --parsable --dependency=afterany:\(arrayJob) \(tableScriptURL.path)", status: output.status,
+                command: (["sbatch", "--parsable"] + arguments).joined(separator: " "), status: output.status,
                 output: (output.standardError + output.standardOutput).trimmingCharacters(in: .whitespacesAndNewlines))
         }
         return id
