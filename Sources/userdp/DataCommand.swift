@@ -14,7 +14,8 @@ struct DataCommand: ParsableCommand {
             $USERDP_DATA, then in the data/ folder of the repository. See docs/DATASETS.md.
             """,
         subcommands: [
-            DataStatsCommand.self, DataBuildShakespeareCommand.self, DataImportCommand.self, DataSplitCommand.self,
+            DataStatsCommand.self, DataChunkStatsCommand.self, DataBuildShakespeareCommand.self, DataImportCommand.self,
+            DataSplitCommand.self,
         ]
     )
 }
