@@ -115,16 +115,20 @@ struct DataBuildShakespeareCommand: ParsableCommand {
     @Option(help: "Folder with the plays' .txt files (default: data/shakespeare/sources of the repository).")
     var sources: String?
 
-    @Option(help: "Output folder (default: data/shakespeare of the repository).")
+    @Option(help: "What one record holds: speech (one speech) or scene (a speaker's speeches within one scene).")
+    var records: ShakespeareRecordUnit = .speech
+
+    @Option(help: "Output folder (default: data/shakespeare, or data/shakespeare-scenes for --records scene, of the repository).")
     var out: String?
 
     func run() throws {
         try reportingDataErrors {
             let root = repositoryRoot()
             let sourcesURL = sources.map { URL(fileURLWithPath: $0) } ?? root.appendingPathComponent("data/shakespeare/sources")
-            let outURL = out.map { URL(fileURLWithPath: $0) } ?? root.appendingPathComponent("data/shakespeare")
-            let (dataset, build) = try Shakespeare.buildDataset(sources: sourcesURL, to: outURL)
-            print(dataset.manifest.statistics!.table(title: "shakespeare  (\(outURL.path))"))
+            let unit = records
+            let outURL = out.map { URL(fileURLWithPath: $0) } ?? root.appendingPathComponent("data/\(unit.datasetName)")
+            let (dataset, build) = try Shakespeare.buildDataset(sources: sourcesURL, to: outURL, unit: unit)
+            print(dataset.manifest.statistics!.table(title: "\(unit.datasetName)  (\(outURL.path))"))
             print("\nlines without a speaker (dropped): \(build.droppedLines)")
         }
     }
@@ -326,3 +330,5 @@ struct DataSplitCommand: ParsableCommand {
         }
     }
 }
+
+extension ShakespeareRecordUnit: ExpressibleByArgument {}

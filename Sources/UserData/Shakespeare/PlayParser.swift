@@ -23,6 +23,9 @@ struct PlayParser {
         var label: String
         /// The lines of the speech, trimmed, without stage directions.
         var lines: [String]
+        /// Headings (`ACT`, `SCENE`, ...) before the speech: speeches with the same value
+        /// belong to one scene.
+        var scene = 0
     }
 
     struct Result {
@@ -78,8 +81,12 @@ struct PlayParser {
         var speeches: [Speech] = []
         var current: Speech?
         var dropped = 0
+        var scene = 0
         func flush() {
-            if let speech = current, !speech.lines.isEmpty { speeches.append(speech) }
+            if var speech = current, !speech.lines.isEmpty {
+                speech.scene = scene
+                speeches.append(speech)
+            }
             current = nil
         }
         var index = 0
@@ -88,6 +95,7 @@ struct PlayParser {
             var first = 0
             if PlayParser.isHeading(paragraph[0]) {
                 flush()
+                scene += 1
                 first = 1
                 // A heading paragraph runs on (location, scenery) until a speaker line that has
                 // text after it: Othello puts RODERIGO right under its scene heading.
@@ -148,7 +156,7 @@ struct PlayParser {
         }
         let personae = Set(PlayParser.capitalisedWords(frontMatter.joined(separator: "\n")))
         return Result(
-            speeches: speeches.map { Speech(label: $0.label, lines: $0.lines.map(PlayParser.tidy)) },
+            speeches: speeches.map { Speech(label: $0.label, lines: $0.lines.map(PlayParser.tidy), scene: $0.scene) },
             droppedLines: dropped, frontMatter: frontMatter, vocabulary: vocabulary, personaeWords: personae)
     }
 
