@@ -31,13 +31,6 @@ func reportingDataErrors<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
-/// Prints `value` as pretty JSON with sorted keys.
-func printJSON<T: Encodable>(_ value: T) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
-}
-
 /// The repository folder holding `data/`, found upward from the working directory and then
 /// from the executable; the working directory when neither finds one.
 func repositoryRoot() -> URL {
@@ -79,6 +72,11 @@ struct DataStatsCommand: ParsableCommand {
         var location: String
         var skippedLines: Int
         var statistics: DatasetStatistics
+
+        enum CodingKeys: String, CodingKey {
+            case name, location, statistics
+            case skippedLines = "skipped_lines"
+        }
     }
 
     func run() throws {

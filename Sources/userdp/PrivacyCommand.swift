@@ -84,13 +84,6 @@ struct CommandFailure: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// Encodes a value as pretty, key-sorted JSON text.
-func prettyJSON<Value: Encodable>(_ value: Value) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
-}
-
 struct PrivacyEpsilonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "epsilon", abstract: "The epsilon of a run at a given delta.")
@@ -100,6 +93,8 @@ struct PrivacyEpsilonCommand: ParsableCommand {
     @Option(help: "Noise multiplier sigma (> 0).")
     var sigma: Double
 
+    /// What `--json` prints. `unit`, `accountant` and `event` are the Privacy module's stored
+    /// forms (as in `result.json` and the calibration cache).
     struct Report: Encodable {
         var unit: PrivacyUnitEvent
         var samplingRate: Double
@@ -107,6 +102,11 @@ struct PrivacyEpsilonCommand: ParsableCommand {
         var steps: Int
         var delta: Double
         var results: [Line]
+
+        enum CodingKeys: String, CodingKey {
+            case unit, sigma, steps, delta, results
+            case samplingRate = "sampling_rate"
+        }
     }
 
     struct Line: Encodable {
@@ -125,9 +125,9 @@ struct PrivacyEpsilonCommand: ParsableCommand {
             }
         }
         if options.json {
-            print(try prettyJSON(Report(
+            try printJSON(Report(
                 unit: options.unit, samplingRate: options.samplingRate, sigma: sigma, steps: options.steps,
-                delta: options.delta, results: lines)))
+                delta: options.delta, results: lines))
             return
         }
         print("\(options.describeUnit()), sigma = \(sigma), add/remove adjacency")
@@ -152,10 +152,42 @@ struct PrivacyCalibrateCommand: ParsableCommand {
     @Option(help: "Directory of cached calibrations (created if missing); none by default.")
     var cache: String?
 
+    /// One calibration as `--json` prints it: the request and the result with their fields in
+    /// snake_case (`unit`, `accountant` and `event` in the Privacy module's stored forms), and
+    /// the seconds it took.
     struct Report: Encodable {
         var request: CalibrationRequest
         var result: CalibrationResult
         var seconds: Double
+
+        enum CodingKeys: String, CodingKey { case request, result, seconds }
+        enum RequestKeys: String, CodingKey {
+            case unit, steps, delta, accountant
+            case samplingRate = "sampling_rate", targetEpsilon = "target_epsilon", sigmaTolerance = "sigma_tolerance"
+        }
+        enum ResultKeys: String, CodingKey {
+            case sigma, event, evaluations
+            case achievedEpsilon = "achieved_epsilon", lowerSigma = "lower_sigma"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            var requestContainer = container.nestedContainer(keyedBy: RequestKeys.self, forKey: .request)
+            try requestContainer.encode(request.unit, forKey: .unit)
+            try requestContainer.encode(request.samplingRate, forKey: .samplingRate)
+            try requestContainer.encode(request.steps, forKey: .steps)
+            try requestContainer.encode(request.targetEpsilon, forKey: .targetEpsilon)
+            try requestContainer.encode(request.delta, forKey: .delta)
+            try requestContainer.encode(request.accountant, forKey: .accountant)
+            try requestContainer.encode(request.sigmaTolerance, forKey: .sigmaTolerance)
+            var resultContainer = container.nestedContainer(keyedBy: ResultKeys.self, forKey: .result)
+            try resultContainer.encode(result.sigma, forKey: .sigma)
+            try resultContainer.encode(result.achievedEpsilon, forKey: .achievedEpsilon)
+            try resultContainer.encode(result.lowerSigma, forKey: .lowerSigma)
+            try resultContainer.encode(result.event, forKey: .event)
+            try resultContainer.encode(result.evaluations, forKey: .evaluations)
+            try container.encode(seconds, forKey: .seconds)
+        }
     }
 
     func run() throws {
@@ -179,7 +211,7 @@ struct PrivacyCalibrateCommand: ParsableCommand {
             }
         }
         if options.json {
-            print(try prettyJSON(reports.count == 1 ? [reports[0]] : reports))
+            try printJSON(reports)
             return
         }
         print("\(options.describeUnit()), target epsilon = \(epsilon) at delta = \(options.delta), add/remove adjacency")

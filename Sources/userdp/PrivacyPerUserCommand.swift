@@ -133,13 +133,10 @@ struct PrivacyPerUserCommand: ParsableCommand {
         if json {
             let quantiles = Dictionary(uniqueKeysWithValues: zip(levels.map { "p\(Int($0 * 100))" }, values))
             // A user with no finite ε is "inf", as result.json writes non-finite numbers.
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            print(String(decoding: try encoder.encode(Report(
+            try printJSON(Report(
                 dataset: loaded.manifest.name, users: users.count, q: q, sigma: sigma, steps: steps, delta: delta,
                 tightLimit: tightLimit, quantiles: quantiles, userWiseEpsilon: userWise, groupPrivacyEpsilon: group,
-                groupSize: groupSize, byRecordCount: byCount.keys.sorted().map { byCount[$0]! })), as: UTF8.self))
+                groupSize: groupSize, byRecordCount: byCount.keys.sorted().map { byCount[$0]! }))
             return
         }
         print("\(loaded.manifest.name): \(users.count) users; record-level DP-SGD with q = \(q), sigma = \(sigma), T = \(steps); delta = \(delta)")

@@ -73,10 +73,6 @@ func loadPlan(_ path: String, allowLargeGrid: Bool = false, warnUnresolved: Bool
     return (definition, plan)
 }
 
-func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
-}
-
 // MARK: - run
 
 struct SweepRunCommand: ParsableCommand {
