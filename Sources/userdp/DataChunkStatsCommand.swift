@@ -27,17 +27,15 @@ struct DataChunkStatsCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        try reportingDataErrors {
-            let location = try DatasetLocator.locate(dataset)
-            let (loaded, _) = try Dataset.load(from: location)
-            let tokenizer = try ModelTokenizer(modelDirectory: model)
-            let statistics = try RandomChunkStatistics(
-                dataset: TokenizedDataset.tokenize(loaded, with: tokenizer), contextLength: contextLength)
-            if json {
-                try printJSON(statistics)
-            } else {
-                print(statistics.table(title: "random-chunk windows: \(loaded.manifest.name)  (\(location.path))"))
-            }
+        let location = try DatasetLocator.locate(dataset)
+        let (loaded, _) = try Dataset.load(from: location)
+        let tokenizer = try ModelTokenizer(modelDirectory: model)
+        let statistics = try RandomChunkStatistics(
+            dataset: TokenizedDataset.tokenize(loaded, with: tokenizer), contextLength: contextLength)
+        if json {
+            try printJSON(statistics)
+        } else {
+            print(statistics.table(title: "random-chunk windows: \(loaded.manifest.name)  (\(location.path))"))
         }
     }
 }

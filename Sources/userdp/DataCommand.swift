@@ -20,17 +20,6 @@ struct DataCommand: ParsableCommand {
     )
 }
 
-/// Runs `body`, printing a ``UserDataError`` as its message on standard error and exiting with
-/// status 1, rather than Swift's default rendering of the enum.
-func reportingDataErrors<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as UserDataError {
-        FileHandle.standardError.write(Data("error: \(error.localizedDescription)\n".utf8))
-        throw ExitCode.failure
-    }
-}
-
 /// The repository folder holding `data/`, found upward from the working directory and then
 /// from the executable; the working directory when neither finds one.
 func repositoryRoot() -> URL {
@@ -80,21 +69,19 @@ struct DataStatsCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingDataErrors {
-            let location = try DatasetLocator.locate(dataset)
-            let (loaded, load) = try Dataset.load(from: location, skipInvalid: skipInvalid)
-            let tokenizer: any Tokenizing = bytes ? ByteTokenizer() : try ModelTokenizer(modelDirectory: model)
-            let statistics = loaded.statistics(tokenizer: tokenizer)
-            if json {
-                try printJSON(
-                    Report(
-                        name: loaded.manifest.name, location: location.path, skippedLines: load.skipped.count,
-                        statistics: statistics))
-            } else {
-                print(statistics.table(title: "\(loaded.manifest.name)  (\(location.path))"))
-                if !load.skipped.isEmpty {
-                    print("\nskipped \(load.skipped.count) invalid lines; first: \(load.skipped[0].localizedDescription)")
-                }
+        let location = try DatasetLocator.locate(dataset)
+        let (loaded, load) = try Dataset.load(from: location, skipInvalid: skipInvalid)
+        let tokenizer: any Tokenizing = bytes ? ByteTokenizer() : try ModelTokenizer(modelDirectory: model)
+        let statistics = loaded.statistics(tokenizer: tokenizer)
+        if json {
+            try printJSON(
+                Report(
+                    name: loaded.manifest.name, location: location.path, skippedLines: load.skipped.count,
+                    statistics: statistics))
+        } else {
+            print(statistics.table(title: "\(loaded.manifest.name)  (\(location.path))"))
+            if !load.skipped.isEmpty {
+                print("\nskipped \(load.skipped.count) invalid lines; first: \(load.skipped[0].localizedDescription)")
             }
         }
     }
@@ -120,15 +107,13 @@ struct DataBuildShakespeareCommand: ParsableCommand {
     var out: String?
 
     func run() throws {
-        try reportingDataErrors {
-            let root = repositoryRoot()
-            let sourcesURL = sources.map { URL(fileURLWithPath: $0) } ?? root.appendingPathComponent("data/shakespeare/sources")
-            let unit = records
-            let outURL = out.map { URL(fileURLWithPath: $0) } ?? root.appendingPathComponent("data/\(unit.datasetName)")
-            let (dataset, build) = try Shakespeare.buildDataset(sources: sourcesURL, to: outURL, unit: unit)
-            print(dataset.manifest.statistics!.table(title: "\(unit.datasetName)  (\(outURL.path))"))
-            print("\nlines without a speaker (dropped): \(build.droppedLines)")
-        }
+        let root = repositoryRoot()
+        let sourcesURL = sources.map { URL(fileURLWithPath: $0) } ?? root.appendingPathComponent("data/shakespeare/sources")
+        let unit = records
+        let outURL = out.map { URL(fileURLWithPath: $0) } ?? root.appendingPathComponent("data/\(unit.datasetName)")
+        let (dataset, build) = try Shakespeare.buildDataset(sources: sourcesURL, to: outURL, unit: unit)
+        print(dataset.manifest.statistics!.table(title: "\(unit.datasetName)  (\(outURL.path))"))
+        print("\nlines without a speaker (dropped): \(build.droppedLines)")
     }
 }
 
@@ -197,16 +182,14 @@ struct DataImportEnronCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingDataErrors {
-            let options = EnronImportOptions(minRecordsPerUser: minRecords, maxRecordsPerUser: maxRecords, minLength: minLength)
-            let source = csv ?? maildir!
-            let (records, report) =
-                try csv.map { try Enron.importCSV(URL(fileURLWithPath: $0), options: options) }
-                ?? Enron.importMaildir(URL(fileURLWithPath: source), options: options)
-            let manifest = Enron.manifest(
-                name: name, source: source, build: (["userdp"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
-            try writeImported(records: records, manifest: manifest, report: report, to: out, force: force)
-        }
+        let options = EnronImportOptions(minRecordsPerUser: minRecords, maxRecordsPerUser: maxRecords, minLength: minLength)
+        let source = csv ?? maildir!
+        let (records, report) =
+            try csv.map { try Enron.importCSV(URL(fileURLWithPath: $0), options: options) }
+            ?? Enron.importMaildir(URL(fileURLWithPath: source), options: options)
+        let manifest = Enron.manifest(
+            name: name, source: source, build: (["userdp"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
+        try writeImported(records: records, manifest: manifest, report: report, to: out, force: force)
     }
 }
 
@@ -243,18 +226,14 @@ struct DataImportBookSumCommand: ParsableCommand {
     var keepAggregates = false
 
     func run() throws {
-        try reportingDataErrors {
-            let (records, report) = try BookSum.importFile(
-                URL(fileURLWithPath: file),
-                options: BookSumImportOptions(bookColumn: bookColumn, textColumn: textColumn, keepAggregates: keepAggregates))
-            let manifest = BookSum.manifest(
-                name: name, source: file, build: (["userdp"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
-            try writeImported(records: records, manifest: manifest, report: report, to: out, force: force)
-        }
+        let (records, report) = try BookSum.importFile(
+            URL(fileURLWithPath: file),
+            options: BookSumImportOptions(bookColumn: bookColumn, textColumn: textColumn, keepAggregates: keepAggregates))
+        let manifest = BookSum.manifest(
+            name: name, source: file, build: (["userdp"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
+        try writeImported(records: records, manifest: manifest, report: report, to: out, force: force)
     }
 }
-
-extension SplitUnit: ExpressibleByArgument {}
 
 struct DataSplitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -291,42 +270,38 @@ struct DataSplitCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingDataErrors {
-            let (loaded, _) = try Dataset.load(from: DatasetLocator.locate(dataset))
-            var settings = loaded.manifest.split
-            if let by { settings.unit = by }
-            if let seed { settings.seed = seed }
-            if let fractions {
-                let values = fractions.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-                guard values.count == 3, let train = values[0], let validation = values[1], let test = values[2] else {
-                    throw ValidationError("--fractions takes three numbers: train,validation,test")
-                }
-                (settings.train, settings.validation, settings.test) = (train, validation, test)
+        let (loaded, _) = try Dataset.load(from: DatasetLocator.locate(dataset))
+        var settings = loaded.manifest.split
+        if let by { settings.unit = by }
+        if let seed { settings.seed = seed }
+        if let fractions {
+            let values = fractions.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+            guard values.count == 3, let train = values[0], let validation = values[1], let test = values[2] else {
+                throw ValidationError("--fractions takes three numbers: train,validation,test")
             }
-            let split = try loaded.split(settings)
-            var summaries: [PartSummary] = []
-            for part in SplitPart.allCases {
-                let subset = loaded.subset(split.indices(of: part))
-                summaries.append(PartSummary(part: part.rawValue, users: subset.userCount, records: subset.records.count))
-                if let write {
-                    var manifest = loaded.manifest
-                    manifest.name = "\(loaded.manifest.name)-\(part.rawValue)"
-                    manifest.description = "The \(part.rawValue) part of \(loaded.manifest.name): \(settings.unit.rawValue) split \(settings.train)/\(settings.validation)/\(settings.test), seed \(settings.seed)."
-                    manifest.statistics = subset.statistics(tokenizer: ByteTokenizer())
-                    try Dataset(manifest: manifest, records: subset.records)
-                        .write(to: URL(fileURLWithPath: write).appendingPathComponent(part.rawValue))
-                }
+            (settings.train, settings.validation, settings.test) = (train, validation, test)
+        }
+        let split = try loaded.split(settings)
+        var summaries: [PartSummary] = []
+        for part in SplitPart.allCases {
+            let subset = loaded.subset(split.indices(of: part))
+            summaries.append(PartSummary(part: part.rawValue, users: subset.userCount, records: subset.records.count))
+            if let write {
+                var manifest = loaded.manifest
+                manifest.name = "\(loaded.manifest.name)-\(part.rawValue)"
+                manifest.description = "The \(part.rawValue) part of \(loaded.manifest.name): \(settings.unit.rawValue) split \(settings.train)/\(settings.validation)/\(settings.test), seed \(settings.seed)."
+                manifest.statistics = subset.statistics(tokenizer: ByteTokenizer())
+                try Dataset(manifest: manifest, records: subset.records)
+                    .write(to: URL(fileURLWithPath: write).appendingPathComponent(part.rawValue))
             }
-            if json {
-                try printJSON(summaries)
-            } else {
-                print("\(loaded.manifest.name): split by \(settings.unit.rawValue), \(settings.train)/\(settings.validation)/\(settings.test), seed \(settings.seed)")
-                for summary in summaries {
-                    print("\(summary.part.padding(toLength: 12, withPad: " ", startingAt: 0))users \(summary.users)  records \(summary.records)")
-                }
+        }
+        if json {
+            try printJSON(summaries)
+        } else {
+            print("\(loaded.manifest.name): split by \(settings.unit.rawValue), \(settings.train)/\(settings.validation)/\(settings.test), seed \(settings.seed)")
+            for summary in summaries {
+                print("\(summary.part.padding(toLength: 12, withPad: " ", startingAt: 0))users \(summary.users)  records \(summary.records)")
             }
         }
     }
 }
-
-extension ShakespeareRecordUnit: ExpressibleByArgument {}

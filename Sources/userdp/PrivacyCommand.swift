@@ -32,7 +32,7 @@ struct PrivacyOptions: ParsableArguments {
     var groupSize: Int?
 
     @Option(help: "Accountant: pld (default), rdp, or group-lemma (the lemma over PLD).")
-    var accountant: String?
+    var accountant: AccountantChoice?
 
     @Option(help: "PLD value-discretisation interval.")
     var discretization: Double = PLDAccountant.defaultValueDiscretization
@@ -44,16 +44,9 @@ struct PrivacyOptions: ParsableArguments {
         groupSize.map { PrivacyUnitEvent.groupOfRecords($0) } ?? .record
     }
 
-    func accountantKind(named name: String) throws -> AccountantKind {
-        guard let kind = AccountantKind(cliName: name, valueDiscretization: discretization) else {
-            throw ValidationError("unknown accountant '\(name)'; use pld, rdp or group-lemma")
-        }
-        return kind
-    }
-
     /// The accountants to report: the one asked for, or PLD (plus the lemma for groups).
     func accountantKinds() throws -> [AccountantKind] {
-        if let accountant { return [try accountantKind(named: accountant)] }
+        if let accountant { return [accountant.kind(discretization: discretization)] }
         let tight = AccountantKind.pld(valueDiscretization: discretization)
         if let groupSize, groupSize > 1 { return [tight, .groupLemma(base: tight)] }
         return [tight]
@@ -67,21 +60,6 @@ struct PrivacyOptions: ParsableArguments {
             return "group of \(k) records per user, each Poisson-sampled with q = \(samplingRate), T = \(steps)"
         }
     }
-}
-
-/// Runs `body`, turning a library error into its plain message (no usage text: the flags parsed).
-func reportingPrivacyErrors<Result>(_ body: () throws -> Result) throws -> Result {
-    do {
-        return try body()
-    } catch let error as PrivacyError {
-        throw CommandFailure(message: error.localizedDescription)
-    }
-}
-
-/// An error whose description is the whole message ArgumentParser prints after "Error: ".
-struct CommandFailure: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
 }
 
 struct PrivacyEpsilonCommand: ParsableCommand {
@@ -116,13 +94,11 @@ struct PrivacyEpsilonCommand: ParsableCommand {
     }
 
     func run() throws {
-        let lines = try reportingPrivacyErrors {
-            try options.accountantKinds().map { kind in
-                let event = try kind.event(
-                    for: options.unit, q: options.samplingRate, sigma: sigma, steps: options.steps)
-                let accountant = try kind.makeAccountant(groupSize: options.unit.groupSize)
-                return Line(accountant: kind, epsilon: try accountant.epsilon(for: event, delta: options.delta), event: event)
-            }
+        let lines = try options.accountantKinds().map { kind in
+            let event = try kind.event(
+                for: options.unit, q: options.samplingRate, sigma: sigma, steps: options.steps)
+            let accountant = try kind.makeAccountant(groupSize: options.unit.groupSize)
+            return Line(accountant: kind, epsilon: try accountant.epsilon(for: event, delta: options.delta), event: event)
         }
         if options.json {
             try printJSON(Report(
@@ -195,20 +171,18 @@ struct PrivacyCalibrateCommand: ParsableCommand {
         func warn(_ error: PrivacyError) {
             FileHandle.standardError.write(Data("warning: \(error.localizedDescription); continuing without the cache\n".utf8))
         }
-        let reports = try reportingPrivacyErrors {
-            var cacheFolder: CalibrationCache?
-            if let cache {
-                do { cacheFolder = try CalibrationCache(directory: URL(fileURLWithPath: cache)) } catch let error as PrivacyError { warn(error) }
-            }
-            let calibration = NoiseCalibration(cache: cacheFolder)
-            return try options.accountantKinds().map { kind in
-                let request = CalibrationRequest(
-                    unit: options.unit, samplingRate: options.samplingRate, steps: options.steps,
-                    targetEpsilon: epsilon, delta: options.delta, accountant: kind, sigmaTolerance: tolerance)
-                let start = Date()
-                let result = try calibration.calibrate(request, cacheWarning: warn)
-                return Report(request: request, result: result, seconds: Date().timeIntervalSince(start))
-            }
+        var cacheFolder: CalibrationCache?
+        if let cache {
+            do { cacheFolder = try CalibrationCache(directory: URL(fileURLWithPath: cache)) } catch let error as PrivacyError { warn(error) }
+        }
+        let calibration = NoiseCalibration(cache: cacheFolder)
+        let reports = try options.accountantKinds().map { kind in
+            let request = CalibrationRequest(
+                unit: options.unit, samplingRate: options.samplingRate, steps: options.steps,
+                targetEpsilon: epsilon, delta: options.delta, accountant: kind, sigmaTolerance: tolerance)
+            let start = Date()
+            let result = try calibration.calibrate(request, cacheWarning: warn)
+            return Report(request: request, result: result, seconds: Date().timeIntervalSince(start))
         }
         if options.json {
             try printJSON(reports)
