@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "UserDataTests", dependencies: ["UserData", "Persistence"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "LanguageModel", "LinearAlgebra", "Privacy", "UserData", "Persistence"]),
         .testTarget(name: "SweepTests", dependencies: ["Sweep", "Training", "Persistence", "LanguageModel", "UserData", "Randomness"], exclude: ["Snapshots"]),
-        // Runs the built `userdp` binary on bad input (issue 13) and on seeded fuzzed files.
+        // Runs the built `userdp` binary on bad input, on seeded fuzzed files and on its vocabulary.
         .testTarget(name: "CommandLineTests", dependencies: ["Training", "LanguageModel", "Persistence", "UserData"]),
     ]
 )

@@ -4,7 +4,7 @@ import Persistence
 import Testing
 import Training
 
-/// Seeded fuzzing of every file format userdp reads, through the real binary (issue 13).
+/// Seeded fuzzing of every file format userdp reads, through the real binary.
 ///
 /// Each category starts from a valid file, applies seeded mutations (byte flips, cuts, random
 /// bytes, duplicate keys, extreme numbers, escaping paths, deep nesting, ...) and runs the

@@ -6,7 +6,7 @@ import UserData
 
 @testable import Sweep
 
-/// Issue 12: sweeps never give a wrong answer silently.
+/// Sweeps never give a wrong answer silently (docs/SWEEPS.md).
 
 /// A resolver that hands out fixed fingerprints per dataset name (no files read).
 func fakeInputs(_ hashes: [String: String], model: String = "m0") -> InputFingerprintResolver {
@@ -16,7 +16,7 @@ func fakeInputs(_ hashes: [String: String], model: String = "m0") -> InputFinger
     }
 }
 
-@Suite("Run identity (issue 12: points 3, 10)")
+@Suite("Run identity")
 struct RunIdentityTests {
     @Test("a nonprivate grid over k, ε and selection is one run per seed; record ignores k and selection")
     func ignoredKeysDoNotSplitIDs() throws {
@@ -59,7 +59,7 @@ struct RunIdentityTests {
     }
 }
 
-@Suite("Excludes that say what they mean (issue 12 point 1)")
+@Suite("Excludes that say what they mean")
 struct ExcludeRelevanceTests {
     @Test("an exclude does not match on keys the point's mechanism ignores; matching nothing is an error")
     func excludeOnIgnoredKey() throws {
@@ -87,7 +87,7 @@ struct ExcludeRelevanceTests {
     }
 }
 
-@Suite("Stored results that cannot be trusted (issue 12 point 8, issue 13 point 3)")
+@Suite("Stored results that cannot be trusted")
 struct StoredResultTrustTests {
     func dispatch(_ fixture: Fixture, _ plan: SweepPlan, definition: SweepDefinition?, replace: Bool = false, log: EventLog = EventLog()) throws -> DispatchSummary {
         var options = fixture.options(jobs: 1)
@@ -138,7 +138,7 @@ struct StoredResultTrustTests {
     }
 }
 
-@Suite("Results computed on other inputs (issue 12 point 3)")
+@Suite("Results computed on other inputs")
 struct InputMismatchTests {
     @Test("a stored result whose recorded dataset hash differs from the plan's is not done; run redoes it")
     func resultOnOtherData() throws {
@@ -165,7 +165,7 @@ struct InputMismatchTests {
     }
 }
 
-@Suite("Migration to the current run ids (issue 12: run identity)")
+@Suite("Migration to the current run ids")
 struct MigrationTests {
     /// Writes a finished run the way an older userdp stored it: under `id`, with `config`
     /// (config text as written then) and the dataset hash it recorded.
@@ -220,7 +220,7 @@ struct MigrationTests {
     }
 }
 
-@Suite("Tables that refuse to mislead (issue 12 points 6, 7)")
+@Suite("Tables that refuse to mislead")
 struct TableTrustTests {
     @Test("--where compares numbers numerically and labels by their resolved config")
     func whereNumeric() throws {
@@ -276,7 +276,7 @@ struct TableTrustTests {
     }
 }
 
-@Suite("userdp's own provenance and pre-flight on the command line (issue 12 point 4, issue 13 point 8)", .serialized,
+@Suite("userdp's own provenance and pre-flight on the command line", .serialized,
        .enabled(if: userdpExecutable != nil, "the userdp executable is not built beside the tests"))
 struct ProvenanceCommandLineTests {
     func userdp(_ arguments: [String], in directory: URL) throws -> (status: Int32, text: String) {
@@ -333,15 +333,15 @@ struct ProvenanceCommandLineTests {
         #expect(dry.text.contains("split is empty"), "\(dry.text)")
         #expect(dry.text.contains("batch_size: 50 is more than the"), "\(dry.text)")
         #expect(dry.text.contains("context_length: 64 exceeds the 32 positions"), "\(dry.text)")
-        // sweep run refuses before dispatching anything (issue 12 point 2: no run with an
-        // empty split "succeeds" with perplexity inf).
+        // sweep run refuses before dispatching anything (no run with an empty split
+        // "succeeds" with perplexity inf).
         let run = try userdp(["sweep", "run", sweepFile.path, "--results", fixture.results.path, "--label", "x"], in: fixture.directory)
         #expect(run.status != 0 && run.text.contains("pre-flight found problems") && run.text.contains("split is empty"), "\(run.text)")
         #expect(!FileManager.default.fileExists(atPath: fixture.results.appendingPathComponent("small/x/runs").path))
     }
 }
 
-@Suite("Diffs a researcher can trust (issue 12 point 5)")
+@Suite("Diffs a researcher can trust")
 struct DiffTrustTests {
     /// The issue's case: 24 cells, 2 seeds, every cell moved down by 0.1 to 1.34 in B.
     func shiftedSides() -> (ResultSet, ResultSet) {
@@ -399,7 +399,7 @@ struct DiffTrustTests {
     }
 }
 
-@Suite("Grids that say what they mean (issue 12: sub-grids, linked axes)")
+@Suite("Grids that say what they mean: sub-grids, linked axes")
 struct GridUnionTests {
     @Test("a sweep is a union of per-mechanism grids with a linked batch size; no excludes needed")
     func unionWithLinkedAxis() throws {
@@ -438,7 +438,7 @@ struct GridUnionTests {
     }
 }
 
-@Suite("Pre-flight: σ per privacy setting and wall time (issue 12 pre-flight)")
+@Suite("Pre-flight: σ per privacy setting and wall time")
 struct PreflightTests {
     let facts = InputFacts(trainUsers: 40, trainRecords: 200, validationUsers: 5, validationRecords: 20, testUsers: 5, testRecords: 20, modelContextLength: 128)
 
@@ -491,7 +491,7 @@ struct PreflightTests {
     }
 }
 
-@Suite("Tables from a label folder know the plan (issue 12 point 6)", .serialized,
+@Suite("Tables from a label folder know the plan", .serialized,
        .enabled(if: userdpExecutable != nil, "the userdp executable is not built beside the tests"))
 struct LabelFolderTableTests {
     @Test("an interrupted label: the tuned cell that finished one learning rate of two is marked incomplete")
@@ -525,7 +525,7 @@ struct LabelFolderTableTests {
     }
 }
 
-@Suite("Tables do not count results that went bad after results.csv (issue 13 point 3)")
+@Suite("Tables do not count results that went bad after results.csv")
 struct TableCorruptResultTests {
     @Test("a result.json corrupted after results.csv was written is left out of tables")
     func corruptAfterCSV() throws {

@@ -109,7 +109,7 @@ func trainWritesResultCurveAndLog(mechanism: RunConfig.Mechanism) throws {
     }
 }
 
-/// Issue 12 point 2: three users leave the validation and test splits empty; perplexity would
+/// Three users leave the validation and test splits empty; perplexity would
 /// be ∞ and look like a result.
 @Test func anEmptyValidationOrTestSplitIsAnError() throws {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("userdp-train-\(UUID().uuidString)")
@@ -136,7 +136,7 @@ func trainWritesResultCurveAndLog(mechanism: RunConfig.Mechanism) throws {
     #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("run/result.json").path))
 }
 
-/// Issue 13 ("bound every count where it is read"): a LoRA rank far above the model's width is
+/// Every count is bounded where it is read (docs/CONFIG.md, limits): a LoRA rank far above the model's width is
 /// refused at once, not by an allocation of rank × width floats after calibration.
 @Test func hugeLoRARankFailsBeforeTraining() throws {
     let world = try World()

@@ -3,7 +3,8 @@ import Testing
 
 @testable import UserData
 
-/// Issue 13, defects 4, 6, 9 and 10 for datasets and importers.
+/// Bad input for datasets and importers: records paths that leave the dataset folder, existing
+/// folders, duplicate keys, and errors that stay one short escaped line.
 @Suite struct DatasetBadInputTests {
     let manifestStart = #"{"version": 1, "name": "n", "source": "s", "licence": "l""#
 
