@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The command line speaks one way, checked through the real binary: JSON output in
 /// snake_case, fixed-value options with the aliases people type, one error layout, and

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import LanguageModel
 
 /// Builds a safetensors file byte by byte, independently of `SafeTensorsFile.write`.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import LanguageModel
 
 /// A checkpoint's tokenizer is checked as a whole, so a truncated or empty

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import UserData
 
@@ -130,10 +131,10 @@ let miniaturePlay = """
 
 /// The shipped dataset, loaded once for all tests (parsing 5.7 MB of JSON in a debug build is
 /// the slowest step of the suite).
-let shippedShakespeare = Result { try Dataset.load(from: repositoryRoot.appendingPathComponent("data/shakespeare")) }
+let shippedShakespeare = Result { try Dataset.load(from: packageRoot.appendingPathComponent("data/shakespeare")) }
 
 @Suite struct ShippedShakespeareTests {
-    let folder = repositoryRoot.appendingPathComponent("data/shakespeare")
+    let folder = packageRoot.appendingPathComponent("data/shakespeare")
 
     @Test func shippedDatasetLoadsAndMatchesItsManifest() throws {
         let (dataset, report) = try shippedShakespeare.get()
@@ -180,7 +181,7 @@ let shippedShakespeare = Result { try Dataset.load(from: repositoryRoot.appendin
         #expect(Set(scenes.map(\.user)).count < scenes.count && scenes.count < speeches.count / 4)
         let hamlet = scenes.filter { $0.user == "hamlet/HAMLET" }
         #expect(hamlet.count > 10 && hamlet.count < 25, "Hamlet speaks in \(hamlet.count) scenes")
-        let (shipped, _) = try Dataset.load(from: repositoryRoot.appendingPathComponent("data/shakespeare-scenes"))
+        let (shipped, _) = try Dataset.load(from: packageRoot.appendingPathComponent("data/shakespeare-scenes"))
         #expect(shipped.records.filter { $0.user.hasPrefix("hamlet/") || $0.user.hasPrefix("lear/") } == scenes)
         #expect(shipped.manifest.name == "shakespeare-scenes")
     }

@@ -1,9 +1,11 @@
 import Foundation
-import Testing
+
+// Running the real `userdp` binary from tests: finding it, running it to completion with its
+// output captured, or starting it in the background.
 
 /// The `userdp` executable built beside the test bundle (`swift build --build-tests` builds both
-/// into the same folder).
-let userdpExecutable: URL? = {
+/// into the same folder); nil when it was not built, so suites that need it can be disabled.
+public let userdpExecutable: URL? = {
     var candidates = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("userdp")]
     for bundle in Bundle.allBundles {
         candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("userdp"))
@@ -11,46 +13,54 @@ let userdpExecutable: URL? = {
     return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
 }()
 
-/// The package root (for the shipped model and data).
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+/// The package root (for the shipped model, data, fixtures and sweeps), found from this file's
+/// path: `Tests/TestSupport/Userdp.swift`.
+public let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 /// How one `userdp` invocation ended.
-struct Outcome: CustomStringConvertible {
-    var arguments: [String]
+public struct Outcome: CustomStringConvertible, Sendable {
+    /// The arguments it ran with.
+    public var arguments: [String]
     /// Exit status, or the signal number when `signalled`.
-    var status: Int32
-    var signalled: Bool
-    var timedOut: Bool
-    var standardOutput: String
-    var standardError: String
-    var seconds: Double
+    public var status: Int32
+    public var signalled: Bool
+    public var timedOut: Bool
+    public var standardOutput: String
+    public var standardError: String
+    /// Wall time, seconds.
+    public var seconds: Double
 
     /// The lines of standard error, without a final empty one.
-    var errorLines: [Substring] { standardError.split(separator: "\n", omittingEmptySubsequences: false).dropLast(standardError.hasSuffix("\n") ? 1 : 0).map { $0 } }
+    public var errorLines: [Substring] {
+        standardError.split(separator: "\n", omittingEmptySubsequences: false).dropLast(standardError.hasSuffix("\n") ? 1 : 0).map { $0 }
+    }
 
-    /// Exit 0, or a non-zero exit with exactly one printable line on standard error ("Error: ..."
-    /// from ArgumentParser or "error: ..." from the data commands); never a signal or a timeout.
-    var isCleanOutcome: Bool {
+    /// Exit 0, or a non-zero exit with exactly one printable line on standard error, `Error: ...`
+    /// (how userdp prints every failure that is not a usage mistake); never a signal or a
+    /// timeout.
+    public var isCleanOutcome: Bool {
         guard !signalled, !timedOut else { return false }
         if status == 0 { return true }
         let lines = errorLines
-        guard lines.count == 1, let line = lines.first, line.lowercased().hasPrefix("error: ") else { return false }
+        guard lines.count == 1, let line = lines.first, line.hasPrefix("Error: ") else { return false }
         return line.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7F && !(0x80...0x9F).contains($0.value) }
             && !line.contains("\u{fffd}") && !line.contains("NSCocoaErrorDomain") && !line.contains("DecodingError")
             && line.count <= 2100
     }
 
-    var description: String {
+    public var description: String {
         let how = timedOut ? "timed out" : signalled ? "killed by signal \(status)" : "exit \(status)"
         return "userdp \(arguments.joined(separator: " ")): \(how) after \(String(format: "%.2f", seconds)) s; stderr: \(standardError.debugDescription.prefix(1500))"
     }
 }
 
-/// Runs `userdp` with `arguments` in `directory`, killing it after `timeout` seconds. Standard
-/// input is empty; standard output and error are captured through files (no pipe can fill up).
-/// `shellPrefix`, when given, runs the command through `/bin/sh -c "<prefix>; exec userdp ..."`
-/// (for `ulimit` and `trap`).
-func runUserdp(
+/// Runs `userdp` with `arguments` in `directory` to completion, killing it after `timeout`
+/// seconds. Standard input is empty; standard output and error are captured through files (no
+/// pipe can fill up). The environment is this process's with one BLAS thread, `USERDP_DATA` set
+/// to `directory` and the cache under it, then `extra`. `shellPrefix`, when given, runs the
+/// command through `/bin/sh -c "<prefix>; exec userdp ..."` (for `ulimit` and `trap`).
+/// Throws when the executable was not built or cannot be started.
+public func runUserdp(
     _ arguments: [String], in directory: URL, environment extra: [String: String] = [:], timeout: Double = 30,
     shellPrefix: String? = nil
 ) throws -> Outcome {
@@ -65,7 +75,7 @@ func runUserdp(
         process.arguments = arguments
     }
     var environment = ProcessInfo.processInfo.environment
-    // One BLAS thread: the fuzz runs many short processes on a shared machine.
+    // One BLAS thread: tests run many short processes on a shared machine.
     environment["USERDP_BLAS_THREADS"] = "1"
     environment["OPENBLAS_NUM_THREADS"] = "1"
     environment["USERDP_DATA"] = directory.path
@@ -73,8 +83,7 @@ func runUserdp(
     for (key, value) in extra { environment[key] = value }
     process.environment = environment
     process.currentDirectoryURL = directory
-    let capture = FileManager.default.temporaryDirectory.appendingPathComponent("userdp-cli-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: capture, withIntermediateDirectories: true)
+    let capture = try temporaryFolder("capture")
     defer { try? FileManager.default.removeItem(at: capture) }
     let outURL = capture.appendingPathComponent("out"), errURL = capture.appendingPathComponent("err")
     FileManager.default.createFile(atPath: outURL.path, contents: nil)
@@ -103,29 +112,31 @@ func runUserdp(
         seconds: Date().timeIntervalSince(start))
 }
 
-/// A fresh temporary folder, removed by the caller.
-func temporaryFolder(_ label: String) throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("userdp-cli-\(label)-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
+/// A started `userdp` process with its output (standard output and error together) going to a
+/// file.
+public struct Launched {
+    public let process: Process
+    public let output: URL
+
+    /// The output so far.
+    public var text: String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
 }
 
-/// Every regular file below `folder` (relative path → contents), to check that a command
-/// changed none of the files that existed before it ran.
-func snapshot(_ folder: URL) -> [String: Data] {
-    var files: [String: Data] = [:]
-    guard let enumerator = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.isRegularFileKey]) else { return files }
-    let root = folder.resolvingSymlinksInPath().path
-    for case let url as URL in enumerator {
-        guard (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else { continue }
-        let path = url.resolvingSymlinksInPath().path
-        let relative = path.hasPrefix(root + "/") ? String(path.dropFirst(root.count + 1)) : path
-        files[relative] = try? Data(contentsOf: url)
-    }
-    return files
-}
-
-/// The files of `before` that are missing or different in `after`.
-func changedFiles(_ before: [String: Data], _ after: [String: Data]) -> [String] {
-    before.keys.sorted().filter { after[$0] != before[$0] }
+/// Starts `userdp` in `directory` with exactly `environment` and returns at once; its output
+/// goes to a file in `outputDirectory` (default: `directory`). Throws when it cannot start.
+public func launchUserdp(_ arguments: [String], environment: [String: String], in directory: URL, outputDirectory: URL? = nil) throws -> Launched {
+    let process = Process()
+    process.executableURL = userdpExecutable
+    process.arguments = arguments
+    process.environment = environment
+    process.currentDirectoryURL = directory
+    let output = (outputDirectory ?? directory).appendingPathComponent("userdp-\(UUID().uuidString).out")
+    _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+    let handle = try FileHandle(forWritingTo: output)
+    process.standardOutput = handle
+    process.standardError = handle
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    try handle.close()
+    return Launched(process: process, output: output)
 }
