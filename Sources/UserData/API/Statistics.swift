@@ -67,46 +67,11 @@ public struct DatasetStatistics: Sendable, Equatable, Codable {
     /// Tokens per record, or nil when not tokenised.
     public var tokensPerRecord: Quantiles?
 
-    /// Statistics with every field given.
-    public init(
-        users: Int, records: Int, characters: Int, words: Int, tokenizer: String?, tokens: Int?,
-        recordsPerUser: Quantiles, charactersPerRecord: Quantiles, tokensPerRecord: Quantiles?
-    ) {
-        self.users = users
-        self.records = records
-        self.characters = characters
-        self.words = words
-        self.tokenizer = tokenizer
-        self.tokens = tokens
-        self.recordsPerUser = recordsPerUser
-        self.charactersPerRecord = charactersPerRecord
-        self.tokensPerRecord = tokensPerRecord
-    }
-
     enum CodingKeys: String, CodingKey {
         case users, records, characters, words, tokenizer, tokens
         case recordsPerUser = "records_per_user"
         case charactersPerRecord = "characters_per_record"
         case tokensPerRecord = "tokens_per_record"
-    }
-
-    /// The camelCase keys of version 1 manifests, read when the snake_case key is absent.
-    private enum FormerKeys: String, CodingKey {
-        case recordsPerUser, charactersPerRecord, tokensPerRecord
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        let former = try decoder.container(keyedBy: FormerKeys.self)
-        users = try container.decode(Int.self, forKey: .users)
-        records = try container.decode(Int.self, forKey: .records)
-        characters = try container.decode(Int.self, forKey: .characters)
-        words = try container.decode(Int.self, forKey: .words)
-        tokenizer = try container.decodeIfPresent(String.self, forKey: .tokenizer)
-        tokens = try container.decodeIfPresent(Int.self, forKey: .tokens)
-        recordsPerUser = try container.decode(Quantiles.self, forKey: .recordsPerUser, formerly: .recordsPerUser, in: former)
-        charactersPerRecord = try container.decode(Quantiles.self, forKey: .charactersPerRecord, formerly: .charactersPerRecord, in: former)
-        tokensPerRecord = try container.decodeIfPresent(Quantiles.self, forKey: .tokensPerRecord, formerly: .tokensPerRecord, in: former)
     }
 
     /// A plain-text table: totals, then one row per distribution.
@@ -157,6 +122,27 @@ public struct DatasetStatistics: Sendable, Equatable, Codable {
 
     private func formatted(_ value: Double) -> String {
         value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(format: "%.1f", value)
+    }
+}
+
+extension DatasetStatistics {
+    /// The camelCase keys of version 1 manifests, read when the snake_case key is absent.
+    private enum FormerKeys: String, CodingKey {
+        case recordsPerUser, charactersPerRecord, tokensPerRecord
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let former = try decoder.container(keyedBy: FormerKeys.self)
+        users = try container.decode(Int.self, forKey: .users)
+        records = try container.decode(Int.self, forKey: .records)
+        characters = try container.decode(Int.self, forKey: .characters)
+        words = try container.decode(Int.self, forKey: .words)
+        tokenizer = try container.decodeIfPresent(String.self, forKey: .tokenizer)
+        tokens = try container.decodeIfPresent(Int.self, forKey: .tokens)
+        recordsPerUser = try container.decode(Quantiles.self, forKey: .recordsPerUser, formerly: .recordsPerUser, in: former)
+        charactersPerRecord = try container.decode(Quantiles.self, forKey: .charactersPerRecord, formerly: .charactersPerRecord, in: former)
+        tokensPerRecord = try container.decodeIfPresent(Quantiles.self, forKey: .tokensPerRecord, formerly: .tokensPerRecord, in: former)
     }
 }
 
