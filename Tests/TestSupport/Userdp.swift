@@ -86,8 +86,8 @@ public func runUserdp(
     let capture = try temporaryFolder("capture")
     defer { try? FileManager.default.removeItem(at: capture) }
     let outURL = capture.appendingPathComponent("out"), errURL = capture.appendingPathComponent("err")
-    FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
     let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
     process.standardOutput = out
     process.standardError = err
