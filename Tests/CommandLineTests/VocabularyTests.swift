@@ -142,6 +142,7 @@ struct CommandLineVocabularyTests {
             ["privacy", "per-user", "--dataset", data, "--q", "0.1", "--sigma", "1", "--steps", "3", "--delta", "1e-5", "--json"],
             ["data", "stats", data, "--bytes", "--json"],
             ["data", "split", data, "--json"],
+            ["data", "chunk-stats", data, "--context-length", "8", "--model", packageRoot.appendingPathComponent("models/base").path, "--json"],
         ]
         var outputs = ""
         for arguments in commands {
