@@ -50,7 +50,7 @@ let package = Package(
         .testTarget(name: "RandomnessTests", dependencies: ["Randomness"]),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence"]),
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
-        .testTarget(name: "LanguageModelTests", dependencies: ["LanguageModel", "LinearAlgebra", "Persistence"]),
+        .testTarget(name: "LanguageModelTests", dependencies: ["LanguageModel", "LinearAlgebra", "Persistence"], exclude: ["Fixtures"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy"]),
         .testTarget(name: "UserDataTests", dependencies: ["UserData", "Persistence"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "LanguageModel", "LinearAlgebra", "Privacy", "UserData", "Persistence"]),
