@@ -25,13 +25,15 @@ Reference tensors (base names are userdp's tensor names, e.g. `h.0.attn.c_attn.w
   adamw/losses           batch loss before each AdamW step
   adamw/final/<name>     parameters after the AdamW steps
   lora/initial/<name>    the adapters (`h.{i}.<module>.lora_A` in × r, `lora_B` r × out)
-  lora/...               the same quantities for the LoRA-adapted model (adapter gradients,
-                         Adam instead of AdamW)
+  lora/logits, lora/sequence_losses, lora/loss, lora/grad/<name>, lora/unit<u>/grad/<name>
+                         the same for the LoRA-adapted model (gradients of the adapters only)
+  lora/adam/losses, lora/adam/final/<name>
+                         Adam steps on the adapters (userdp's fine-tuning optimizer)
 
-Losses follow userdp's definition (docs/BASE_MODEL.md): a sequence's loss is the mask-weighted
-mean next-token NLL over its positions, the batch loss the mean of the sequences' losses.
-HF's built-in loss (a mean over all scored tokens) differs when sequences are padded, so the
-script computes the loss from HF's logits.
+Losses follow userdp's definition (GPTModel.swift, TokenBatch.swift): a sequence's loss is
+the mask-weighted mean next-token NLL over its positions, the batch loss the mean of the
+sequences' losses. HF's built-in loss (a mean over all scored tokens) differs when sequences
+are padded, so the script computes the loss from HF's logits.
 
 Usage: python make_hf_gpt2_fixture.py [output directory]
 Needs torch and transformers (pip install torch transformers), run outside the repository's
