@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "RandomnessTests", dependencies: ["Randomness"]),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence"]),
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
-        .testTarget(name: "LanguageModelTests", dependencies: ["LanguageModel", "LinearAlgebra", "Persistence", "TestSupport"]),
+        .testTarget(name: "LanguageModelTests", dependencies: ["LanguageModel", "LinearAlgebra", "Persistence", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy"]),
         .testTarget(name: "UserDataTests", dependencies: ["UserData", "Persistence", "Randomness", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(
