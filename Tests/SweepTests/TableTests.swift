@@ -197,6 +197,20 @@ struct TableTests {
         #expect(latex.contains(" & random chunk & ") && !latex.contains("random-chunk"), "\(latex)")
     }
 
+    @Test("userdp sweep names prints every DisplayNames entry as CSV, one row each")
+    func namesCSV() throws {
+        let rows = try CSV.parse(DisplayNames.csv).filter { $0 != [""] }
+        #expect(rows.first == ["kind", "key", "value", "text", "latex"])
+        let entries = DisplayNames.axes.count + DisplayNames.values.values.map(\.count).reduce(0, +) + DisplayNames.anyAxis.count
+        #expect(rows.count == 1 + entries, "\(rows.count) rows for \(entries) entries")
+        #expect(rows.contains(["value", "mechanism", "asi-liu", "Asi & Liu", "Asi \\& Liu"]))
+        #expect(rows.contains(["axis", "epsilon", "", "ε", "$\\varepsilon$"]))
+        #expect(rows.contains(["value", "*", "n/a", "–", "--"]))
+        // Sorted, not in dictionary order (which changes from one process to the next).
+        let axisKeys = rows.filter { $0[0] == "axis" }.map { $0[1] }
+        #expect(axisKeys == axisKeys.sorted() && DisplayNames.csv.hasSuffix("\n"))
+    }
+
     @Test("LaTeX leaves a repeated leading row label blank and spaces the outer groups")
     func latexMergedRows() throws {
         let lines = try table(pivot).render(.latex).split(separator: "\n").map(String.init)
