@@ -3,19 +3,26 @@
 
 SWIFT ?= swift
 APT_PACKAGES := libopenblas-dev libfftw3-dev pkg-config python3-matplotlib fonts-dejavu-core
+## Only `make report-check` needs a browser: Debian's chromium (about 2 minutes to install).
+REPORT_APT_PACKAGES := chromium python3-pil fonts-dejavu-core
 USERDP := .build/release/userdp
 
-.PHONY: deps build demo test test-slurm bench clean paper paper-plan analysis analysis-check
+.PHONY: deps build demo test test-slurm bench clean paper paper-plan analysis analysis-check report-check
 
-## Install the C libraries (OpenBLAS, FFTW) and pkg-config with apt-get when missing.
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do \
+## Installs the Debian packages named in $(1) that are missing, with apt-get (sudo unless root).
+define apt_install
+	@missing=""; for p in $(1); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+endef
+
+## Install the C libraries (OpenBLAS, FFTW), pkg-config and matplotlib with apt-get when missing.
+deps:
+	$(call apt_install,$(APT_PACKAGES))
 
 build: deps
 	$(SWIFT) build -c release --product userdp
@@ -51,6 +58,14 @@ analysis-check: build
 	/usr/bin/python3 analysis/make.py --userdp $(USERDP) --out $$scratch >/dev/null && \
 	if diff -r -q analysis $$scratch >/dev/null; then echo "analysis/ is up to date"; rm -rf $$scratch; \
 	else diff -r -q analysis $$scratch; echo "analysis/ is out of date: run make analysis and commit it"; rm -rf $$scratch; exit 1; fi
+
+## Opens every page of analysis/report/ in headless Chromium (scripts/check-report): no console
+## error, every image shown, every link to an existing file, a screenshot that is not blank; and
+## first, pages broken on purpose must fail. Checks the committed pages (analysis-check keeps
+## them equal to a regeneration), so it needs no build. SCREENSHOTS=DIR keeps the screenshots.
+report-check:
+	$(call apt_install,$(REPORT_APT_PACKAGES))
+	/usr/bin/python3 scripts/check-report $(if $(SCREENSHOTS),--screenshots $(SCREENSHOTS))
 
 ## All unit and end-to-end tests, under the environment's OpenBLAS kernel and then under a
 ## second kernel the CPU supports (scripts/second-kernel), so that a result depending on the

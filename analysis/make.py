@@ -10,8 +10,12 @@ Usage: analysis/make.py [--userdp PATH] [--out DIR]
   names in the files, a fixed SVG hash salt, the bundled DejaVu font.
 - Claim checks: analysis/claims.md, one row per claim with the paired test over seeds in each
   cell, Holm's correction across cells, and a verdict.
+- Reports: analysis/report/LABEL.html, one self-contained page per result label (tables,
+  figures, claim checks, provenance, links to each run's result.json), and an index.html
+  (analysis/report.py writes the HTML; scripts/check-report opens them in headless Chromium).
 - An entry whose sweep has no committed results yet is listed as pending in
-  analysis/README.md, never drawn from nothing.
+  analysis/README.md and on its label's page, never drawn from nothing.
+- Names in figure legends come from `userdp sweep names`, the table the LaTeX tables use.
 """
 import argparse
 import csv
@@ -22,7 +26,12 @@ import subprocess
 import sys
 from collections import defaultdict
 
-import matplotlib
+# analysis-check diffs this folder against a regeneration: importing report.py must not leave
+# a __pycache__ in it.
+sys.dont_write_bytecode = True
+import report  # noqa: E402
+
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -40,16 +49,26 @@ plt.rcParams.update({
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# How the study writes the mechanisms (Chua et al. 2024).
-MECHANISM_NAMES = {
-    ("group", "lemma"): "Group Privacy",
-    ("group", "mixture"): "Group Privacy (tight, ours)",
-    ("group", ""): "Group Privacy",
-    ("user", ""): "User-wise DP-SGD",
-    ("nonprivate", ""): "non-private",
-    ("asi-liu", ""): "Asi & Liu",
-    ("record", ""): "record-level DP-SGD",
-}
+# How axes and values are written in legends: `userdp sweep names` (the table LaTeX tables use),
+# read once by main().
+NAMES = {"axis": {}, "value": {}}
+
+
+def load_names(userdp):
+    result = subprocess.run([userdp, "sweep", "names"], check=True, cwd=ROOT, capture_output=True, text=True)
+    for row in csv.DictReader(result.stdout.splitlines()):
+        if row["kind"] == "axis":
+            NAMES["axis"][row["key"]] = row["text"]
+        else:
+            NAMES["value"][(row["key"], row["value"])] = row["text"]
+
+
+def axis_name(key):
+    return NAMES["axis"].get(key) or key.split(".")[-1].replace("_", " ")
+
+
+def value_name(axis, value):
+    return NAMES["value"].get((axis, value)) or NAMES["value"].get(("*", value)) or value
 
 
 # MARK: - results
@@ -84,6 +103,14 @@ def number(text):
     return float(text) if text not in ("", "n/a", "none") else math.nan
 
 
+def is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
 def tuned(rows, cell_keys, tune):
     """For each cell (the values of cell_keys), the tuning value with the lowest mean validation
     perplexity over its seeds, and that setting's rows by seed. Cells with fewer tuning values
@@ -112,13 +139,16 @@ def mean_std(values):
 
 
 def series_label(values, keys):
-    """A series' name as the study writes it (mechanism names), else its key=value pairs."""
-    mechanism = values.get("mechanism", "")
-    accounting = values.get("mechanism_options.group.accounting", "")
-    name = MECHANISM_NAMES.get((mechanism, accounting if accounting != "n/a" else ""))
-    if name and all(k in ("mechanism", "mechanism_options.group.accounting") for k in keys):
-        return name
-    return ", ".join(f"{k}={values.get(k, '')}" for k in keys if values.get(k, "") not in ("", "n/a"))
+    """A series' name as the study writes it: axes whose values name themselves (mechanism,
+    group accounting, selection) by their names, others as `axis = value`; n/a left out."""
+    parts = []
+    for key in keys:
+        value = values.get(key, "")
+        if value in ("", "n/a"):
+            continue
+        # A bare number says nothing without its axis: `k = 4`.
+        parts.append(f"{axis_name(key)} = {value}" if is_number(value) and (key, value) not in NAMES["value"] else value_name(key, value))
+    return ", ".join(parts)
 
 
 # MARK: - statistics
@@ -246,7 +276,7 @@ def figure_metric_vs_axis(spec, rows):
         ref = tuned(reference, ["mechanism"], spec.get("tune"))
         for _, (_, by_seed) in ref.items():
             m, _ = mean_std([number(r["test_perplexity"]) for r in by_seed.values()])
-            axes.axhline(m, color="gray", linestyle="--", label="non-private")
+            axes.axhline(m, color="gray", linestyle="--", label=value_name("mechanism", "nonprivate"))
     axes.set_xscale("log", base=2)
     axes.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     axes.set_xlabel("ε (user level)" + ("; hollow: cell not finished yet" if incomplete else ""))
@@ -360,7 +390,7 @@ def figure_per_user(spec, userdp, out):
     result = subprocess.run([userdp, "privacy", "per-user", "--dataset", spec["dataset"], "--q", str(spec["q"]), "--sigma", str(spec["sigma"]),
                              "--steps", str(spec["steps"]), "--delta", str(spec["delta"]), "--group-size", str(spec["group_size"]),
                              "--csv", csv_path, "--json"], check=True, cwd=ROOT, capture_output=True, text=True)
-    report = json.loads(result.stdout)
+    per_user = json.loads(result.stdout)
     with open(csv_path, newline="") as f:
         epsilons = sorted(float(r["epsilon"]) for r in csv.DictReader(f))
     finite = [e for e in epsilons if math.isfinite(e)]
@@ -368,9 +398,10 @@ def figure_per_user(spec, userdp, out):
     n = len(epsilons)
     infinite = n - len(finite)
     axes.step(finite, [(i + 1) / n for i in range(len(finite))], where="post",
-              label="record-level DP-SGD, per user" + (f" ({infinite} of {n}: no finite ε)" if infinite else ""))
-    axes.axvline(report["user_wise_epsilon"], color="C1", linestyle="--", label="User-wise DP-SGD (every user)")
-    axes.axvline(report["group_privacy_epsilon"], color="C2", linestyle=":", label=f"Group Privacy, k = {spec['group_size']} (every user)")
+              label=value_name("mechanism", "record") + ", per user" + (f" ({infinite} of {n}: no finite ε)" if infinite else ""))
+    axes.axvline(per_user["user_wise_epsilon"], color="C1", linestyle="--", label=value_name("mechanism", "user") + " (every user)")
+    axes.axvline(per_user["group_privacy_epsilon"], color="C2", linestyle=":",
+                 label=f"{value_name('mechanism', 'group')}, k = {spec['group_size']} (every user)")
     axes.set_xscale("log")
     axes.set_xlabel("user-level ε at δ = %g" % spec["delta"])
     axes.set_ylabel("fraction of users")
@@ -491,11 +522,11 @@ def make_claims(specs, label, out):
             "two-sided paired t-test over seeds, Holm-adjusted across the claim's cells. Verdict: reproduced when every cell "
             "points the claim's way and at least one is significant at 0.05 after Holm; reversed when every cell points the "
             "other way with one significant; not reproduced otherwise. With 3 seeds a cell needs |t| > 4.30 to be significant. A cell marked † does not yet hold every planned learning rate and seed; a claim with such a cell is pending." % label, ""]
-    pending = []
+    pending = {}
     for spec in specs:
         rows = load_rows(spec["sweep"], label)
         if rows is None:
-            pending.append(f"claim `{spec['name']}`: no results for {spec['sweep']} under label {label} yet")
+            pending[spec["name"]] = f"claim `{spec['name']}`: no results for {spec['sweep']} under label {label} yet"
             continue
         kind = spec.get("kind", "comparison")
         if kind == "best-axis-grows":
@@ -512,6 +543,93 @@ def make_claims(specs, label, out):
     return pending
 
 
+def table_command(spec, label):
+    """The `userdp sweep table` command that prints a table (without the output options)."""
+    words = ["userdp", "sweep", "table", spec["sweep"], "--label", label, "--rows", spec["rows"], "--cols", spec["cols"]]
+    if spec.get("select_best_by"):
+        words += ["--select-best-by", spec["select_best_by"], "--over", spec["over"]]
+    return " ".join(words)
+
+
+def planned_runs(userdp, sweep_path, label):
+    """The number of runs a sweep plans (`userdp sweep status`'s first line; the other counts
+    there depend on live claims, so they are not used)."""
+    result = subprocess.run([userdp, "sweep", "status", sweep_path, "--label", label, "--results", os.path.join(ROOT, "results")],
+                            check=True, cwd=ROOT, capture_output=True, text=True)
+    for line in result.stdout.splitlines():
+        words = line.split(" ")
+        if len(words) > 1 and words[1] == "runs:" and words[0].isdigit():
+            return int(words[0])
+    raise SystemExit(f"analysis/make.py: `userdp sweep status {sweep_path} --label {label}` printed no 'N runs:' line:\n{result.stdout}")
+
+
+def sweep_state(userdp, sweep_path, label):
+    """What a label's page says about one sweep: planned run count, finished rows, its axes,
+    and the run folders that hold a config but no result (started) or a result that
+    results.csv does not list yet (unlisted)."""
+    folder = results_folder(sweep_path, label)
+    rows = load_rows(sweep_path, label) or []
+    axes = []
+    csv_path = os.path.join(folder, "results.csv")
+    if os.path.exists(csv_path):
+        with open(csv_path, newline="") as f:
+            header = next(csv.reader(f))
+        axes = header[1:header.index("seed")]
+    listed = {row["run_id"] for row in rows}
+    runs = os.path.join(folder, "runs")
+    started, unlisted = [], []
+    for run in sorted(os.listdir(runs)) if os.path.isdir(runs) else []:
+        if os.path.exists(os.path.join(runs, run, "result.json")):
+            if run not in listed:
+                unlisted.append(run)
+        elif os.path.exists(os.path.join(runs, run, "config.json")):
+            started.append(run)
+    return {"sweep": sweep_path, "name": sweep_name(sweep_path), "planned": planned_runs(userdp, sweep_path, label), "rows": rows,
+            "axes": axes, "started": started, "unlisted": unlisted}
+
+
+def make_reports(spec, pending, userdp, out):
+    """analysis/report/LABEL.html for every label spec.json names, and index.html."""
+    default = spec["label"]
+    entries = [("table", t) for t in spec["tables"]] + [("figure", f) for f in spec["figures"]] + [("claim", c) for c in spec["claims"]]
+    labels = sorted({default} | {entry.get("label", default) for _, entry in entries})
+    summary = []
+    for label in labels:
+        mine = [(kind, entry) for kind, entry in entries if entry.get("label", default) == label]
+        sweeps = []
+        for _, entry in mine:
+            if entry.get("sweep") and entry["sweep"] not in sweeps:
+                sweeps.append(entry["sweep"])
+        states = [sweep_state(userdp, sweep, label) for sweep in sweeps]
+        tables = []
+        for kind, entry in mine:
+            if kind != "table":
+                continue
+            text = None
+            if entry["name"] not in pending["table"]:
+                with open(os.path.join(out, "tables", entry["name"] + ".md")) as f:
+                    text = f.read()
+            tables.append({"spec": entry, "command": table_command(entry, label), "markdown": text, "pending": pending["table"].get(entry["name"])})
+        figures = []
+        for kind, entry in mine:
+            if kind != "figure":
+                continue
+            svg = None
+            if entry["name"] not in pending["figure"]:
+                with open(os.path.join(out, "figures", entry["name"] + ".svg"), "rb") as f:
+                    svg = f.read()
+            figures.append({"spec": entry, "svg": svg, "pending": pending["figure"].get(entry["name"])})
+        claims, claims_pending = None, []
+        if any(kind == "claim" for kind, _ in mine):
+            with open(os.path.join(out, "claims.md")) as f:
+                claims = f.read()
+            claims_pending = [pending["claim"][entry["name"]] for kind, entry in mine if kind == "claim" and entry["name"] in pending["claim"]]
+        write_text(os.path.join(out, "report", label + ".html"), report.label_page(label, states, tables, figures, claims, claims_pending))
+        summary.append((label, sum(len(s["rows"]) for s in states), sum(s["planned"] for s in states), sweeps))
+    write_text(os.path.join(out, "report", "index.html"), report.index_page(summary))
+    return labels
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--userdp", default=os.path.join(ROOT, ".build/release/userdp"))
@@ -519,36 +637,48 @@ def main():
     arguments = parser.parse_args()
     with open(os.path.join(ROOT, "analysis/spec.json")) as f:
         spec = json.load(f)
+    load_names(arguments.userdp)
     label = spec["label"]
-    pending = []
+    pending = {"table": {}, "figure": {}, "claim": {}}
     for table in spec["tables"]:
         missing = make_table(table, label, arguments.userdp, arguments.out)
         if missing:
-            pending.append(missing)
+            pending["table"][table["name"]] = missing
     drawers = {"metric-vs-axis": figure_metric_vs_axis, "best-axis": figure_best_axis, "bars": figure_bars, "halting": figure_halting}
     for figure_spec in spec["figures"]:
         kind = figure_spec["kind"]
         if kind == "per-user":
             save_figure(figure_per_user(figure_spec, arguments.userdp, arguments.out), arguments.out, figure_spec["name"])
             continue
-        rows = load_rows(figure_spec["sweep"], label)
+        figure_label = figure_spec.get("label", label)
+        rows = load_rows(figure_spec["sweep"], figure_label)
         if rows is None:
-            pending.append(f"figure `{figure_spec['name']}`: no results for {figure_spec['sweep']} under label {label} yet")
+            pending["figure"][figure_spec["name"]] = f"figure `{figure_spec['name']}`: no results for {figure_spec['sweep']} under label {figure_label} yet"
             continue
         if kind == "curves":
-            figure = figure_curves(figure_spec, rows, results_folder(figure_spec["sweep"], label))
+            figure = figure_curves(figure_spec, rows, results_folder(figure_spec["sweep"], figure_label))
         else:
             figure = drawers[kind](figure_spec, rows)
         save_figure(figure, arguments.out, figure_spec["name"])
-    pending += make_claims(spec["claims"], label, arguments.out)
+    pending["claim"] = make_claims(spec["claims"], label, arguments.out)
+    labels = make_reports(spec, pending, arguments.userdp, arguments.out)
     index = ["# analysis/", "", "Generated by `make analysis` (analysis/make.py) from results/ with the declarations in "
              "analysis/spec.json. Do not edit the outputs by hand: CI regenerates them and fails when they differ.", "",
-             "- tables/: Markdown, CSV and LaTeX of each table", "- figures/: SVG (papers) and PNG (docs) of each figure",
-             "- claims.md: the study's findings checked against the results", ""]
-    if pending:
-        index += ["## Pending (no committed results yet)", ""] + [f"- {p}" for p in pending] + [""]
+             "- tables/: Markdown, CSV and LaTeX of each table. Markdown and CSV keep the sweep files' spellings "
+             "(`group`, `epsilon`); LaTeX (booktabs) writes the paper's names (Group Privacy, $\\varepsilon$) from "
+             "`userdp sweep names`, leaves a row label equal to the one above it blank, and nests two or more column "
+             "axes under `\\cmidrule` groups (docs/SWEEPS.md, \"Paper tables\")",
+             "- figures/: SVG (papers) and PNG (docs) of each figure",
+             "- claims.md: the study's findings checked against the results",
+             "- report/: one self-contained HTML page per result label (" + ", ".join(f"`{l}.html`" for l in labels) + ") with the "
+             "tables, figures, claim checks, provenance and a link to each run's result.json, and `index.html`; open "
+             "them from a checkout. `make report-check` opens each in headless Chromium (scripts/check-report)", ""]
+    all_pending = list(pending["table"].values()) + list(pending["figure"].values()) + list(pending["claim"].values())
+    if all_pending:
+        index += ["## Pending (no committed results yet)", ""] + [f"- {p}" for p in all_pending] + [""]
     write_text(os.path.join(arguments.out, "README.md"), "\n".join(index))
-    print(f"analysis: {len(spec['tables'])} tables, {len(spec['figures'])} figures, {len(spec['claims'])} claims; {len(pending)} pending")
+    print(f"analysis: {len(spec['tables'])} tables, {len(spec['figures'])} figures, {len(spec['claims'])} claims, "
+          f"{len(labels)} report pages; {len(all_pending)} pending")
 
 
 if __name__ == "__main__":

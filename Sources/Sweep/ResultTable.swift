@@ -287,20 +287,23 @@ public struct ResultTable: Sendable, Equatable {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// LaTeX (booktabs): axes and values by `DisplayNames`; a row label equal to the one above
+    /// (with all labels to its left) left blank, and space between the groups of the outer row
+    /// axis; two or more column axes as nested headers, each level's groups underlined by
+    /// `\cmidrule`. Notes and the tuned settings (raw spellings) follow as `%` comments.
     private func renderLaTeX() -> String {
         let best = bestInColumn()
-        let rowCount = request.rows.count
-        var lines = ["\\begin{tabular}{" + String(repeating: "l", count: max(rowCount, 0)) + String(repeating: "r", count: columnKeys.count) + "}", "\\toprule"]
-        if request.columns.isEmpty {
-            lines.append((request.rows.map(latexEscape) + [latexEscape(request.metric)]).joined(separator: " & ") + " \\\\")
-        } else {
-            let spanner = "\\multicolumn{\(columnKeys.count)}{c}{\(latexEscape(request.columns.joined(separator: " / ")))}"
-            lines.append((Array(repeating: "", count: rowCount) + [spanner]).joined(separator: " & ") + " \\\\")
-            lines.append("\\cmidrule(lr){\(rowCount + 1)-\(rowCount + columnKeys.count)}")
-            lines.append((request.rows.map(latexEscape) + columnKeys.map { latexEscape($0.joined(separator: " / ")) }).joined(separator: " & ") + " \\\\")
-        }
+        var lines = ["\\begin{tabular}{" + String(repeating: "l", count: request.rows.count) + String(repeating: "r", count: columnKeys.count) + "}", "\\toprule"]
+        lines += latexHeader()
         lines.append("\\midrule")
+        var previous: [String]?
         for (r, rowKey) in rowKeys.enumerated() {
+            if request.rows.count > 1, let previous, previous[0] != rowKey[0] { lines.append("\\addlinespace") }
+            let labels = rowKey.indices.map { i -> String in
+                if let previous, Array(previous[...i]) == Array(rowKey[...i]) { return "" }
+                return DisplayNames.value(rowKey[i], axis: request.rows[i]).latex
+            }
+            previous = rowKey
             let values = columnKeys.indices.map { c -> String in
                 guard let cell = cells[r][c] else { return "---" }
                 var math = fixed(cell.mean)
@@ -311,9 +314,10 @@ public struct ResultTable: Sendable, Equatable {
                 if cell.isIncomplete { text += "$^\\dagger$" }
                 return text
             }
-            lines.append((rowKey.map(latexEscape) + values).joined(separator: " & ") + " \\\\")
+            lines.append((labels + values).joined(separator: " & ") + " \\\\")
         }
         lines += ["\\bottomrule", "\\end{tabular}"]
+        lines.append("% Needs \\usepackage{booktabs}. A row label equal to the one above it is left blank.")
         lines += notes.map { "% " + $0 }
         if request.selectBy != nil {
             for (r, rowKey) in rowKeys.enumerated() {
@@ -325,6 +329,67 @@ public struct ResultTable: Sendable, Equatable {
         }
         return lines.joined(separator: "\n") + "\n"
     }
+
+    /// The header lines between `\toprule` and `\midrule`. No column axis: the row axes and the
+    /// metric. One: the axis as a spanner over its values. Several: one line per axis, outer
+    /// first, each value spanning the columns it groups, the row axes' names on the last line;
+    /// a value that does not name itself carries its axis (`$\varepsilon = 1$`).
+    private func latexHeader() -> [String] {
+        let rowNames = request.rows.map { DisplayNames.axis($0).latex }
+        let blank = Array(repeating: "", count: request.rows.count)
+        func line(_ fields: [String]) -> String { fields.joined(separator: " & ") + " \\\\" }
+        switch request.columns.count {
+        case 0:
+            return [line(rowNames + [DisplayNames.axis(request.metric).latex])]
+        case 1:
+            let axis = request.columns[0]
+            let first = request.rows.count + 1
+            return [
+                line(blank + ["\\multicolumn{\(columnKeys.count)}{c}{\(DisplayNames.axis(axis).latex)}"]),
+                "\\cmidrule(lr){\(first)-\(first + columnKeys.count - 1)}",
+                line(rowNames + columnKeys.map { DisplayNames.value($0[0], axis: axis).latex }),
+            ]
+        default:
+            var lines: [String] = []
+            for (level, axis) in request.columns.enumerated() {
+                // Consecutive columns that agree on this axis and every outer one.
+                var groups: [(start: Int, count: Int)] = []
+                for c in columnKeys.indices {
+                    if let last = groups.last, columnKeys[last.start][...level] == columnKeys[c][...level] {
+                        groups[groups.count - 1].count += 1
+                    } else {
+                        groups.append((c, 1))
+                    }
+                }
+                let titles = groups.map { group -> String in
+                    let value = columnKeys[group.start][level]
+                    let title = DisplayNames.valuesNameThemselves(axis: axis) ? DisplayNames.value(value, axis: axis).latex : latexEquation(axis: axis, value: value)
+                    return group.count > 1 ? "\\multicolumn{\(group.count)}{c}{\(title)}" : title
+                }
+                let isLast = level == request.columns.count - 1
+                lines.append(line((isLast ? rowNames : blank) + titles))
+                if !isLast {
+                    let first = request.rows.count + 1
+                    lines.append(groups.map { "\\cmidrule(lr){\(first + $0.start)-\(first + $0.start + $0.count - 1)}" }.joined())
+                }
+            }
+            return lines
+        }
+    }
+}
+
+/// `axis = value` in LaTeX: one formula when both sides are math or a plain decimal
+/// (`$\varepsilon = 1$`, `$\varepsilon = \infty$`), else text (`batch size = 64`).
+func latexEquation(axis: String, value: String) -> String {
+    let axisName = DisplayNames.axis(axis).latex, valueName = DisplayNames.value(value, axis: axis).latex
+    func formula(_ latex: String) -> String? {
+        guard latex.count > 2, latex.first == "$", latex.last == "$" else { return nil }
+        let inner = latex.dropFirst().dropLast()
+        return inner.contains("$") ? nil : String(inner)
+    }
+    let isDecimal = !value.isEmpty && value.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") }
+    if let left = formula(axisName), let right = formula(valueName) ?? (isDecimal ? value : nil) { return "$\(left) = \(right)$" }
+    return axisName + " = " + valueName
 }
 
 /// Escapes `|` for Markdown table cells.

@@ -12,7 +12,7 @@ struct SweepCommand: ParsableCommand {
         discussion: "See docs/SWEEPS.md for the sweep file format and the results layout.",
         subcommands: [
             SweepRunCommand.self, SweepStatusCommand.self, SweepTableCommand.self, SweepDiffCommand.self, SweepLabelCommand.self,
-            SweepMigrateCommand.self, SweepCancelCommand.self,
+            SweepMigrateCommand.self, SweepCancelCommand.self, SweepNamesCommand.self,
         ]
     )
 }

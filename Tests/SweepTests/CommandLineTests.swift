@@ -182,7 +182,9 @@ struct CommandLineTests {
             in: fixture.directory)
         table.process.waitUntilExit()
         // test_perplexity = 10 + seed + k: seeds 0, 1 give mean 10.5 + k, std 0.71.
-        #expect(table.text.contains("group & $\\mathbf{11.50 \\pm 0.71}$ & $\\mathbf{12.50 \\pm 0.71}$ \\\\"), "\(table.text)")
+        // The LaTeX writes the mechanism and the axis as the study does (DisplayNames).
+        #expect(table.text.contains("Group Privacy & $\\mathbf{11.50 \\pm 0.71}$ & $\\mathbf{12.50 \\pm 0.71}$ \\\\"), "\(table.text)")
+        #expect(table.text.contains(" & \\multicolumn{2}{c}{$k$} \\\\"), "\(table.text)")
 
         let diff = try launchUserdp(["sweep", "diff", "A", "B", "--sweep", sweepFile.path] + common, environment: [:], in: fixture.directory)
         diff.process.waitUntilExit()

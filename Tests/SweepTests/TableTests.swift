@@ -168,6 +168,95 @@ struct TableTests {
     func latex() {
         #expect(latexEscape("clip_norm & 50% {x} ~^\\") == "clip\\_norm \\& 50\\% \\{x\\} \\textasciitilde{}\\textasciicircum{}\\textbackslash{}")
     }
+
+    @Test("LaTeX names axes and values as the study writes them, through the one DisplayNames table")
+    func latexNames() throws {
+        #expect(DisplayNames.axis("epsilon").latex == "$\\varepsilon$" && DisplayNames.axis("epsilon").text == "ε")
+        #expect(DisplayNames.axis("batch_size").latex == "batch size" && DisplayNames.axis("k").latex == "$k$")
+        // Unlisted axes: the last dotted component, underscores as spaces, escaped.
+        #expect(DisplayNames.axis("mechanism_options.asi_liu.test_budget_fraction").latex == "test budget fraction")
+        #expect(DisplayNames.value("asi-liu", axis: "mechanism").latex == "Asi \\& Liu")
+        #expect(DisplayNames.value("asi-liu", axis: "mechanism").text == "Asi & Liu")
+        #expect(DisplayNames.value("mixture", axis: "mechanism_options.group.accounting").text == "tight (ours)")
+        #expect(DisplayNames.value("perplexity(order=highest)", axis: "selection").latex == "highest perplexity")
+        #expect(DisplayNames.value("n/a", axis: "epsilon").latex == "$\\infty$")
+        #expect(DisplayNames.value("n/a", axis: "k").latex == "--")
+        // Unlisted values stay themselves, escaped.
+        #expect(DisplayNames.value("my_data & 50%", axis: "dataset").latex == "my\\_data \\& 50\\%")
+        // Every listed LaTeX name is either math or escaped text: no bare special character.
+        for (axis, names) in DisplayNames.values {
+            for (value, name) in names where !name.latex.contains("$") {
+                #expect(name.latex == latexEscape(name.text), "\(axis)=\(value): \(name.latex)")
+            }
+        }
+        let latex = try table(pivot).render(.latex)
+        #expect(latex.contains("mechanism & selection & 1 & 8 \\\\\n"), "\(latex)")
+        #expect(latex.contains(" & \\multicolumn{2}{c}{$\\varepsilon$} \\\\\n"), "\(latex)")
+        // Markdown and CSV keep the sweep files' spellings.
+        #expect(try table(pivot).render(.markdown).contains("| group | random-chunk |"))
+        #expect(latex.contains(" & random chunk & ") && !latex.contains("random-chunk"), "\(latex)")
+    }
+
+    @Test("userdp sweep names prints every DisplayNames entry as CSV, one row each")
+    func namesCSV() throws {
+        let rows = try CSV.parse(DisplayNames.csv).filter { $0 != [""] }
+        #expect(rows.first == ["kind", "key", "value", "text", "latex"])
+        let entries = DisplayNames.axes.count + DisplayNames.values.values.map(\.count).reduce(0, +) + DisplayNames.anyAxis.count
+        #expect(rows.count == 1 + entries, "\(rows.count) rows for \(entries) entries")
+        #expect(rows.contains(["value", "mechanism", "asi-liu", "Asi & Liu", "Asi \\& Liu"]))
+        #expect(rows.contains(["axis", "epsilon", "", "ε", "$\\varepsilon$"]))
+        #expect(rows.contains(["value", "*", "n/a", "–", "--"]))
+        // Sorted, not in dictionary order (which changes from one process to the next).
+        let axisKeys = rows.filter { $0[0] == "axis" }.map { $0[1] }
+        #expect(axisKeys == axisKeys.sorted() && DisplayNames.csv.hasSuffix("\n"))
+    }
+
+    @Test("LaTeX leaves a repeated leading row label blank and spaces the outer groups")
+    func latexMergedRows() throws {
+        let lines = try table(pivot).render(.latex).split(separator: "\n").map(String.init)
+        let body = Array(lines[lines.firstIndex(of: "\\midrule")! + 1..<lines.firstIndex(of: "\\bottomrule")!])
+        #expect(body.map { $0.components(separatedBy: " & ").prefix(2).joined(separator: " & ") } == [
+            "Group Privacy & random", " & random chunk", "\\addlinespace", "User-wise DP-SGD & random", " & random chunk",
+        ])
+        // An inner label repeats when the label to its left changed: only prefixes merge.
+        var request = TableRequest(rows: ["selection", "mechanism"], columns: ["epsilon"])
+        request.filters = ["learning_rate": "0.001"]
+        let swapped = try table(request).render(.latex)
+        #expect(swapped.contains("\nrandom & Group Privacy & ") && swapped.contains("\n & User-wise DP-SGD & "), "\(swapped)")
+        #expect(swapped.contains("\nrandom chunk & Group Privacy & "), "\(swapped)")
+    }
+
+    @Test("two column axes give a two-level LaTeX header with cmidrule groups")
+    func latexNestedColumns() throws {
+        var request = TableRequest(rows: ["selection"], columns: ["mechanism", "epsilon"])
+        request.filters = ["learning_rate": "0.001"]
+        let t = try table(request)
+        let latex = t.render(.latex)
+        expectSnapshot(latex, "nested.tex")
+        let header = latex.split(separator: "\n").map(String.init)
+        #expect(header[0] == "\\begin{tabular}{lrrrr}" && header[1] == "\\toprule")
+        #expect(header[2] == " & \\multicolumn{2}{c}{Group Privacy} & \\multicolumn{2}{c}{User-wise DP-SGD} \\\\")
+        #expect(header[3] == "\\cmidrule(lr){2-3}\\cmidrule(lr){4-5}")
+        #expect(header[4] == "selection & $\\varepsilon = 1$ & $\\varepsilon = 8$ & $\\varepsilon = 1$ & $\\varepsilon = 8$ \\\\")
+        #expect(header[5] == "\\midrule")
+        // Three axes: a level per axis, groups split wherever an outer axis changes.
+        var three = TableRequest(rows: [], columns: ["mechanism", "selection", "epsilon"])
+        three.filters = ["learning_rate": "0.001"]
+        let deep = try table(three).render(.latex).split(separator: "\n").map(String.init)
+        // group has no (1, random-chunk) run: 3 columns under it, 4 under user.
+        #expect(deep[2] == "\\multicolumn{3}{c}{Group Privacy} & \\multicolumn{4}{c}{User-wise DP-SGD} \\\\", "\(deep)")
+        #expect(deep[3] == "\\cmidrule(lr){1-3}\\cmidrule(lr){4-7}")
+        #expect(deep[4] == "\\multicolumn{2}{c}{random} & random chunk & \\multicolumn{2}{c}{random} & \\multicolumn{2}{c}{random chunk} \\\\")
+        #expect(deep[5] == "\\cmidrule(lr){1-2}\\cmidrule(lr){3-3}\\cmidrule(lr){4-5}\\cmidrule(lr){6-7}")
+        #expect(latexEquation(axis: "epsilon", value: "n/a") == "$\\varepsilon = \\infty$")
+        #expect(latexEquation(axis: "batch_size", value: "64") == "batch size = 64")
+        #expect(latexEquation(axis: "mechanism_options.asi_liu.tau", value: "0.3") == "$\\tau = 0.3$")
+        #expect(latexEquation(axis: "delta", value: "1e-05") == "$\\delta$ = 1e-05")
+        // Byte-stable: the same results in another order render the same bytes.
+        var shuffled = sampleResults()
+        shuffled.rows.reverse()
+        #expect(try ResultTable(results: shuffled, request: request).render(.latex) == latex)
+    }
 }
 
 @Suite("Diff and statistics")
