@@ -120,7 +120,7 @@ struct PrivacyEpsilonCommand: ParsableCommand {
             try options.accountantKinds().map { kind in
                 let event = try kind.event(
                     for: options.unit, q: options.samplingRate, sigma: sigma, steps: options.steps)
-                let accountant = try kind.makeAccountant(groupSize: options.unit.groupSize)
+                let accountant = try kind.makeAccountant()
                 return Line(accountant: kind, epsilon: try accountant.epsilon(for: event, delta: options.delta), event: event)
             }
         }
