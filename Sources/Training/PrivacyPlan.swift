@@ -29,7 +29,7 @@ struct PrivacyPlan {
     let asiLiu: AsiLiuCalibration?
 
     init(config: RunConfig, plan: TrainingPlan, calibrationDirectory: URL) throws {
-        let accountant: AccountantKind = config.accountant == .rdp ? .rdp : .pld()
+        let accountant = config.accountantKind
         if config.mechanism == .asiLiu {
             self = try PrivacyPlan(asiLiu: config, plan: plan, accountant: accountant, calibrationDirectory: calibrationDirectory)
             return
@@ -125,6 +125,12 @@ extension PrivacyPlan {
             calibration.noiseMultiplier, noise.testSigma, noise.meanSigma, noise.passThreshold, calibration.coreLowerBound,
             config.epsilon, config.delta, plan.samplingRate, config.steps, accountant.summary, achieved)
     }
+}
+
+extension RunConfig {
+    /// The Privacy module's accountant for `accountant`: PLD at its default discretisation
+    /// (1e-4) or RDP. Calibration, the reported ε and re-accounting a stored event use it.
+    public var accountantKind: AccountantKind { accountant == .rdp ? .rdp : .pld() }
 }
 
 /// The noise multiplier a config would be calibrated to, without loading its data: for

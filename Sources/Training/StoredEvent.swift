@@ -92,6 +92,26 @@ extension RunResult {
         }
     }
 
+    /// The run's stored event re-accounted at `delta` by `accountant` (default: the run's own,
+    /// ``RunConfig/accountantKind``); nil for `nonprivate`. At the run's own δ and accountant
+    /// this is the recorded `epsilon` (for `record` runs, the record-level ε, and the largest
+    /// user's is the recorded `epsilon`): the event is the guarantee, not a summary of it.
+    ///
+    /// The answer is an upper bound, as the accountant's always is; ∞ when no finite ε reaches
+    /// `delta` (for example when an event's failure probability p needs δ > 2p).
+    /// - Throws: ``StoredEventError`` when the stored event cannot be read, ``PrivacyError`` when
+    ///   `delta` is outside (0, 1) or the accountant cannot account for the event (RDP and a
+    ///   tight group's mixture of Gaussians: ``PrivacyError/unsupportedEvent(accountant:event:)``).
+    public func reaccounted(delta: Double, accountant: AccountantKind? = nil) throws -> ReaccountedRun? {
+        guard let event = try privacyEvent() else { return nil }
+        let accountant = try (accountant ?? config.accountantKind).makeAccountant()
+        var largestUser: ReaccountedRun.LargestUser?
+        if let largest = try largestUserEvent(), case .groupPrivacy(_, let records, _) = largest {
+            largestUser = .init(records: records, epsilon: try accountant.epsilon(for: largest, delta: delta))
+        }
+        return ReaccountedRun(event: event, epsilon: try accountant.epsilon(for: event, delta: delta), largestUser: largestUser)
+    }
+
     /// `extra` key of the legacy lemma form: the unit of the stored event (`"record"`).
     static let legacyUnitKey = "dp_event_unit"
     /// `extra` key of the legacy lemma form: the group size k the lemma applies.
@@ -111,4 +131,22 @@ extension RunResult {
         default: return error.localizedDescription
         }
     }
+}
+
+/// A finished run's stored guarantee re-accounted at some δ (``RunResult/reaccounted(delta:accountant:)``).
+public struct ReaccountedRun: Sendable, Equatable {
+    /// The user with the most records under a record-level run.
+    public struct LargestUser: Sendable, Equatable {
+        /// Their record count n.
+        public var records: Int
+        /// Their user-level ε: the record-level event under the group-privacy lemma with k = n.
+        public var epsilon: Double
+    }
+
+    /// The stored event, in today's vocabulary (``RunResult/privacyEvent()``).
+    public var event: DPEvent
+    /// ε of `event` at the asked δ; ∞ when no finite ε reaches it.
+    public var epsilon: Double
+    /// For `record` runs (whose `event` is record-level): the largest user's ε at the same δ.
+    public var largestUser: LargestUser?
 }
