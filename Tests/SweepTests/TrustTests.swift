@@ -301,16 +301,63 @@ struct ProvenanceCommandLineTests {
         git.waitUntilExit()
         let foreignCommit = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
 
-        let ours = GitState.read(at: packageRoot)
+        // userdp's own commit: the tests were built from this tree just now (`swift test` builds
+        // first), so the embedded commit is HEAD's. The dirty flag is the tree's when the build
+        // last embedded it, so only the commit is compared.
+        let ours = Self.git(["rev-parse", "HEAD"], in: packageRoot)
+        let ourShort = Self.git(["rev-parse", "--short", "HEAD"], in: packageRoot)
         let version = try userdp(["--version"], in: foreign)
         #expect(version.status == 0 && version.text.hasPrefix("userdp \(UserDPVersion.semantic)"), "\(version.text)")
-        if let ours { #expect(version.text.contains(ours.commit), "\(version.text)") }
+        if let ours { #expect(version.text.contains(ours), "\(version.text)") }
 
         let label = try userdp(["sweep", "label"], in: foreign)
         #expect(label.status == 0, "\(label.text)")
         #expect(label.text.hasPrefix("\(UserDPVersion.semantic)-"), "\(label.text)")
         if !foreignCommit.isEmpty { #expect(!label.text.contains(foreignCommit), "\(label.text)") }
-        if let ours { #expect(label.text == "\(UserDPVersion.semantic)-\(ours.label)\n", "\(label.text)") }
+        if let ourShort {
+            #expect(["\(UserDPVersion.semantic)-\(ourShort)\n", "\(UserDPVersion.semantic)-\(ourShort)-dirty\n"].contains(label.text), "\(label.text)")
+        }
+        #expect(label.text == UserDPVersion.label + "\n", "the binary and the tests were built with the same embedded state")
+    }
+
+    /// The commit is embedded at build time: a copy of the binary far from its source tree (the
+    /// old run-time lookup found no `Package.swift` there and said `unknown` / `nogit`) still
+    /// names the commit it was built from.
+    @Test("a copy of userdp outside its source tree still names the commit it was built from")
+    func embeddedProvenance() throws {
+        let ours = try #require(Self.git(["rev-parse", "HEAD"], in: packageRoot), "the package is not a git work tree")
+        let fixture = try Fixture()
+        let copy = fixture.directory.appendingPathComponent("bin/userdp")
+        try FileManager.default.createDirectory(at: copy.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: try #require(userdpExecutable), to: copy)
+        let process = Process()
+        process.executableURL = copy
+        process.arguments = ["--version"]
+        process.currentDirectoryURL = fixture.directory
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0 && text.contains("commit \(ours)"), "\(text)")
+        #expect(UserDPVersion.gitState?.commit == ours, "the test bundle's own Training module embeds HEAD too")
+        #expect(!UserDPVersion.label.hasSuffix("-nogit"))
+    }
+
+    /// `git -C directory args...` trimmed, or nil.
+    static func git(_ arguments: [String], in directory: URL) -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["git", "-C", directory.path] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return nil }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? nil : text
     }
 
     @Test("--dry-run prints runs per mechanism and refuses runs on an empty split or with a batch above the population")
