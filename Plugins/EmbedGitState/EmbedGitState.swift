@@ -15,8 +15,8 @@ import PackagePlugin
 ///   file (a missing input would fail the build);
 /// - `Package.swift`;
 /// - git's `HEAD`, `logs/HEAD` and `index` files of this work tree (a commit, checkout, reset
-///   or `git add`), found with `git rev-parse --git-path`, which also follows the `.git` file of
-///   a worktree. Only files that exist when the plan is made are listed.
+///   or `git add`), in the git directory that `.git` is or, in a worktree, names. Only files
+///   that exist when the plan is made are listed.
 ///
 /// An edit confined to files outside the targets (docs, sweeps) shows in the dirty flag from the
 /// next run of the command, which any source edit, commit or index update triggers.
@@ -41,26 +41,30 @@ struct EmbedGitState: BuildToolPlugin {
     }
 
     /// git's HEAD, reflog of HEAD and index of the work tree at `root`, those that exist; none
-    /// when `root` is not in a git work tree or git cannot run.
+    /// outside a git work tree. Found without running git: the nearest `.git` at or above `root`
+    /// is the git directory, or (in a worktree or submodule) a file naming it (`gitdir: PATH`).
     private func gitMetadataFiles(of root: URL) -> [URL] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git", "-C", root.path, "rev-parse", "--git-path", "HEAD", "--git-path", "logs/HEAD", "--git-path", "index"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["GIT_OPTIONAL_LOCKS"] = "0"
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch { return [] }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else { return [] }
-        // Relative paths are relative to `root` (older git prints them so).
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").map { line in
-            let path = String(line)
-            return path.hasPrefix("/") ? URL(fileURLWithPath: path) : root.appending(path: path)
-        }.filter { FileManager.default.fileExists(atPath: $0.path) }
+        var folder = root.standardizedFileURL
+        while true {
+            let dotGit = folder.appending(path: ".git")
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: dotGit.path, isDirectory: &isDirectory) {
+                guard let gitDirectory = isDirectory.boolValue ? dotGit : linkedGitDirectory(dotGit, in: folder) else { return [] }
+                return ["HEAD", "logs/HEAD", "index"].map { gitDirectory.appending(path: $0) }
+                    .filter { FileManager.default.fileExists(atPath: $0.path) }
+            }
+            let parent = folder.deletingLastPathComponent()
+            if parent.path == folder.path { return [] }
+            folder = parent
+        }
+    }
+
+    /// The git directory a `.git` file names (`gitdir: PATH`, relative to `folder` or absolute).
+    private func linkedGitDirectory(_ file: URL, in folder: URL) -> URL? {
+        guard let text = try? String(contentsOf: file, encoding: .utf8),
+            let line = text.split(whereSeparator: \.isNewline).first, line.hasPrefix("gitdir:")
+        else { return nil }
+        let path = line.dropFirst("gitdir:".count).trimmingCharacters(in: .whitespaces)
+        return path.hasPrefix("/") ? URL(fileURLWithPath: path) : folder.appending(path: path)
     }
 }
