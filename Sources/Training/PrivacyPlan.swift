@@ -67,9 +67,9 @@ struct PrivacyPlan {
         }
         eventJSON = try JSONValue(parsing: JSONEncoder().encode(event))
         // For the lemma, `event` is the user-level event itself (the record-level event inside a
-        // group-privacy conversion with k). Results written before it was (userdp 0.2.0 up to
-        // this change) stored the record-level event with `extra.dp_event_unit` and
-        // `extra.dp_event_group_size`; `RunResult.privacyEvent()` reads both forms.
+        // group-privacy conversion with k). Results written before the lemma was an event stored
+        // the record-level event with `extra.dp_event_unit` and `extra.dp_event_group_size`;
+        // `RunResult.privacyEvent()` reads both forms.
         var extra: [String: JSONValue] = ["accountant": .string(kind.summary), "calibrated_epsilon": .number(achieved)]
         if config.mechanism == .record {
             // The record-level guarantee, and what it means for the user with the most records.
