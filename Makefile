@@ -31,7 +31,7 @@ demo: build
 ## pinned label, resuming from the committed results/. A code change that changes results
 ## needs a new PAPER_LABEL.
 PAPER_LABEL ?= paper-v1
-PAPER_SWEEPS := sweeps/paper/mechanisms.json sweeps/paper/selection.json sweeps/paper/k-epsilon.json sweeps/paper/asi-liu.json
+PAPER_SWEEPS := sweeps/paper/mechanisms.json sweeps/paper/selection.json sweeps/paper/random-chunk.json sweeps/paper/k-epsilon.json sweeps/paper/asi-liu.json
 
 paper: build
 	@for sweep in $(PAPER_SWEEPS); do $(USERDP) sweep run $$sweep --label $(PAPER_LABEL) || exit 1; done

@@ -54,16 +54,25 @@ let package = Package(
             ]
         ),
 
+        // MARK: - Test support (shared by the test targets; not part of any product)
+        // Running the real `userdp` binary, temporary folders, the tiny model-and-dataset world,
+        // seeded draws from Philox streams.
+        .target(
+            name: "TestSupport", dependencies: ["Randomness", "LanguageModel", "UserData", "Training"], path: "Tests/TestSupport"),
+
         // MARK: - Tests (one target per module)
         .testTarget(name: "RandomnessTests", dependencies: ["Randomness"]),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence"]),
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
-        .testTarget(name: "LanguageModelTests", dependencies: ["LanguageModel", "LinearAlgebra", "Persistence"]),
+        .testTarget(name: "LanguageModelTests", dependencies: ["LanguageModel", "LinearAlgebra", "Persistence", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy"]),
-        .testTarget(name: "UserDataTests", dependencies: ["UserData", "Persistence"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "LanguageModel", "LinearAlgebra", "Privacy", "UserData", "Persistence"]),
-        .testTarget(name: "SweepTests", dependencies: ["Sweep", "Training", "Persistence", "LanguageModel", "UserData", "Randomness"], exclude: ["Snapshots"]),
-        // Runs the built `userdp` binary on bad input (issue 13) and on seeded fuzzed files.
-        .testTarget(name: "CommandLineTests", dependencies: ["Training", "LanguageModel", "Persistence", "UserData"]),
+        .testTarget(name: "UserDataTests", dependencies: ["UserData", "Persistence", "Randomness", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "TrainingTests", dependencies: ["Training", "LanguageModel", "LinearAlgebra", "Privacy", "UserData", "Persistence", "TestSupport"]),
+        .testTarget(
+            name: "SweepTests", dependencies: ["Sweep", "Training", "Persistence", "LanguageModel", "UserData", "Randomness", "TestSupport"],
+            exclude: ["Snapshots"]),
+        // Runs the built `userdp` binary on bad input, on seeded fuzzed files and on its vocabulary.
+        .testTarget(name: "CommandLineTests", dependencies: ["Training", "LanguageModel", "Persistence", "UserData", "Randomness", "TestSupport"]),
     ]
 )

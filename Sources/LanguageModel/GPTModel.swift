@@ -23,8 +23,8 @@ public final class GPTModel {
     let parameters: FloatStorage
     var lora: LoRALayout?
     var adapters: FloatStorage?
-    var activations: Activations?
-    var gradientRecord: GradientRecord?
+    /// Buffers the passes write into and return records of (ModelWorkspace.swift).
+    var workspace = ModelWorkspace()
     /// Forward-only passes are split into sub-batches so the N × V logits stay below this many
     /// floats (GPT-2's 50257-token vocabulary would otherwise need gigabytes for long batches).
     static let forwardLogitBudget = 16 << 20
@@ -170,9 +170,7 @@ public final class GPTModel {
         }
         lora = layout
         adapters = storage
-        // Buffer sets depend on the adapters.
-        activations = nil
-        gradientRecord = nil
+        workspace.release()  // buffer sets depend on the adapters
     }
 
     /// Folds every adapter into its base weight, `W ← W + (α/r)·A·B`, and removes the
@@ -194,8 +192,7 @@ public final class GPTModel {
         }
         self.lora = nil
         self.adapters = nil
-        activations = nil
-        gradientRecord = nil
+        workspace.release()
     }
 
     func baseWeightOffset(_ target: LoRATarget, layer: Int) -> Int {
@@ -226,24 +223,24 @@ public final class GPTModel {
                 sequenceLosses(batch.sequences(start ..< min(start + perChunk, batch.sequenceCount)))
             }
         }
-        forward(batch, computeGradient: false)
-        return Array(UnsafeBufferPointer(start: activations!.losses.pointer, count: batch.sequenceCount))
+        return forward(batch, computeGradient: false).losses
     }
 
     /// The logits for every position, a row-major (B·T) × V matrix (forward only; targets and
     /// mask are not read). For evaluation, sampling and tests.
     public func logits(_ batch: TokenBatch) -> [Float] {
-        forward(batch, computeGradient: false, scoring: false)
-        return Array(UnsafeBufferPointer(start: activations!.logits.pointer, count: batch.sequenceCount * batch.length * config.vocabularySize))
+        let record = forward(batch, computeGradient: false, scoring: false)
+        return Array(UnsafeBufferPointer(start: record.activations.logits.pointer, count: batch.sequenceCount * batch.length * config.vocabularySize))
     }
 
     /// The batch loss (mean of per-sequence losses) and its gradient with respect to the
     /// trainable parameters (`trainableParameterCount` floats).
     public func lossAndGradient(_ batch: TokenBatch) -> (loss: Float, gradient: [Float]) {
-        let losses = forwardAndBackward(batch)
+        let record = forwardAndBackward(batch)
+        let losses = record.forward.losses
         let count = trainableParameterCount
         let gradient = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            writeParameterGradient(batch, sequences: 0 ..< batch.sequenceCount, alpha: 1 / Float(batch.sequenceCount), into: buffer.baseAddress!, count: count)
+            writeParameterGradient(record, sequences: 0 ..< batch.sequenceCount, alpha: 1 / Float(batch.sequenceCount), into: buffer.baseAddress!, count: count)
             initialized = count
         }
         return (losses.reduce(0, +) / Float(losses.count), gradient)
@@ -258,15 +255,15 @@ public final class GPTModel {
     /// fine-tuning with many units prefer `clippedGradientSum`.
     public func perUnitGradients(_ batch: TokenBatch, units: [Range<Int>]) -> (losses: [Float], gradients: [Float]) {
         checkUnits(units, batch)
-        let losses = forwardAndBackward(batch)
+        let record = forwardAndBackward(batch)
         let p = trainableParameterCount
         let gradients = [Float](unsafeUninitializedCapacity: units.count * p) { buffer, initialized in
             for (u, unit) in units.enumerated() {
-                writeUnitGradient(batch, unit: unit, into: buffer.baseAddress! + u * p, count: p)
+                writeUnitGradient(record, unit: unit, into: buffer.baseAddress! + u * p, count: p)
             }
             initialized = units.count * p
         }
-        return (losses, gradients)
+        return (record.forward.losses, gradients)
     }
 
     /// `Σ_u clip(g_u, C)` with `clip(g) = g · min(1, C/‖g‖₂)` (Abadi et al. 2016, Alg. 1), where
@@ -278,7 +275,7 @@ public final class GPTModel {
     public func clippedGradientSum(_ batch: TokenBatch, units: [Range<Int>], clipNorm: Float) -> (losses: [Float], sum: [Float], norms: [Float]) {
         precondition(clipNorm > 0, "clip norm must be positive, got \(clipNorm)")
         checkUnits(units, batch)
-        let losses = forwardAndBackward(batch)
+        let record = forwardAndBackward(batch)
         let p = trainableParameterCount
         var sum = [Float](repeating: 0, count: p)
         var norms = [Float](repeating: 0, count: units.count)
@@ -286,7 +283,7 @@ public final class GPTModel {
         defer { unitGradient.deallocate() }
         sum.withUnsafeMutableBufferPointer { total in
             for (u, unit) in units.enumerated() {
-                writeUnitGradient(batch, unit: unit, into: unitGradient.baseAddress!, count: p)
+                writeUnitGradient(record, unit: unit, into: unitGradient.baseAddress!, count: p)
                 let g = UnsafeBufferPointer(start: unitGradient.baseAddress!, count: p)
                 let norm = BLAS.norm2(g)
                 norms[u] = norm
@@ -294,7 +291,7 @@ public final class GPTModel {
                 BLAS.axpy(factor, g, total)
             }
         }
-        return (losses, sum, norms)
+        return (record.forward.losses, sum, norms)
     }
 
     private func checkUnits(_ units: [Range<Int>], _ batch: TokenBatch) {
@@ -303,18 +300,16 @@ public final class GPTModel {
         }
     }
 
-    private func writeUnitGradient(_ batch: TokenBatch, unit: Range<Int>, into destination: UnsafeMutablePointer<Float>, count: Int) {
+    private func writeUnitGradient(_ record: BackwardRecord, unit: Range<Int>, into destination: UnsafeMutablePointer<Float>, count: Int) {
         if unit.isEmpty {
             destination.update(repeating: 0, count: count)
         } else {
-            writeParameterGradient(batch, sequences: unit, alpha: 1 / Float(unit.count), into: destination, count: count)
+            writeParameterGradient(record, sequences: unit, alpha: 1 / Float(unit.count), into: destination, count: count)
         }
     }
 
-    private func forwardAndBackward(_ batch: TokenBatch) -> [Float] {
-        forward(batch, computeGradient: true)
-        backward(batch)
-        return Array(UnsafeBufferPointer(start: activations!.losses.pointer, count: batch.sequenceCount))
+    private func forwardAndBackward(_ batch: TokenBatch) -> BackwardRecord {
+        backward(forward(batch, computeGradient: true))
     }
 }
 

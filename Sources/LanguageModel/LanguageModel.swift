@@ -1,1 +1,2 @@
-// Module LanguageModel: see docs and DESIGN. Files are added by the issue that owns the module.
+// Module LanguageModel: GPT-2 in float32 with hand-written gradients, LoRA, BPE, checkpoints
+// (docs/ARCHITECTURE.md, docs/TRAINING.md, docs/BASE_MODEL.md).

@@ -4,6 +4,49 @@
 // come from ONE batched backward pass: any row range can be turned into a parameter gradient
 // afterwards (docs/BASE_MODEL.md).
 
+/// The buffers a model's passes write into, kept across calls so that a training step
+/// allocates nothing: grown on demand, never shrunk, dropped when the adapters change (their
+/// shapes depend on them). `passes` counts forward passes, so that a `ForwardRecord` or
+/// `BackwardRecord`, which names these buffers rather than copying them, can tell whether they
+/// still hold its pass.
+struct ModelWorkspace {
+    /// Forward passes begun (and workspaces released), the stamp of the current pass.
+    private(set) var passes = 0
+    private var activations: Activations?
+    private var gradients: GradientRecord?
+
+    /// Activations for a new forward pass over `rows` rows, reallocated when the current ones are
+    /// too small. Records of earlier passes become stale.
+    mutating func activations(config: GPTConfig, lora: LoRAConfig?, rows: Int, probabilities: Int, sequences: Int) -> Activations {
+        passes &+= 1
+        if let activations, activations.rowCapacity >= rows, activations.probabilityCapacity >= probabilities, activations.losses.count >= sequences {
+            return activations
+        }
+        activations = nil  // free before allocating the larger set
+        let fresh = Activations(config: config, lora: lora, rows: rows, probabilityCount: probabilities, sequenceCount: sequences)
+        activations = fresh
+        return fresh
+    }
+
+    /// The gradient record for a backward pass over `rows` rows, reallocated when too small.
+    mutating func gradients(config: GPTConfig, lora: LoRAConfig?, rows: Int, probabilities: Int) -> GradientRecord {
+        if let gradients, gradients.rowCapacity >= rows, gradients.probabilityCapacity >= probabilities {
+            return gradients
+        }
+        gradients = nil
+        let fresh = GradientRecord(config: config, lora: lora, rows: rows, probabilityCount: probabilities)
+        gradients = fresh
+        return fresh
+    }
+
+    /// Drops the buffers (after the adapters change) and ends the current pass.
+    mutating func release() {
+        activations = nil
+        gradients = nil
+        passes &+= 1
+    }
+}
+
 /// Activations of one transformer block for N rows.
 final class BlockActivations {
     let ln1, ln1Mean, ln1Rstd: FloatStorage

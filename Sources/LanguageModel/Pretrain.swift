@@ -52,6 +52,16 @@ public struct PretrainConfig: Sendable, Codable, Equatable {
         self.checkpointInterval = checkpointInterval
     }
 
+    /// `pretrain.json` spells the keys in snake_case.
+    enum CodingKeys: String, CodingKey {
+        case layers, width, heads, context, steps, batch, lr, warmup, seed
+        case minimumLR = "minimum_lr"
+        case weightDecay = "weight_decay"
+        case clipNorm = "clip_norm"
+        case evalInterval = "eval_interval"
+        case checkpointInterval = "checkpoint_interval"
+    }
+
     /// Throws `PretrainError.invalidSetting` naming the first bad flag.
     public func validate() throws {
         func require(_ ok: Bool, _ name: String, _ value: Any, _ expected: String) throws {
@@ -107,6 +117,13 @@ public struct PretrainSummary: Sendable, Codable {
         public var heldOutNLL: Double
         /// Held-out perplexity.
         public var heldOutPerplexity: Double
+
+        enum CodingKeys: String, CodingKey {
+            case step
+            case trainLoss = "train_loss"
+            case heldOutNLL = "held_out_nll"
+            case heldOutPerplexity = "held_out_perplexity"
+        }
     }
 
     /// The hyperparameters.
@@ -129,6 +146,19 @@ public struct PretrainSummary: Sendable, Codable {
     public var kernel: KernelChoice
     /// Every held-out evaluation.
     public var evaluations: [Evaluation]
+
+    /// `pretrain.json` spells the keys in snake_case (files written before, in camelCase, are
+    /// records only: userdp never reads them back).
+    enum CodingKeys: String, CodingKey {
+        case config, kernel, evaluations
+        case vocabularySize = "vocabulary_size"
+        case parameterCount = "parameter_count"
+        case trainingStreamTokens = "training_stream_tokens"
+        case tokensSeen = "tokens_seen"
+        case heldOutTokens = "held_out_tokens"
+        case finalHeldOut = "final_held_out"
+        case wallSeconds = "wall_seconds"
+    }
 }
 
 /// Pretraining a GPT-2-architecture model from scratch on a token stream.
@@ -182,9 +212,7 @@ public enum Pretraining {
         func save(at step: Int) throws {
             guard let outputDirectory else { return }
             try Checkpoint.save(model, tokenizer: tokenizer, to: outputDirectory, metadata: ["userdp.pretrain.step": String(step)])
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(try encoder.encode(summary(at: step)), to: outputDirectory.appendingPathComponent(summaryFileName))
+            try AtomicFile.write(try JSONOutput.data(summary(at: step)), to: outputDirectory.appendingPathComponent(summaryFileName))
         }
 
         for step in 0..<config.steps {

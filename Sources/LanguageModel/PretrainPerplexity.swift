@@ -10,6 +10,11 @@ public struct PerplexityResult: Sendable, Codable, Equatable {
 
     /// `exp(meanNegativeLogLikelihood)`.
     public var perplexity: Double { exp(meanNegativeLogLikelihood) }
+
+    enum CodingKeys: String, CodingKey {
+        case meanNegativeLogLikelihood = "mean_negative_log_likelihood"
+        case predictedTokens = "predicted_tokens"
+    }
 }
 
 /// Perplexity of a model on a token stream.

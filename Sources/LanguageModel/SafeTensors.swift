@@ -256,6 +256,20 @@ public struct SafeTensorsFile: Sendable {
         }
     }
 
+    /// The tensor's values as float64, row-major: exact for every supported dtype (F64 is not
+    /// rounded to float32 as in `floats`), for reference values kept at full precision.
+    ///
+    /// - Throws: `SafeTensorsError.missingTensor` if the file has no such tensor.
+    public func doubles(_ name: String) throws -> [Double] {
+        guard let entry = entries[name] else { throw SafeTensorsError.missingTensor(path: path, tensor: name) }
+        // F32, F16 and BF16 values are all float32 values, which float64 holds exactly.
+        guard entry.dtype == .float64 else { return try floats(name).map(Double.init) }
+        let start = data.startIndex + dataStart + entry.byteRange.lowerBound
+        return data[start ..< start + entry.byteRange.count].withUnsafeBytes { raw in
+            (0 ..< entry.byteRange.count / 8).map { Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self))) }
+        }
+    }
+
     /// The tensor's values, after checking it has exactly `shape`.
     ///
     /// - Throws: `SafeTensorsError.missingTensor` or `.shapeMismatch`.

@@ -181,6 +181,14 @@ public struct KernelChoice: Sendable, Codable, Equatable, CustomStringConvertibl
         self.threadSource = threadSource
     }
 
+    /// JSON spells the keys in snake_case (`core_name`, `core_source`, ...).
+    enum CodingKeys: String, CodingKey {
+        case threads
+        case coreName = "core_name"
+        case coreSource = "core_source"
+        case threadSource = "thread_source"
+    }
+
     /// One line such as `OpenBLAS core SkylakeX (chosen by userdp), 2 threads (OpenBLAS default)`.
     public var description: String {
         "OpenBLAS core \(coreName) (\(coreSource)), \(threads) thread\(threads == 1 ? "" : "s") (\(threadSource))"

@@ -1,1 +1,2 @@
-// Module LinearAlgebra: see docs and DESIGN. Files are added by the issue that owns the module.
+// Module LinearAlgebra: the only user of OpenBLAS, the thread budget and `parallelMap`
+// (docs/ARCHITECTURE.md, docs/PERFORMANCE.md).

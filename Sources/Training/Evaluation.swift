@@ -1,4 +1,5 @@
 import LanguageModel
+import UserData
 
 /// Windows over one record for evaluation: the record's tokens cut into consecutive sequences
 /// of at most `contextLength + 1` tokens that overlap by one token, so every token after the
@@ -64,6 +65,15 @@ public func perplexity(of workers: ModelWorkers, records: [[Int32]], contextLeng
     let windows = records.flatMap { evaluationWindows($0, contextLength: contextLength) }
     let (nll, tokens) = negativeLogLikelihood(of: workers, sequences: windows, contextLength: contextLength)
     return tokens == 0 ? .infinity : exp(nll / Double(tokens))
+}
+
+/// Per-stream perplexity: each user's records joined in order with the separator (the stream
+/// `random-chunk` selection trains on, ``TokenizedUser/stream(separator:)``), cut into windows
+/// as a record is (`evaluationWindows`). Unlike per-record perplexity, a record's first tokens
+/// see the end of the user's previous record, and each separator (a record's end) is predicted
+/// too. Returns +∞ for a set with no predictable token.
+public func streamPerplexity(of workers: ModelWorkers, users dataset: TokenizedDataset, contextLength: Int) -> Double {
+    perplexity(of: workers, records: dataset.users.map { $0.stream(separator: dataset.separator) }, contextLength: contextLength)
 }
 
 /// Perplexity of each record separately (for the `perplexity` selection strategy); a record

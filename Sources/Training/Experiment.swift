@@ -114,10 +114,14 @@ public struct Experiment: Sendable {
         let validation = curve.last?.validationPerplexity
             ?? perplexity(of: workers, records: inputs.validation.allRecords, contextLength: L)
         let test = perplexity(of: workers, records: inputs.test.allRecords, contextLength: L)
-        observe(.message(String(format: "validation perplexity %.3f, test perplexity %.3f", validation, test)))
+        // Per-stream evaluation beside the per-record metric: how random-chunk training fares
+        // on text shaped like its chunks (docs/RESULTS.md, random chunk).
+        let testStream = streamPerplexity(of: workers, users: inputs.test, contextLength: L)
+        observe(.message(String(format: "validation perplexity %.3f, test perplexity %.3f (per stream %.3f)", validation, test, testStream)))
 
         var extra = privacy.extra
         extra["base_validation_perplexity"] = .number(baseValidation)
+        extra["test_stream_perplexity"] = .number(testStream)
         extra["population_units"] = .integer(plan.populationSize)
         extra["train_users"] = .integer(inputs.train.users.count)
         extra["train_records"] = .integer(inputs.train.recordCount)

@@ -26,12 +26,10 @@ struct BenchPrivacyCommand: ParsableCommand {
     var skipChecks = false
 
     func run() throws {
-        try reportingPrivacyErrors {
-            try timeEpsilon()
-            try timeCalibration()
-            try timeGroupCalibration()
-            if !skipChecks { try checkReferences() }
-        }
+        try timeEpsilon()
+        try timeCalibration()
+        try timeGroupCalibration()
+        if !skipChecks { try checkReferences() }
     }
 
     private func padded(_ text: String, _ width: Int) -> String {

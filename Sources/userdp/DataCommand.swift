@@ -14,27 +14,10 @@ struct DataCommand: ParsableCommand {
             $USERDP_DATA, then in the data/ folder of the repository. See docs/DATASETS.md.
             """,
         subcommands: [
-            DataStatsCommand.self, DataBuildShakespeareCommand.self, DataImportCommand.self, DataSplitCommand.self,
+            DataStatsCommand.self, DataChunkStatsCommand.self, DataBuildShakespeareCommand.self, DataImportCommand.self,
+            DataSplitCommand.self,
         ]
     )
-}
-
-/// Runs `body`, printing a ``UserDataError`` as its message on standard error and exiting with
-/// status 1, rather than Swift's default rendering of the enum.
-func reportingDataErrors<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as UserDataError {
-        FileHandle.standardError.write(Data("error: \(error.localizedDescription)\n".utf8))
-        throw ExitCode.failure
-    }
-}
-
-/// Prints `value` as pretty JSON with sorted keys.
-func printJSON<T: Encodable>(_ value: T) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
 /// The repository folder holding `data/`, found upward from the working directory and then
@@ -78,24 +61,27 @@ struct DataStatsCommand: ParsableCommand {
         var location: String
         var skippedLines: Int
         var statistics: DatasetStatistics
+
+        enum CodingKeys: String, CodingKey {
+            case name, location, statistics
+            case skippedLines = "skipped_lines"
+        }
     }
 
     func run() throws {
-        try reportingDataErrors {
-            let location = try DatasetLocator.locate(dataset)
-            let (loaded, load) = try Dataset.load(from: location, skipInvalid: skipInvalid)
-            let tokenizer: any Tokenizing = bytes ? ByteTokenizer() : try ModelTokenizer(modelDirectory: model)
-            let statistics = loaded.statistics(tokenizer: tokenizer)
-            if json {
-                try printJSON(
-                    Report(
-                        name: loaded.manifest.name, location: location.path, skippedLines: load.skipped.count,
-                        statistics: statistics))
-            } else {
-                print(statistics.table(title: "\(loaded.manifest.name)  (\(location.path))"))
-                if !load.skipped.isEmpty {
-                    print("\nskipped \(load.skipped.count) invalid lines; first: \(load.skipped[0].localizedDescription)")
-                }
+        let location = try DatasetLocator.locate(dataset)
+        let (loaded, load) = try Dataset.load(from: location, skipInvalid: skipInvalid)
+        let tokenizer: any Tokenizing = bytes ? ByteTokenizer() : try ModelTokenizer(modelDirectory: model)
+        let statistics = loaded.statistics(tokenizer: tokenizer)
+        if json {
+            try printJSON(
+                Report(
+                    name: loaded.manifest.name, location: location.path, skippedLines: load.skipped.count,
+                    statistics: statistics))
+        } else {
+            print(statistics.table(title: "\(loaded.manifest.name)  (\(location.path))"))
+            if !load.skipped.isEmpty {
+                print("\nskipped \(load.skipped.count) invalid lines; first: \(load.skipped[0].localizedDescription)")
             }
         }
     }
@@ -114,18 +100,20 @@ struct DataBuildShakespeareCommand: ParsableCommand {
     @Option(help: "Folder with the plays' .txt files (default: data/shakespeare/sources of the repository).")
     var sources: String?
 
-    @Option(help: "Output folder (default: data/shakespeare of the repository).")
+    @Option(help: "What one record holds: speech (one speech) or scene (a speaker's speeches within one scene).")
+    var records: ShakespeareRecordUnit = .speech
+
+    @Option(help: "Output folder (default: data/shakespeare, or data/shakespeare-scenes for --records scene, of the repository).")
     var out: String?
 
     func run() throws {
-        try reportingDataErrors {
-            let root = repositoryRoot()
-            let sourcesURL = sources.map { URL(fileURLWithPath: $0) } ?? root.appendingPathComponent("data/shakespeare/sources")
-            let outURL = out.map { URL(fileURLWithPath: $0) } ?? root.appendingPathComponent("data/shakespeare")
-            let (dataset, build) = try Shakespeare.buildDataset(sources: sourcesURL, to: outURL)
-            print(dataset.manifest.statistics!.table(title: "shakespeare  (\(outURL.path))"))
-            print("\nlines without a speaker (dropped): \(build.droppedLines)")
-        }
+        let root = repositoryRoot()
+        let sourcesURL = sources.map { URL(fileURLWithPath: $0) } ?? root.appendingPathComponent("data/shakespeare/sources")
+        let unit = records
+        let outURL = out.map { URL(fileURLWithPath: $0) } ?? root.appendingPathComponent("data/\(unit.datasetName)")
+        let (dataset, build) = try Shakespeare.buildDataset(sources: sourcesURL, to: outURL, unit: unit)
+        print(dataset.manifest.statistics!.table(title: "\(unit.datasetName)  (\(outURL.path))"))
+        print("\nlines without a speaker (dropped): \(build.droppedLines)")
     }
 }
 
@@ -194,16 +182,14 @@ struct DataImportEnronCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingDataErrors {
-            let options = EnronImportOptions(minRecordsPerUser: minRecords, maxRecordsPerUser: maxRecords, minLength: minLength)
-            let source = csv ?? maildir!
-            let (records, report) =
-                try csv.map { try Enron.importCSV(URL(fileURLWithPath: $0), options: options) }
-                ?? Enron.importMaildir(URL(fileURLWithPath: source), options: options)
-            let manifest = Enron.manifest(
-                name: name, source: source, build: (["userdp"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
-            try writeImported(records: records, manifest: manifest, report: report, to: out, force: force)
-        }
+        let options = EnronImportOptions(minRecordsPerUser: minRecords, maxRecordsPerUser: maxRecords, minLength: minLength)
+        let source = csv ?? maildir!
+        let (records, report) =
+            try csv.map { try Enron.importCSV(URL(fileURLWithPath: $0), options: options) }
+            ?? Enron.importMaildir(URL(fileURLWithPath: source), options: options)
+        let manifest = Enron.manifest(
+            name: name, source: source, build: (["userdp"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
+        try writeImported(records: records, manifest: manifest, report: report, to: out, force: force)
     }
 }
 
@@ -240,18 +226,14 @@ struct DataImportBookSumCommand: ParsableCommand {
     var keepAggregates = false
 
     func run() throws {
-        try reportingDataErrors {
-            let (records, report) = try BookSum.importFile(
-                URL(fileURLWithPath: file),
-                options: BookSumImportOptions(bookColumn: bookColumn, textColumn: textColumn, keepAggregates: keepAggregates))
-            let manifest = BookSum.manifest(
-                name: name, source: file, build: (["userdp"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
-            try writeImported(records: records, manifest: manifest, report: report, to: out, force: force)
-        }
+        let (records, report) = try BookSum.importFile(
+            URL(fileURLWithPath: file),
+            options: BookSumImportOptions(bookColumn: bookColumn, textColumn: textColumn, keepAggregates: keepAggregates))
+        let manifest = BookSum.manifest(
+            name: name, source: file, build: (["userdp"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
+        try writeImported(records: records, manifest: manifest, report: report, to: out, force: force)
     }
 }
-
-extension SplitUnit: ExpressibleByArgument {}
 
 struct DataSplitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -288,39 +270,37 @@ struct DataSplitCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingDataErrors {
-            let (loaded, _) = try Dataset.load(from: DatasetLocator.locate(dataset))
-            var settings = loaded.manifest.split
-            if let by { settings.unit = by }
-            if let seed { settings.seed = seed }
-            if let fractions {
-                let values = fractions.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-                guard values.count == 3, let train = values[0], let validation = values[1], let test = values[2] else {
-                    throw ValidationError("--fractions takes three numbers: train,validation,test")
-                }
-                (settings.train, settings.validation, settings.test) = (train, validation, test)
+        let (loaded, _) = try Dataset.load(from: DatasetLocator.locate(dataset))
+        var settings = loaded.manifest.split
+        if let by { settings.unit = by }
+        if let seed { settings.seed = seed }
+        if let fractions {
+            let values = fractions.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+            guard values.count == 3, let train = values[0], let validation = values[1], let test = values[2] else {
+                throw ValidationError("--fractions takes three numbers: train,validation,test")
             }
-            let split = try loaded.split(settings)
-            var summaries: [PartSummary] = []
-            for part in SplitPart.allCases {
-                let subset = loaded.subset(split.indices(of: part))
-                summaries.append(PartSummary(part: part.rawValue, users: subset.userCount, records: subset.records.count))
-                if let write {
-                    var manifest = loaded.manifest
-                    manifest.name = "\(loaded.manifest.name)-\(part.rawValue)"
-                    manifest.description = "The \(part.rawValue) part of \(loaded.manifest.name): \(settings.unit.rawValue) split \(settings.train)/\(settings.validation)/\(settings.test), seed \(settings.seed)."
-                    manifest.statistics = subset.statistics(tokenizer: ByteTokenizer())
-                    try Dataset(manifest: manifest, records: subset.records)
-                        .write(to: URL(fileURLWithPath: write).appendingPathComponent(part.rawValue))
-                }
+            (settings.train, settings.validation, settings.test) = (train, validation, test)
+        }
+        let split = try loaded.split(settings)
+        var summaries: [PartSummary] = []
+        for part in SplitPart.allCases {
+            let subset = loaded.subset(split.indices(of: part))
+            summaries.append(PartSummary(part: part.rawValue, users: subset.userCount, records: subset.records.count))
+            if let write {
+                var manifest = loaded.manifest
+                manifest.name = "\(loaded.manifest.name)-\(part.rawValue)"
+                manifest.description = "The \(part.rawValue) part of \(loaded.manifest.name): \(settings.unit.rawValue) split \(settings.train)/\(settings.validation)/\(settings.test), seed \(settings.seed)."
+                manifest.statistics = subset.statistics(tokenizer: ByteTokenizer())
+                try Dataset(manifest: manifest, records: subset.records)
+                    .write(to: URL(fileURLWithPath: write).appendingPathComponent(part.rawValue))
             }
-            if json {
-                try printJSON(summaries)
-            } else {
-                print("\(loaded.manifest.name): split by \(settings.unit.rawValue), \(settings.train)/\(settings.validation)/\(settings.test), seed \(settings.seed)")
-                for summary in summaries {
-                    print("\(summary.part.padding(toLength: 12, withPad: " ", startingAt: 0))users \(summary.users)  records \(summary.records)")
-                }
+        }
+        if json {
+            try printJSON(summaries)
+        } else {
+            print("\(loaded.manifest.name): split by \(settings.unit.rawValue), \(settings.train)/\(settings.validation)/\(settings.test), seed \(settings.seed)")
+            for summary in summaries {
+                print("\(summary.part.padding(toLength: 12, withPad: " ", startingAt: 0))users \(summary.users)  records \(summary.records)")
             }
         }
     }

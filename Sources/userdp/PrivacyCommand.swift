@@ -33,7 +33,7 @@ struct PrivacyOptions: ParsableArguments {
     var groupSize: Int?
 
     @Option(help: "Accountant: pld (default), rdp, or group-lemma (the lemma over PLD).")
-    var accountant: String?
+    var accountant: AccountantChoice?
 
     @Option(help: "PLD value-discretisation interval.")
     var discretization: Double = PLDAccountant.defaultValueDiscretization
@@ -53,16 +53,9 @@ struct PrivacyOptions: ParsableArguments {
         return (samplingRate, steps)
     }
 
-    func accountantKind(named name: String) throws -> AccountantKind {
-        guard let kind = AccountantKind(cliName: name, valueDiscretization: discretization) else {
-            throw ValidationError("unknown accountant '\(name)'; use pld, rdp or group-lemma")
-        }
-        return kind
-    }
-
     /// The accountants to report: the one asked for, or PLD (plus the lemma for groups).
     func accountantKinds() throws -> [AccountantKind] {
-        if let accountant { return [try accountantKind(named: accountant)] }
+        if let accountant { return [accountant.kind(discretization: discretization)] }
         let tight = AccountantKind.pld(valueDiscretization: discretization)
         if let groupSize, groupSize > 1 { return [tight, .groupLemma(base: tight)] }
         return [tight]
@@ -77,28 +70,6 @@ struct PrivacyOptions: ParsableArguments {
             return "group of \(k) records per user, each Poisson-sampled with q = \(samplingRate), T = \(steps)"
         }
     }
-}
-
-/// Runs `body`, turning a library error into its plain message (no usage text: the flags parsed).
-func reportingPrivacyErrors<Result>(_ body: () throws -> Result) throws -> Result {
-    do {
-        return try body()
-    } catch let error as PrivacyError {
-        throw CommandFailure(message: error.localizedDescription)
-    }
-}
-
-/// An error whose description is the whole message ArgumentParser prints after "Error: ".
-struct CommandFailure: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
-}
-
-/// Encodes a value as pretty, key-sorted JSON text.
-func prettyJSON<Value: Encodable>(_ value: Value) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
 }
 
 struct PrivacyEpsilonCommand: ParsableCommand {
@@ -127,11 +98,13 @@ struct PrivacyEpsilonCommand: ParsableCommand {
         if options.samplingRate != nil || options.steps != nil || sigma != nil || options.groupSize != nil {
             throw ValidationError("--run reads q, sigma, steps and the group size from the run; do not also give --q, --sigma, --steps or --group-size")
         }
-        if let name = options.accountant, name != "pld", name != "rdp" {
-            throw ValidationError("--run takes --accountant pld or rdp (the run's stored event already says whether the group-privacy lemma applies), not '\(name)'")
+        if options.accountant == .groupLemma {
+            throw ValidationError("--run takes --accountant pld or rdp (the run's stored event already says whether the group-privacy lemma applies), not group-lemma")
         }
     }
 
+    /// What `--json` prints. `unit`, `accountant` and `event` are the Privacy module's stored
+    /// forms (as in `result.json` and the calibration cache).
     struct Report: Encodable {
         var unit: PrivacyUnitEvent
         var samplingRate: Double
@@ -139,6 +112,11 @@ struct PrivacyEpsilonCommand: ParsableCommand {
         var steps: Int
         var delta: Double
         var results: [Line]
+
+        enum CodingKeys: String, CodingKey {
+            case unit, sigma, steps, delta, results
+            case samplingRate = "sampling_rate"
+        }
     }
 
     struct Line: Encodable {
@@ -154,18 +132,15 @@ struct PrivacyEpsilonCommand: ParsableCommand {
         }
         let (samplingRate, steps) = try options.parameters()
         let sigma = self.sigma ?? .nan
-        let lines = try reportingPrivacyErrors {
-            try options.accountantKinds().map { kind in
-                let event = try kind.event(
-                    for: options.unit, q: samplingRate, sigma: sigma, steps: steps)
-                let accountant = try kind.makeAccountant()
-                return Line(accountant: kind, epsilon: try accountant.epsilon(for: event, delta: options.delta), event: event)
-            }
+        let lines = try options.accountantKinds().map { kind in
+            let event = try kind.event(for: options.unit, q: samplingRate, sigma: sigma, steps: steps)
+            let accountant = try kind.makeAccountant()
+            return Line(accountant: kind, epsilon: try accountant.epsilon(for: event, delta: options.delta), event: event)
         }
         if options.json {
-            print(try prettyJSON(Report(
+            try printJSON(Report(
                 unit: options.unit, samplingRate: samplingRate, sigma: sigma, steps: steps,
-                delta: options.delta, results: lines)))
+                delta: options.delta, results: lines))
             return
         }
         print("\(try options.describeUnit()), sigma = \(sigma), add/remove adjacency")
@@ -194,10 +169,42 @@ struct PrivacyCalibrateCommand: ParsableCommand {
         _ = try options.parameters()
     }
 
+    /// One calibration as `--json` prints it: the request and the result with their fields in
+    /// snake_case (`unit`, `accountant` and `event` in the Privacy module's stored forms), and
+    /// the seconds it took.
     struct Report: Encodable {
         var request: CalibrationRequest
         var result: CalibrationResult
         var seconds: Double
+
+        enum CodingKeys: String, CodingKey { case request, result, seconds }
+        enum RequestKeys: String, CodingKey {
+            case unit, steps, delta, accountant
+            case samplingRate = "sampling_rate", targetEpsilon = "target_epsilon", sigmaTolerance = "sigma_tolerance"
+        }
+        enum ResultKeys: String, CodingKey {
+            case sigma, event, evaluations
+            case achievedEpsilon = "achieved_epsilon", lowerSigma = "lower_sigma"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            var requestContainer = container.nestedContainer(keyedBy: RequestKeys.self, forKey: .request)
+            try requestContainer.encode(request.unit, forKey: .unit)
+            try requestContainer.encode(request.samplingRate, forKey: .samplingRate)
+            try requestContainer.encode(request.steps, forKey: .steps)
+            try requestContainer.encode(request.targetEpsilon, forKey: .targetEpsilon)
+            try requestContainer.encode(request.delta, forKey: .delta)
+            try requestContainer.encode(request.accountant, forKey: .accountant)
+            try requestContainer.encode(request.sigmaTolerance, forKey: .sigmaTolerance)
+            var resultContainer = container.nestedContainer(keyedBy: ResultKeys.self, forKey: .result)
+            try resultContainer.encode(result.sigma, forKey: .sigma)
+            try resultContainer.encode(result.achievedEpsilon, forKey: .achievedEpsilon)
+            try resultContainer.encode(result.lowerSigma, forKey: .lowerSigma)
+            try resultContainer.encode(result.event, forKey: .event)
+            try resultContainer.encode(result.evaluations, forKey: .evaluations)
+            try container.encode(seconds, forKey: .seconds)
+        }
     }
 
     func run() throws {
@@ -205,24 +212,22 @@ struct PrivacyCalibrateCommand: ParsableCommand {
         func warn(_ error: PrivacyError) {
             FileHandle.standardError.write(Data("warning: \(error.localizedDescription); continuing without the cache\n".utf8))
         }
-        let reports = try reportingPrivacyErrors {
-            var cacheFolder: CalibrationCache?
-            if let cache {
-                do { cacheFolder = try CalibrationCache(directory: URL(fileURLWithPath: cache)) } catch let error as PrivacyError { warn(error) }
-            }
-            let calibration = NoiseCalibration(cache: cacheFolder)
-            let (samplingRate, steps) = try options.parameters()
-            return try options.accountantKinds().map { kind in
-                let request = CalibrationRequest(
-                    unit: options.unit, samplingRate: samplingRate, steps: steps,
-                    targetEpsilon: epsilon, delta: options.delta, accountant: kind, sigmaTolerance: tolerance)
-                let start = Date()
-                let result = try calibration.calibrate(request, cacheWarning: warn)
-                return Report(request: request, result: result, seconds: Date().timeIntervalSince(start))
-            }
+        var cacheFolder: CalibrationCache?
+        if let cache {
+            do { cacheFolder = try CalibrationCache(directory: URL(fileURLWithPath: cache)) } catch let error as PrivacyError { warn(error) }
+        }
+        let calibration = NoiseCalibration(cache: cacheFolder)
+        let (samplingRate, steps) = try options.parameters()
+        let reports = try options.accountantKinds().map { kind in
+            let request = CalibrationRequest(
+                unit: options.unit, samplingRate: samplingRate, steps: steps,
+                targetEpsilon: epsilon, delta: options.delta, accountant: kind, sigmaTolerance: tolerance)
+            let start = Date()
+            let result = try calibration.calibrate(request, cacheWarning: warn)
+            return Report(request: request, result: result, seconds: Date().timeIntervalSince(start))
         }
         if options.json {
-            print(try prettyJSON(reports.count == 1 ? [reports[0]] : reports))
+            try printJSON(reports)
             return
         }
         print("\(try options.describeUnit()), target epsilon = \(epsilon) at delta = \(options.delta), add/remove adjacency")

@@ -105,18 +105,15 @@ struct PrivacyPerUserCommand: ParsableCommand {
         guard let delta else { throw ValidationError("give --delta (or --run, whose delta is the default)") }
         guard let datasetName else { throw ValidationError("give --dataset (or --run, whose dataset is the default)") }
 
-        let loaded = try reportingDataErrors { try Dataset.load(from: try DatasetLocator.locate(datasetName)).0 }
+        let loaded = try Dataset.load(from: try DatasetLocator.locate(datasetName)).0
         var counts: [String: Int] = [:]
         for record in loaded.records { counts[record.user, default: 0] += 1 }
         guard !counts.isEmpty else { throw CommandFailure(message: "\(datasetName): the dataset has no users") }
 
-        let (byCount, userWise, group) = try reportingPrivacyErrors {
-            let byCount = try PerUserPrivacy.epsilons(recordCounts: counts.values, q: q, sigma: sigma, steps: steps, delta: delta, tightLimit: tightLimit)
-            let accountant = try PLDAccountant()
-            let userWise = try accountant.epsilon(for: try DPEvent.poissonSubsampledGaussian(q: q, sigma: sigma, steps: steps), delta: delta)
-            let group = try accountant.epsilon(for: try DPEvent.groupOfRecords(k: groupSize, q: q, sigma: sigma, steps: steps), delta: delta)
-            return (byCount, userWise, group)
-        }
+        let byCount = try PerUserPrivacy.epsilons(recordCounts: counts.values, q: q, sigma: sigma, steps: steps, delta: delta, tightLimit: tightLimit)
+        let accountant = try PLDAccountant()
+        let userWise = try accountant.epsilon(for: try DPEvent.poissonSubsampledGaussian(q: q, sigma: sigma, steps: steps), delta: delta)
+        let group = try accountant.epsilon(for: try DPEvent.groupOfRecords(k: groupSize, q: q, sigma: sigma, steps: steps), delta: delta)
         let users = counts.sorted { $0.key < $1.key }
         let epsilons = users.map { byCount[$0.value]!.epsilon }
         let levels = [0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0]
@@ -133,13 +130,10 @@ struct PrivacyPerUserCommand: ParsableCommand {
         if json {
             let quantiles = Dictionary(uniqueKeysWithValues: zip(levels.map { "p\(Int($0 * 100))" }, values))
             // A user with no finite ε is "inf", as result.json writes non-finite numbers.
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            print(String(decoding: try encoder.encode(Report(
+            try printJSON(Report(
                 dataset: loaded.manifest.name, users: users.count, q: q, sigma: sigma, steps: steps, delta: delta,
                 tightLimit: tightLimit, quantiles: quantiles, userWiseEpsilon: userWise, groupPrivacyEpsilon: group,
-                groupSize: groupSize, byRecordCount: byCount.keys.sorted().map { byCount[$0]! })), as: UTF8.self))
+                groupSize: groupSize, byRecordCount: byCount.keys.sorted().map { byCount[$0]! }))
             return
         }
         print("\(loaded.manifest.name): \(users.count) users; record-level DP-SGD with q = \(q), sigma = \(sigma), T = \(steps); delta = \(delta)")

@@ -43,9 +43,9 @@ extension PrivacyEpsilonCommand {
         }
         let result: RunResult
         do { result = try RunResult(contentsOf: file) } catch {
-            throw CommandFailure(message: "\(file.path): not a readable result (\(oneLine(plainError(error).localizedDescription)))")
+            throw CommandFailure(message: "\(file.path): not a readable result (\(plainError(error)))")
         }
-        let kind = try options.accountant.map { try options.accountantKind(named: $0) } ?? result.config.accountantKind
+        let kind = options.accountant?.kind(discretization: options.discretization) ?? result.config.accountantKind
         let reaccounted: ReaccountedRun?
         do {
             reaccounted = try result.reaccounted(delta: options.delta, accountant: kind)
@@ -64,10 +64,7 @@ extension PrivacyEpsilonCommand {
             largestUser: reaccounted?.largestUser.map { RunReport.LargestUser(records: $0.records, epsilon: $0.epsilon) },
             event: reaccounted?.event)
         if options.json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
             return
         }
         print("\(file.path): \(guarantee)")

@@ -73,10 +73,6 @@ func loadPlan(_ path: String, allowLargeGrid: Bool = false, warnUnresolved: Bool
     return (definition, plan)
 }
 
-func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
-}
-
 // MARK: - run
 
 struct SweepRunCommand: ParsableCommand {
@@ -485,8 +481,8 @@ struct SweepTableCommand: ParsableCommand {
     @Option(help: "Comma-separated tuning axes for --select-best-by.")
     var over: String?
 
-    @Option(help: "Output format: markdown, csv or latex.")
-    var format: String = "markdown"
+    @Option(help: "Output format: markdown (md), csv or latex (tex).")
+    var format: TableFormat = .markdown
 
     @Option(help: "Digits after the decimal point, 0...12.")
     var digits: Int = 2
@@ -501,7 +497,6 @@ struct SweepTableCommand: ParsableCommand {
     var force = false
 
     func run() throws {
-        guard let format = TableFormat(rawValue: format) else { throw ValidationError("--format: markdown, csv or latex") }
         try validateDigits(digits)
         let (results, planned) = try loadResults(source, location: location)
         var request = TableRequest(rows: [], columns: [])
@@ -607,8 +602,8 @@ struct SweepDiffCommand: ParsableCommand {
     @Option(help: "Significance level for flagging Δ beyond seed noise.")
     var alpha: Double = 0.05
 
-    @Option(help: "Output format: markdown, csv or latex.")
-    var format: String = "markdown"
+    @Option(help: "Output format: markdown (md), csv or latex (tex).")
+    var format: TableFormat = .markdown
 
     @Option(help: "Digits after the decimal point, 0...12.")
     var digits: Int = 2
@@ -617,7 +612,6 @@ struct SweepDiffCommand: ParsableCommand {
     var output: String?
 
     func run() throws {
-        guard let format = TableFormat(rawValue: format) else { throw ValidationError("--format: markdown, csv or latex") }
         guard alpha > 0, alpha < 1 else { throw ValidationError("--alpha must be in (0, 1)") }
         try validateDigits(digits)
         let plan = try sweep.map { try loadPlan($0).1 }

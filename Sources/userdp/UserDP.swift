@@ -37,30 +37,66 @@ struct BenchCommand: ParsableCommand {
     )
 }
 
-/// Parses the command line and runs the command, printing every failure as one line.
+// MARK: - Running, and the one way failures are printed
+
+/// Parses the command line, runs the command and exits. Every failure leaves through here and
+/// is printed one way: `Error: ` and one line (``plainError(_:)``), then for usage mistakes the
+/// usage of the command at fault (exit 64); other failures exit 1 (or with the `ExitCode` a
+/// command threw). An unknown subcommand gets "Did you mean ...?" (``UnknownSubcommand``).
+/// `--help`, `--version` and ArgumentParser's own usage errors are ArgumentParser's.
+func runUserDP(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+    var command: any ParsableCommand
+    do {
+        command = try UserDP.parseAsRoot(arguments)
+    } catch {
+        if let unknown = UnknownSubcommand(arguments: arguments, root: UserDP.self) {
+            exitWithUsageError(unknown.message, command: unknown.parent)
+        }
+        UserDP.exit(withError: error)
+    }
+    do {
+        try command.run()
+    } catch let error as ValidationError {
+        // Thrown by run() after parsing: show the usage of the command that ran, not the root's.
+        exitWithUsageError(error.message, command: type(of: command))
+    } catch {
+        UserDP.exit(withError: plainError(error))
+    }
+    UserDP.exit()
+}
+
+/// Prints `error` as every failure is printed (`Error: ` and one line) and exits with
+/// `status`; for failures outside a command, such as the BLAS environment checked before
+/// parsing.
+func exitAfterFailure(_ error: any Error, status: Int32) -> Never {
+    printError(UserDP.fullMessage(for: plainError(error)))
+    exit(status)
+}
+
+/// Prints `Error: message` and the usage of `command` (ArgumentParser's layout for usage
+/// errors), then exits with status 64.
+func exitWithUsageError(_ message: String, command: any ParsableCommand.Type) -> Never {
+    let path = CommandTree.path(to: command, from: UserDP.self) ?? [UserDP.configuration.commandName ?? "userdp"]
+    printError("Error: \(oneLine(message))")
+    printError("Usage: \(UserDP.usageString(for: command))")
+    printError("  See '\(path.joined(separator: " ")) --help' for more information.")
+    exit(ExitCode.validationFailure.rawValue)
+}
+
+/// `error` with a one-line, user-facing description: the value ArgumentParser prints after
+/// "Error: ".
 ///
 /// ArgumentParser renders errors it does not know with `String(describing:)`, which for the
 /// library's error enums, `DecodingError` or `NSError` is a dump of the value. Library errors
 /// are `LocalizedError`s with messages that name the file, key or line; those messages are what
-/// the user sees, on one line. ArgumentParser's own errors (usage, help, exit codes) pass through.
-func runUserDP() {
-    do {
-        var command = try UserDP.parseAsRoot()
-        do {
-            try command.run()
-        } catch {
-            UserDP.exit(withError: plainError(error))
-        }
-    } catch {
-        UserDP.exit(withError: error)
-    }
-}
-
-/// `error` with a one-line, user-facing description (see ``runUserDP()``).
+/// the user sees, on one line (control characters escaped, at most 2000 characters).
+/// ArgumentParser's own errors (usage, help, exit codes) pass through unchanged.
 func plainError(_ error: any Error) -> any Error {
     switch error {
-    case is ExitCode, is CleanExit, is ValidationError, is CommandFailure:
+    case is ExitCode, is CleanExit, is ValidationError:
         return error
+    case let failure as CommandFailure:
+        return CommandFailure(message: oneLine(failure.message))
     case let decoding as DecodingError:
         return CommandFailure(message: oneLine(describe(decoding)))
     case let localized as LocalizedError where localized.errorDescription != nil:
@@ -76,6 +112,12 @@ func plainError(_ error: any Error) -> any Error {
         if String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") { return error }
         return CommandFailure(message: oneLine(String(describing: error)))
     }
+}
+
+/// A failure whose message is the whole line ArgumentParser prints after "Error: ".
+struct CommandFailure: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }
 
 /// A decoding failure as "key.path: what was wrong", without the context dump.

@@ -6,7 +6,7 @@ import LinearAlgebra
 do {
     try BLASEnvironment.prepareProcess()
 } catch {
-    FileHandle.standardError.write(Data("userdp: error: \(error.localizedDescription)\n".utf8))
-    exit(64)
+    // 64 (EX_USAGE): the environment asked for something impossible (a bad thread count).
+    exitAfterFailure(error, status: 64)
 }
 runUserDP()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("userdp privacy per-user", .enabled(if: userdpExecutable != nil, "the userdp executable is not built beside the tests"))
 struct PerUserCommandTests {

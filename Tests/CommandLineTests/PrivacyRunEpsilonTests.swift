@@ -1,6 +1,7 @@
 import Foundation
 import Persistence
 import Testing
+import TestSupport
 import Training
 
 /// `userdp privacy epsilon --run DIR --delta D`: a finished run's stored event re-accounted.

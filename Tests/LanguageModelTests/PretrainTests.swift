@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import LanguageModel
 
 @Suite struct PretrainTests {
@@ -140,8 +141,23 @@ import Testing
         let (loaded, loadedTokenizer) = try Checkpoint.load(directory: directory.url)
         #expect(loadedTokenizer == tokenizer)
         #expect(Perplexity.evaluate(loaded, tokens: heldOut) == summary.finalHeldOut)
-        let saved = try JSONDecoder().decode(PretrainSummary.self, from: Data(contentsOf: directory.file(Pretraining.summaryFileName)))
+        let savedData = try Data(contentsOf: directory.file(Pretraining.summaryFileName))
+        let saved = try JSONDecoder().decode(PretrainSummary.self, from: savedData)
         #expect(saved.config == Self.config() && saved.finalHeldOut == summary.finalHeldOut)
+        // pretrain.json speaks snake_case like every JSON userdp writes.
+        let text = String(decoding: savedData, as: UTF8.self)
+        for key in ["held_out_nll", "final_held_out", "mean_negative_log_likelihood", "minimum_lr", "core_name", "tokens_seen"] {
+            #expect(text.contains("\"\(key)\""), "\(key) missing from pretrain.json")
+        }
+        #expect(text.range(of: #""[a-z]+[A-Z][A-Za-z]*" :"#, options: .regularExpression) == nil, "a camelCase key in \(text)")
+    }
+
+    /// The shipped base model's record is in the current format.
+    @Test func shippedPretrainSummaryReads() throws {
+        let data = try Data(contentsOf: packageRoot.appendingPathComponent("models/base").appendingPathComponent(Pretraining.summaryFileName))
+        let summary = try JSONDecoder().decode(PretrainSummary.self, from: data)
+        #expect(summary.config.steps == 1200 && summary.evaluations.count == 12 && summary.vocabularySize == 1536)
+        #expect(summary.evaluations.last?.heldOutNLL == summary.finalHeldOut.meanNegativeLogLikelihood)
     }
 
     @Test func badSettingsNameTheFlag() throws {

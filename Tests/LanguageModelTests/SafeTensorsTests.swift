@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import LanguageModel
 
 /// Builds a safetensors file byte by byte, independently of `SafeTensorsFile.write`.
@@ -70,6 +71,11 @@ func littleEndianBytes<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
         #expect(try file.floats("d") == [Float(0.1), -.infinity])
         #expect(file.names == ["h", "b", "d"])
         #expect(file.metadata.isEmpty)
+        // At full precision F64 keeps every bit; the narrower types widen exactly.
+        #expect(try file.doubles("d").map(\.bitPattern) == [0.1, -1e300].map(\.bitPattern))
+        #expect(try file.doubles("b") == [1, -5, 3.140625])
+        #expect(try file.doubles("h") == [1, -2, 0x1p-24, .infinity, 65504])
+        #expect(throws: SafeTensorsError.missingTensor(path: "hand.safetensors", tensor: "x")) { try file.doubles("x") }
     }
 
     @Test func halfConversionMatchesFloat16OnEveryBitPattern() {

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import LanguageModel
 
-/// Issue 13, defect 5: a checkpoint's tokenizer is checked as a whole, so a truncated or empty
+/// A checkpoint's tokenizer is checked as a whole, so a truncated or empty
 /// `merges.txt` (or a tokenizer from another model) cannot load.
 @Suite struct TokenizerIntegrityTests {
     func savedModel() throws -> (TemporaryDirectory, BPETokenizer) {

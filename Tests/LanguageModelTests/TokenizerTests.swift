@@ -1,26 +1,9 @@
 import Foundation
 import Randomness
 import Testing
+import TestSupport
 @testable import LanguageModel
 import Persistence
-
-/// A temporary directory removed when the value is released.
-final class TemporaryDirectory {
-    let url: URL
-
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("userdp-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(at: url) }
-
-    func file(_ name: String) -> URL { url.appendingPathComponent(name) }
-
-    func write(_ text: String, to name: String) throws {
-        try Data(text.utf8).write(to: file(name))
-    }
-}
 
 /// The 256 byte tokens in GPT-2's order, as strings.
 let byteTokens = ByteLevelAlphabet.orderedBytes.map { String(ByteLevelAlphabet.scalarForByte[Int($0)]) }

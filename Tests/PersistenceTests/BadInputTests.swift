@@ -2,8 +2,8 @@ import Foundation
 import Testing
 import Persistence
 
-/// Issue 13: strict JSON (defect 6, part of 9) and atomic writes that never leak temporary
-/// files (defect 7).
+/// Strict JSON (duplicate keys, huge numbers, deep nesting, escaped excerpts) and atomic writes
+/// that never leak temporary files.
 @Suite("Bad input: JSON and atomic files")
 struct PersistenceBadInputTests {
     func reason(_ text: String) -> String? {

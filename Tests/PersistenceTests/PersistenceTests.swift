@@ -37,3 +37,33 @@ import Persistence
     #expect(JSONValue.number(3.5) != .integer(3))
     #expect(JSONValue.array([.number(1)]) == .array([.integer(1)]))
 }
+
+/// A format's own error type for ``ObjectReader``.
+enum SampleFormatError: KeyPathError, Equatable {
+    case unknownKey(keyPath: String, known: [String])
+    case invalidValue(keyPath: String, expected: String, got: String)
+}
+
+@Test func objectReaderNamesKeyPathsInTheFormatsOwnErrors() throws {
+    enum Colour: String, CaseIterable { case red, green }
+    let json = try JSONValue(parsing: Data(#"{"name": "x", "count": 3, "ratio": 0.5, "colour": "red", "inner": {"deep": -1}}"#.utf8))
+    let reader = try ObjectReader<SampleFormatError>(json, keyPath: "", known: ["colour", "count", "inner", "name", "ratio"])
+    #expect(try reader.string("name", expected: "a name") == "x")
+    #expect(try reader.integer("count", minimum: 1, expected: "a positive integer") == 3)
+    #expect(try reader.number("ratio", positive: true) == 0.5)
+    #expect(try reader.choice("colour", Colour.self) == .red)
+    #expect(try reader.string("missing", expected: "a name") == nil, "an absent key is nil, never a default")
+    let inner = try ObjectReader<SampleFormatError>(reader["inner"]!, keyPath: reader.path("inner"), known: ["deep"])
+    #expect(throws: SampleFormatError.invalidValue(keyPath: "inner.deep", expected: "a non-negative integer", got: "-1")) {
+        try inner.integer("deep", minimum: 0, expected: "a non-negative integer")
+    }
+    #expect(throws: SampleFormatError.unknownKey(keyPath: "inner", known: ["colour", "count", "name", "ratio"])) {
+        try ObjectReader<SampleFormatError>(json, keyPath: "", known: ["ratio", "name", "count", "colour"])
+    }
+    #expect(throws: SampleFormatError.invalidValue(keyPath: "colour", expected: #"one of "red", "green""#, got: #""blue""#)) {
+        try ObjectReader<SampleFormatError>.choose(.string("blue"), keyPath: "colour", Colour.self)
+    }
+    #expect(throws: SampleFormatError.invalidValue(keyPath: "config", expected: "an object", got: "[]")) {
+        try ObjectReader<SampleFormatError>(.array([]), keyPath: "", known: [])
+    }
+}

@@ -3,7 +3,7 @@ import Testing
 
 @testable import Privacy
 
-/// Issue 13, defects 1, 2, 7 and 9: huge counts are clean errors (no trap, no hang), and an
+/// Huge counts are clean errors (no trap, no hang), and an
 /// optional cache that cannot be used only warns.
 @Suite("Bad input: privacy accounting")
 struct PrivacyBadInputTests {

@@ -5,7 +5,7 @@ import Testing
 
 @Suite("Noise calibration")
 struct CalibrationTests {
-    /// Issue 3's calibration references (dp_accounting 0.6.0 `calibrate_dp_mechanism`).
+    /// Calibration references of docs/PRIVACY.md §5 (dp_accounting 0.6.0 `calibrate_dp_mechanism`).
     @Test("q 0.01, T 1000, δ 1e-5, ε 3: PLD σ 0.81359, RDP σ 0.86468", arguments: [
         (AccountantKind.pld(), 0.81359), (.rdp, 0.86468),
     ])
@@ -23,10 +23,10 @@ struct CalibrationTests {
         #expect(try accountant.epsilon(for: below, delta: 1e-5) > 3)
     }
 
-    /// Issue 3: tight user-level σ for ε 8, δ 1e-5, q 0.01, T 1000 is 0.7507 at k = 2 and 1.7232
+    /// Reference: tight user-level σ for ε 8, δ 1e-5, q 0.01, T 1000 is 0.7507 at k = 2 and 1.7232
     /// at k = 8 (h = 1e-4). Here on a 10× coarser nested grid, whose ε is pessimistic, so σ may only
     /// come out higher (by a fraction of a percent; the 1e-3 tolerance adds at most 0.1%). The
-    /// issue's 0.7507 is itself 2e-4 above the h = 1e-4 optimum 0.75054, hence the lower margin.
+    /// reference's 0.7507 is itself 2e-4 above the h = 1e-4 optimum 0.75054, hence the lower margin.
     /// `userdp bench privacy` checks k = 1...8 at h = 1e-4.
     @Test("tight group calibration for k 2 and 8 (h 1e-3)", arguments: [(2, 0.7507), (8, 1.7232)])
     func groups(_ k: Int, _ reference: Double) throws {

@@ -25,7 +25,7 @@ struct PLDReferenceTests {
         Case(q: 0.1, sigma: 5.0, steps: 100, delta: 1e-6, pessimistic: 0.8758350830153696, optimistic: 0.8708341754520038),
     ]
 
-    @Test("issue table: within 0.5% of dp_accounting's pessimistic ε, never below its optimistic ε", arguments: referenceCases)
+    @Test("reference table: within 0.5% of dp_accounting's pessimistic ε, never below its optimistic ε", arguments: referenceCases)
     func table(_ reference: Case) throws {
         let event = try DPEvent.poissonSubsampledGaussian(q: reference.q, sigma: reference.sigma, steps: reference.steps)
         let epsilon = try PLDAccountant().epsilon(for: event, delta: reference.delta)
@@ -35,10 +35,10 @@ struct PLDReferenceTests {
     }
 }
 
-/// Group Privacy reference values of issue 3 (dp_accounting 0.6.0 `MixtureOfGaussiansDpEvent`
+/// Group Privacy reference values of docs/PRIVACY.md (dp_accounting 0.6.0 `MixtureOfGaussiansDpEvent`
 /// with sensitivities 0...k and Binomial(k, q) probabilities, `PLDAccountant` at h = 1e-4; the
 /// optimistic values from `from_mixture_gaussian_mechanism(..., pessimistic_estimate=False,
-/// use_connect_dots=False).self_compose(T)`; the lemma values are the issue's).
+/// use_connect_dots=False).self_compose(T)`; the lemma values are the reference's).
 @Suite("Group Privacy against references")
 struct GroupReferenceTests {
     struct Case: Sendable, CustomTestStringConvertible {
@@ -52,7 +52,7 @@ struct GroupReferenceTests {
         Case(k: 4, q: 0.004, sigma: 1.5, steps: 2500, delta: 1e-6, tight: 2.8609331423849276, optimistic: 2.722440862732929, lemma: 3.03128),
     ]
 
-    @Test("tight mixture ε within 0.5% of dp_accounting, above its optimistic ε; lemma as in the issue", arguments: referenceCases)
+    @Test("tight mixture ε within 0.5% of dp_accounting, above its optimistic ε; lemma as in the reference", arguments: referenceCases)
     func groups(_ reference: Case) throws {
         let pld = try PLDAccountant()
         let tightEvent = try DPEvent.groupOfRecords(k: reference.k, q: reference.q, sigma: reference.sigma, steps: reference.steps)

@@ -5,8 +5,8 @@ import Testing
 
 @Suite("RDP accountant")
 struct RDPTests {
-    /// dp_accounting 0.6.0 `RdpAccountant()` (default orders), add/remove, issue 3's table.
-    @Test("issue table within 0.1% of dp_accounting", arguments: [
+    /// dp_accounting 0.6.0 `RdpAccountant()` (default orders), add/remove: the reference table of docs/PRIVACY.md.
+    @Test("reference table within 0.1% of dp_accounting", arguments: [
         (0.01, 1.0, 1000, 1e-5, 2.101366525420273),
         (0.05, 2.0, 2000, 1e-6, 6.5403175447030275),
         (0.1, 5.0, 100, 1e-6, 0.9498941151991396),

@@ -1,48 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 import Training
 
 @testable import Sweep
-
-/// The `userdp` executable built beside the test bundle (swift build --build-tests builds both
-/// into the same folder).
-let userdpExecutable: URL? = {
-    var candidates = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("userdp")]
-    for bundle in Bundle.allBundles {
-        candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("userdp"))
-    }
-    return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
-}()
-
-/// The package root (for relative model and data paths of the end-to-end test).
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-/// A started `userdp` process with its output captured to files.
-struct Launched {
-    let process: Process
-    let output: URL
-
-    var text: String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
-}
-
-/// Starts `userdp` in `directory`; its output goes to a file in `outputDirectory` (default:
-/// `directory`).
-func launchUserdp(_ arguments: [String], environment: [String: String], in directory: URL, outputDirectory: URL? = nil) throws -> Launched {
-    let process = Process()
-    process.executableURL = userdpExecutable
-    process.arguments = arguments
-    process.environment = environment
-    process.currentDirectoryURL = directory
-    let output = (outputDirectory ?? directory).appendingPathComponent("userdp-\(UUID().uuidString).out")
-    _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-    let handle = try FileHandle(forWritingTo: output)
-    process.standardOutput = handle
-    process.standardError = handle
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    try handle.close()
-    return Launched(process: process, output: output)
-}
 
 /// Claims in a store that record a child pid, with their run ids.
 func claimedChildren(_ store: ResultStore) -> [(id: String, claim: Claim)] {
@@ -81,8 +42,10 @@ struct CommandLineTests {
         gated["FAKE_GATE"] = fixture.gate.path
 
         // The children wait at the gate, so both are mid-run when the dispatcher dies.
+        // Both children must have written their ledger line (a claim records the pid at spawn,
+        // before the script runs; on a loaded machine a child killed that early never ran).
         let first = try launchUserdp(arguments, environment: gated, in: fixture.directory)
-        let started = waitUntil(timeout: 300) { claimsWithChildren(store).count == 2 }
+        let started = waitUntil(timeout: 300) { claimsWithChildren(store).count == 2 && fixture.ledgerIDs().count == 2 }
         kill(first.process.processIdentifier, SIGKILL)
         first.process.waitUntilExit()
         try #require(started, "two children should start: \(first.text)")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Training
 
 @testable import Sweep
@@ -213,7 +214,7 @@ struct DispatcherTests {
         let log = EventLog()
         let summary = try dispatch(fixture, plan, fixture.options(jobs: 1), log: log)
         let bad = try #require(plan.runs.first { $0.config.dataset == "bad-result" }?.id)
-        // Since issue 13 point 3 an unreadable result is not done: the run failed.
+        // An unreadable result is not done: the run failed.
         #expect(summary.failed == [bad])
         #expect(log.failures.contains { $0.0 == bad && $0.2.hasPrefix("result.json is unreadable") })
         #expect(!fixture.store(plan).hasResult(bad))

@@ -51,7 +51,7 @@ struct SweepPlanTests {
         ).plan()
         #expect(plan.runs.map(\.cell) == [["group", "random"], ["user", "perplexity(order=lowest)"], ["user", "random"]])
         #expect(plan.warnings.isEmpty)
-        // An entry that matches nothing is a mistake, not a note (issue 12 point 1).
+        // An entry that matches nothing is a mistake, not a note.
         #expect(planError(#"{"grid": {"mechanism": ["user", "group"]}, "exclude": [{"epsilon": 3}]}"#) == .excludeMatchesNothing(file: "t.json", index: 0))
     }
 

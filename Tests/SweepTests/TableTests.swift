@@ -220,7 +220,7 @@ struct DiffTests {
         #expect(diff.rows.map(\.cell) == [["1", "group"], ["1", "user"]])
         let group = diff.rows[0]
         // p = 0.038 alone, but two cells are tested: Holm doubles the smallest p to 0.075, so the
-        // cell is no longer flagged at α = 0.05 (issue 12 point 5).
+        // cell is no longer flagged at α = 0.05 (docs/SWEEPS.md, diffs).
         #expect(group.pairs == 3 && abs(group.delta + 5.0 / 6) < 1e-12 && !group.beyondNoise)
         #expect(abs(group.pValue! - 0.0377495513506237) < 1e-12 && abs(group.adjustedPValue! - 2 * group.pValue!) < 1e-12)
         let user = diff.rows[1]

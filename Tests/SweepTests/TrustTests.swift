@@ -1,12 +1,13 @@
 import Foundation
 import Persistence
 import Testing
+import TestSupport
 import Training
 import UserData
 
 @testable import Sweep
 
-/// Issue 12: sweeps never give a wrong answer silently.
+/// Sweeps never give a wrong answer silently (docs/SWEEPS.md).
 
 /// A resolver that hands out fixed fingerprints per dataset name (no files read).
 func fakeInputs(_ hashes: [String: String], model: String = "m0") -> InputFingerprintResolver {
@@ -16,7 +17,7 @@ func fakeInputs(_ hashes: [String: String], model: String = "m0") -> InputFinger
     }
 }
 
-@Suite("Run identity (issue 12: points 3, 10)")
+@Suite("Run identity")
 struct RunIdentityTests {
     @Test("a nonprivate grid over k, ε and selection is one run per seed; record ignores k and selection")
     func ignoredKeysDoNotSplitIDs() throws {
@@ -59,7 +60,7 @@ struct RunIdentityTests {
     }
 }
 
-@Suite("Excludes that say what they mean (issue 12 point 1)")
+@Suite("Excludes that say what they mean")
 struct ExcludeRelevanceTests {
     @Test("an exclude does not match on keys the point's mechanism ignores; matching nothing is an error")
     func excludeOnIgnoredKey() throws {
@@ -87,7 +88,7 @@ struct ExcludeRelevanceTests {
     }
 }
 
-@Suite("Stored results that cannot be trusted (issue 12 point 8, issue 13 point 3)")
+@Suite("Stored results that cannot be trusted")
 struct StoredResultTrustTests {
     func dispatch(_ fixture: Fixture, _ plan: SweepPlan, definition: SweepDefinition?, replace: Bool = false, log: EventLog = EventLog()) throws -> DispatchSummary {
         var options = fixture.options(jobs: 1)
@@ -138,7 +139,7 @@ struct StoredResultTrustTests {
     }
 }
 
-@Suite("Results computed on other inputs (issue 12 point 3)")
+@Suite("Results computed on other inputs")
 struct InputMismatchTests {
     @Test("a stored result whose recorded dataset hash differs from the plan's is not done; run redoes it")
     func resultOnOtherData() throws {
@@ -165,7 +166,7 @@ struct InputMismatchTests {
     }
 }
 
-@Suite("Migration to the current run ids (issue 12: run identity)")
+@Suite("Migration to the current run ids")
 struct MigrationTests {
     /// Writes a finished run the way an older userdp stored it: under `id`, with `config`
     /// (config text as written then) and the dataset hash it recorded.
@@ -220,7 +221,7 @@ struct MigrationTests {
     }
 }
 
-@Suite("Tables that refuse to mislead (issue 12 points 6, 7)")
+@Suite("Tables that refuse to mislead")
 struct TableTrustTests {
     @Test("--where compares numbers numerically and labels by their resolved config")
     func whereNumeric() throws {
@@ -276,7 +277,7 @@ struct TableTrustTests {
     }
 }
 
-@Suite("userdp's own provenance and pre-flight on the command line (issue 12 point 4, issue 13 point 8)", .serialized,
+@Suite("userdp's own provenance and pre-flight on the command line", .serialized,
        .enabled(if: userdpExecutable != nil, "the userdp executable is not built beside the tests"))
 struct ProvenanceCommandLineTests {
     func userdp(_ arguments: [String], in directory: URL) throws -> (status: Int32, text: String) {
@@ -291,21 +292,15 @@ struct ProvenanceCommandLineTests {
         // A foreign git repository as the working directory.
         let foreign = fixture.directory.appendingPathComponent("foreign")
         try FileManager.default.createDirectory(at: foreign, withIntermediateDirectories: true)
-        let git = Process()
-        git.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        git.arguments = ["sh", "-c", "git init -q && git -c user.email=a@b -c user.name=a commit -q --allow-empty -m x && git rev-parse --short HEAD"]
-        git.currentDirectoryURL = foreign
-        let pipe = Pipe()
-        git.standardOutput = pipe
-        try git.run()
-        git.waitUntilExit()
-        let foreignCommit = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        git(["init", "-q"], in: foreign)
+        git(["commit", "-q", "--allow-empty", "-m", "x"], in: foreign)
+        let foreignCommit = git(["rev-parse", "--short", "HEAD"], in: foreign) ?? ""
 
         // userdp's own commit: the tests were built from this tree just now (`swift test` builds
         // first), so the embedded commit is HEAD's. The dirty flag is the tree's when the build
         // last embedded it, so only the commit is compared.
-        let ours = Self.git(["rev-parse", "HEAD"], in: packageRoot)
-        let ourShort = Self.git(["rev-parse", "--short", "HEAD"], in: packageRoot)
+        let ours = git(["rev-parse", "HEAD"], in: packageRoot)
+        let ourShort = git(["rev-parse", "--short", "HEAD"], in: packageRoot)
         let version = try userdp(["--version"], in: foreign)
         #expect(version.status == 0 && version.text.hasPrefix("userdp \(UserDPVersion.semantic)"), "\(version.text)")
         if let ours { #expect(version.text.contains(ours), "\(version.text)") }
@@ -325,7 +320,7 @@ struct ProvenanceCommandLineTests {
     /// names the commit it was built from.
     @Test("a copy of userdp outside its source tree still names the commit it was built from")
     func embeddedProvenance() throws {
-        let ours = try #require(Self.git(["rev-parse", "HEAD"], in: packageRoot), "the package is not a git work tree")
+        let ours = try #require(git(["rev-parse", "HEAD"], in: packageRoot), "the package is not a git work tree")
         let fixture = try Fixture()
         let copy = fixture.directory.appendingPathComponent("bin/userdp")
         try FileManager.default.createDirectory(at: copy.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -342,22 +337,6 @@ struct ProvenanceCommandLineTests {
         #expect(process.terminationStatus == 0 && text.contains("commit \(ours)"), "\(text)")
         #expect(UserDPVersion.gitState?.commit == ours, "the test bundle's own Training module embeds HEAD too")
         #expect(!UserDPVersion.label.hasSuffix("-nogit"))
-    }
-
-    /// `git -C directory args...` trimmed, or nil.
-    static func git(_ arguments: [String], in directory: URL) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git", "-C", directory.path] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return nil }
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        return text.isEmpty ? nil : text
     }
 
     @Test("--dry-run prints runs per mechanism and refuses runs on an empty split or with a batch above the population")
@@ -380,15 +359,15 @@ struct ProvenanceCommandLineTests {
         #expect(dry.text.contains("split is empty"), "\(dry.text)")
         #expect(dry.text.contains("batch_size: 50 is more than the"), "\(dry.text)")
         #expect(dry.text.contains("context_length: 64 exceeds the 32 positions"), "\(dry.text)")
-        // sweep run refuses before dispatching anything (issue 12 point 2: no run with an
-        // empty split "succeeds" with perplexity inf).
+        // sweep run refuses before dispatching anything (no run with an empty split
+        // "succeeds" with perplexity inf).
         let run = try userdp(["sweep", "run", sweepFile.path, "--results", fixture.results.path, "--label", "x"], in: fixture.directory)
         #expect(run.status != 0 && run.text.contains("pre-flight found problems") && run.text.contains("split is empty"), "\(run.text)")
         #expect(!FileManager.default.fileExists(atPath: fixture.results.appendingPathComponent("small/x/runs").path))
     }
 }
 
-@Suite("Diffs a researcher can trust (issue 12 point 5)")
+@Suite("Diffs a researcher can trust")
 struct DiffTrustTests {
     /// The issue's case: 24 cells, 2 seeds, every cell moved down by 0.1 to 1.34 in B.
     func shiftedSides() -> (ResultSet, ResultSet) {
@@ -446,7 +425,7 @@ struct DiffTrustTests {
     }
 }
 
-@Suite("Grids that say what they mean (issue 12: sub-grids, linked axes)")
+@Suite("Grids that say what they mean: sub-grids, linked axes")
 struct GridUnionTests {
     @Test("a sweep is a union of per-mechanism grids with a linked batch size; no excludes needed")
     func unionWithLinkedAxis() throws {
@@ -485,7 +464,7 @@ struct GridUnionTests {
     }
 }
 
-@Suite("Pre-flight: σ per privacy setting and wall time (issue 12 pre-flight)")
+@Suite("Pre-flight: σ per privacy setting and wall time")
 struct PreflightTests {
     let facts = InputFacts(trainUsers: 40, trainRecords: 200, validationUsers: 5, validationRecords: 20, testUsers: 5, testRecords: 20, modelContextLength: 128)
 
@@ -538,7 +517,7 @@ struct PreflightTests {
     }
 }
 
-@Suite("Tables from a label folder know the plan (issue 12 point 6)", .serialized,
+@Suite("Tables from a label folder know the plan", .serialized,
        .enabled(if: userdpExecutable != nil, "the userdp executable is not built beside the tests"))
 struct LabelFolderTableTests {
     @Test("an interrupted label: the tuned cell that finished one learning rate of two is marked incomplete")
@@ -572,7 +551,7 @@ struct LabelFolderTableTests {
     }
 }
 
-@Suite("Tables do not count results that went bad after results.csv (issue 13 point 3)")
+@Suite("Tables do not count results that went bad after results.csv")
 struct TableCorruptResultTests {
     @Test("a result.json corrupted after results.csv was written is left out of tables")
     func corruptAfterCSV() throws {

@@ -3,42 +3,22 @@ import LanguageModel
 import Privacy
 import Randomness
 import Testing
+import TestSupport
 import UserData
 @testable import Training
 
 /// End-to-end `asi-liu` runs (`TrainingRun.execute`) on a tiny model and a tiny dataset with
 /// enough users for the private test to be feasible: 120 users (96 in the training split),
 /// 64 expected per step, T = 3, ε = 8.
-private struct AsiLiuWorld {
-    let root: URL
-    let model: URL
-    let dataset: URL
-
-    init() throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("userdp-asiliu-\(UUID().uuidString)")
-        (model, dataset) = try writeTinyModelAndDataset(root: root, users: 120)
-    }
-
-    func config(tau: Double, onFailure: AsiLiuFailurePolicy, batch: Double = 64) -> RunConfig {
-        var c = RunConfig()
-        c.dataset = dataset.path
-        c.model = model.path
-        c.mechanism = .asiLiu
-        c.epsilon = 8
-        c.k = 2
-        c.batchSize = batch
-        c.steps = 3
-        c.evalEvery = 2
-        c.contextLength = 16
-        c.lora = RunConfig.LoRA(rank: 2, alpha: 4, targets: [.attention])
-        c.mechanismOptions.asiLiu = AsiLiuSettings(tau: tau, threshold: 0.75, onFailure: onFailure)
-        return c
-    }
-
-    func train(_ config: RunConfig, _ name: String) throws -> ExperimentOutcome {
-        try TrainingRun.execute(
-            config: config, directory: root.appendingPathComponent(name), cacheDirectory: root.appendingPathComponent("cache"),
-            calibrationDirectory: FileManager.default.temporaryDirectory.appendingPathComponent("userdp-test-calibrations"))
+extension TrainingWorld {
+    /// An `asi-liu` run on the world: ε 8, k 2, 3 steps, validation every 2, threshold 0.75.
+    fileprivate func config(tau: Double, onFailure: AsiLiuFailurePolicy, batch: Double = 64) -> RunConfig {
+        var config = tiny.config(mechanism: .asiLiu, steps: 3)
+        config.epsilon = 8
+        config.batchSize = batch
+        config.evalEvery = 2
+        config.mechanismOptions.asiLiu = AsiLiuSettings(tau: tau, threshold: 0.75, onFailure: onFailure)
+        return config
     }
 }
 
@@ -53,7 +33,7 @@ private func number(_ result: RunResult, _ key: String) -> Double? {
 
 /// Reads back result.json and checks what every `asi-liu` result must hold: ε from the stored
 /// event at the run's δ, never above the target; the noise multiplier is the event's.
-private func checkedResult(_ world: AsiLiuWorld, _ name: String, _ outcome: ExperimentOutcome) throws -> RunResult {
+private func checkedResult(_ world: TrainingWorld, _ name: String, _ outcome: ExperimentOutcome) throws -> RunResult {
     let result = try RunResult(contentsOf: world.root.appendingPathComponent(name).appendingPathComponent("result.json"))
     #expect(result == outcome.result)
     #expect(result.epsilon <= 8 && result.epsilon > 7, "ε spent \(result.epsilon)")
@@ -72,7 +52,7 @@ private func checkedResult(_ world: AsiLiuWorld, _ name: String, _ outcome: Expe
 
 /// The end-to-end scenarios share one world (building it is most of their cost).
 @Test func asiLiuEndToEndRunsRecordWhatHappened() throws {
-    let world = try AsiLiuWorld()
+    let world = try TrainingWorld(users: 120, label: "asiliu")
     defer { try? FileManager.default.removeItem(at: world.root) }
     try hugeRadiusPassesEveryStepAndTrains(world)
     try tinyRadiusHaltsAtStepOneWithoutUpdating(world)
@@ -80,7 +60,7 @@ private func checkedResult(_ world: AsiLiuWorld, _ name: String, _ outcome: Expe
     try infeasibleTestIsRefusedBeforeTraining(world)
 }
 
-private func hugeRadiusPassesEveryStepAndTrains(_ world: AsiLiuWorld) throws {
+private func hugeRadiusPassesEveryStepAndTrains(_ world: TrainingWorld) throws {
     // Every pair of users is within 2τ: every score is n − 1, no user is removed, W = n − 2.
     let outcome = try world.train(world.config(tau: 1e4, onFailure: .halt), "huge")
     let result = try checkedResult(world, "huge", outcome)
@@ -97,7 +77,7 @@ private func hugeRadiusPassesEveryStepAndTrains(_ world: AsiLiuWorld) throws {
     #expect(result.validationPerplexity != number(result, "base_validation_perplexity"))
 }
 
-private func tinyRadiusHaltsAtStepOneWithoutUpdating(_ world: AsiLiuWorld) throws {
+private func tinyRadiusHaltsAtStepOneWithoutUpdating(_ world: TrainingWorld) throws {
     // No two users are within 2τ: every weight is 0, so the noisy core never reaches Θ.
     let outcome = try world.train(world.config(tau: 1e-9, onFailure: .halt), "halt")
     let result = try checkedResult(world, "halt", outcome)
@@ -116,7 +96,7 @@ private func tinyRadiusHaltsAtStepOneWithoutUpdating(_ world: AsiLiuWorld) throw
     #expect(log.contains("halted at step 1 of 3"))
 }
 
-private func tinyRadiusUnderSkipRunsEveryStepWithoutUpdating(_ world: AsiLiuWorld) throws {
+private func tinyRadiusUnderSkipRunsEveryStepWithoutUpdating(_ world: TrainingWorld) throws {
     let outcome = try world.train(world.config(tau: 1e-9, onFailure: .skip), "skip")
     let result = try checkedResult(world, "skip", outcome)
     #expect(result.steps == 3 && outcome.curve.count == 3)
@@ -126,7 +106,7 @@ private func tinyRadiusUnderSkipRunsEveryStepWithoutUpdating(_ world: AsiLiuWorl
     #expect(result.validationPerplexity == number(result, "base_validation_perplexity"))
 }
 
-private func infeasibleTestIsRefusedBeforeTraining(_ world: AsiLiuWorld) throws {
+private func infeasibleTestIsRefusedBeforeTraining(_ world: TrainingWorld) throws {
     // Six expected users per step cannot clear the test's safety margin at ε = 8.
     #expect {
         try world.train(world.config(tau: 1, onFailure: .halt, batch: 6), "small")

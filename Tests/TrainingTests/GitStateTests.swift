@@ -1,39 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Training
 
 /// `EmbedGitStateTool`, built beside the tests as the EmbedGitState plugin's tool.
-private let embedTool: URL? = {
-    var candidates = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("EmbedGitStateTool")]
-    for bundle in Bundle.allBundles {
-        candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("EmbedGitStateTool"))
-    }
-    return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
-}()
-
-/// The package root.
-private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-/// Runs `command args...` in `directory` (git with a fixed identity); its output (trimmed unless
-/// `raw`), nil on failure.
-@discardableResult
-private func run(_ arguments: [String], in directory: URL, raw: Bool = false) -> String? {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments.first == "git"
-        ? ["git", "-C", directory.path, "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"] + arguments.dropFirst()
-        : arguments
-    process.currentDirectoryURL = directory
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    do { try process.run() } catch { return nil }
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { return nil }
-    let text = String(decoding: data, as: UTF8.self)
-    return raw ? text : text.trimmingCharacters(in: .whitespacesAndNewlines)
-}
+private let embedTool = builtExecutable("EmbedGitStateTool")
 
 /// An independent FNV-1a 64 (the oracle for the tool's diff hash), checked against the
 /// published vectors below.
@@ -87,9 +58,9 @@ struct GitStateTests {
     func makeRepository() throws {
         try Data("a\n".utf8).write(to: repo.appendingPathComponent("code.swift"))
         try Data("run_id\n".utf8).write(to: repo.appendingPathComponent("results/s/l/results.csv"))
-        #expect(run(["git", "init", "-q"], in: repo) != nil)
-        run(["git", "add", "-A"], in: repo)
-        #expect(run(["git", "commit", "-q", "-m", "first"], in: repo) != nil)
+        #expect(git(["init", "-q"], in: repo) != nil)
+        git(["add", "-A"], in: repo)
+        #expect(git(["commit", "-q", "-m", "first"], in: repo) != nil)
     }
 
     /// Runs the tool on `tree`, writing `output`; what it embedded.
@@ -117,13 +88,13 @@ struct GitStateTests {
     func resultsAreNotCode() throws {
         defer { try? FileManager.default.removeItem(at: root) }
         try makeRepository()
-        let head = try #require(run(["git", "rev-parse", "HEAD"], in: repo))
-        let short = try #require(run(["git", "rev-parse", "--short", "HEAD"], in: repo))
+        let head = try #require(git(["rev-parse", "HEAD"], in: repo))
+        let short = try #require(git(["rev-parse", "--short", "HEAD"], in: repo))
         #expect(try embed(repo) == EmbeddedGitState(commit: head, shortCommit: short, dirty: false, diffHash: nil))
         try Data("run_id\nabc\n".utf8).write(to: repo.appendingPathComponent("results/s/l/results.csv"))
         #expect(try embed(repo) == EmbeddedGitState(commit: head, shortCommit: short, dirty: false, diffHash: nil), "a rewritten results.csv is data, not a code change")
         try Data("b\n".utf8).write(to: repo.appendingPathComponent("code.swift"))
-        let diff = try #require(run(["git", "diff", "HEAD", "--", ":(top)", ":(top,exclude)results"], in: repo, raw: true))
+        let diff = try #require(git(["diff", "HEAD", "--", ":(top)", ":(top,exclude)results"], in: repo, raw: true))
         #expect(try embed(repo) == EmbeddedGitState(commit: head, shortCommit: short, dirty: true, diffHash: fnv(Array(diff.utf8))))
         #expect(GitState(commit: head, shortCommit: short, dirty: true, diffHash: "0").label == short + "-dirty")
     }
@@ -139,9 +110,9 @@ struct GitStateTests {
         try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: output.path)
         _ = try embed(repo)
         #expect(try FileManager.default.attributesOfItem(atPath: output.path)[.modificationDate] as? Date == old)
-        #expect(run(["git", "commit", "-q", "--allow-empty", "-m", "second"], in: repo) != nil)
+        #expect(git(["commit", "-q", "--allow-empty", "-m", "second"], in: repo) != nil)
         let second = try embed(repo)
-        #expect(second.commit == run(["git", "rev-parse", "HEAD"], in: repo))
+        #expect(second.commit == git(["rev-parse", "HEAD"], in: repo))
         #expect(try FileManager.default.attributesOfItem(atPath: output.path)[.modificationDate] as? Date != old)
     }
 
@@ -152,11 +123,11 @@ struct GitStateTests {
         defer { try? FileManager.default.removeItem(at: root) }
         try makeRepository()
         let worktree = root.appendingPathComponent("worktree")
-        #expect(run(["git", "worktree", "add", "-q", "-b", "side", worktree.path], in: repo) != nil)
+        #expect(git(["worktree", "add", "-q", "-b", "side", worktree.path], in: repo) != nil)
         try Data("c\n".utf8).write(to: worktree.appendingPathComponent("code.swift"))
-        #expect(run(["git", "commit", "-q", "-am", "side"], in: worktree) != nil)
-        let sideHead = try #require(run(["git", "rev-parse", "HEAD"], in: worktree))
-        #expect(sideHead != run(["git", "rev-parse", "HEAD"], in: repo))
+        #expect(git(["commit", "-q", "-am", "side"], in: worktree) != nil)
+        let sideHead = try #require(git(["rev-parse", "HEAD"], in: worktree))
+        #expect(sideHead != git(["rev-parse", "HEAD"], in: repo))
         var embedded = try embed(worktree)
         #expect(embedded.commit == sideHead && !embedded.dirty)
         try Data("d\n".utf8).write(to: worktree.appendingPathComponent("code.swift"))
@@ -167,14 +138,14 @@ struct GitStateTests {
         let plain = root.appendingPathComponent("plain")
         try FileManager.default.createDirectory(at: plain, withIntermediateDirectories: true)
         // GIT_CEILING_DIRECTORIES is not needed: the temporary folder is not inside a repository.
-        #expect(run(["git", "rev-parse", "HEAD"], in: plain) == nil)
+        #expect(git(["rev-parse", "HEAD"], in: plain) == nil)
         #expect(try embed(plain) == EmbeddedGitState(commit: nil, shortCommit: "", dirty: false, diffHash: nil))
     }
 
     /// This build's own state (the tests were built from the package's tree just now).
     @Test("this build embeds the package's HEAD")
     func thisBuild() throws {
-        guard let head = run(["git", "rev-parse", "HEAD"], in: packageRoot) else { return }  // built outside git
+        guard let head = git(["rev-parse", "HEAD"], in: packageRoot) else { return }  // built outside git
         #expect(UserDPVersion.gitState?.commit == head)
         #expect(UserDPVersion.label.hasPrefix("\(UserDPVersion.semantic)-\(UserDPVersion.gitState?.shortCommit ?? "?")"))
     }

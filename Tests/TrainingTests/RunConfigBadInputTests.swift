@@ -4,7 +4,8 @@ import Testing
 @testable import Training
 import Persistence
 
-/// Issue 13, defects 2, 6 and 9 for run configs.
+/// Bad input for run configs: counts beyond their limits, duplicate keys, and errors that stay
+/// one short line naming the key path.
 @Suite("RunConfig: bad input")
 struct RunConfigBadInputTests {
     func error(_ text: String) -> RunConfigError? {

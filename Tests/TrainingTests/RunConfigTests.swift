@@ -244,7 +244,8 @@ struct RunConfigTests {
     }
 }
 
-/// Issue 12 point 10: the canonical form leaves out what the mechanism ignores.
+/// The canonical form leaves out what the mechanism ignores (docs/CONFIG.md, "Canonical form and
+/// run ids").
 @Suite("Run config: keys a mechanism ignores")
 struct IgnoredKeyTests {
     @Test("nonprivate ignores ε, δ, k, selection, clip_norm and the accountant; record ignores k and selection")

@@ -180,3 +180,22 @@ func parallelNoiseEqualsTheSequentialLoop(workers: Int) {
     #expect(parallel == sequential)
     #expect(parallelRNG.nextGaussian() == sequentialRNG.nextGaussian())
 }
+
+/// Per-stream evaluation scores each user's records joined with the separator: with one record
+/// per user it is per-record perplexity; with several, the joined sequences written out by hand.
+@Test func streamPerplexityScoresEachUsersJoinedRecords() throws {
+    let (model, sequences) = fixture(sequences: 12)
+    let workers = ModelWorkers(model, workers: 1)
+    let single = TokenizedDataset(
+        datasetHash: "h", tokenizerIdentity: "t", separator: 3,
+        users: sequences.enumerated().map { TokenizedUser(user: "u\($0.offset)", records: [$0.element]) })
+    #expect(streamPerplexity(of: workers, users: single, contextLength: 16)
+        == perplexity(of: workers, records: sequences, contextLength: 16))
+    let paired = TokenizedDataset(
+        datasetHash: "h", tokenizerIdentity: "t", separator: 3,
+        users: stride(from: 0, to: 12, by: 2).map { TokenizedUser(user: "u\($0)", records: [sequences[$0], sequences[$0 + 1]]) })
+    let joined = stride(from: 0, to: 12, by: 2).map { sequences[$0] + [3] + sequences[$0 + 1] }
+    let stream = streamPerplexity(of: workers, users: paired, contextLength: 16)
+    #expect(stream == perplexity(of: workers, records: joined, contextLength: 16))
+    #expect(stream != perplexity(of: workers, records: sequences, contextLength: 16))
+}

@@ -3,51 +3,26 @@ import LanguageModel
 import Privacy
 import Randomness
 import Testing
+import TestSupport
 import UserData
 @testable import Training
 
-/// A temporary world: a tiny model with its tokenizer, and a tiny user-level dataset.
-private struct World {
-    let root: URL
-    let model: URL
-    let dataset: URL
-
-    init() throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("userdp-train-\(UUID().uuidString)")
-        (model, dataset) = try writeTinyModelAndDataset(root: root, users: 30)
-    }
-
-    func config(_ mechanism: RunConfig.Mechanism, batch: Double = 6, steps: Int = 4) -> RunConfig {
-        var c = RunConfig()
-        c.dataset = dataset.path
-        c.model = model.path
-        c.mechanism = mechanism
-        c.epsilon = 4
-        c.k = 2
-        c.batchSize = batch
-        c.steps = steps
-        c.evalEvery = 2
-        c.contextLength = 16
-        c.lora = RunConfig.LoRA(rank: 2, alpha: 4, targets: [.attention])
-        return c
-    }
-
-    var cache: URL { root.appendingPathComponent("cache") }
-
-    /// Runs `config` into `root/name`, with this world's caches and calibrations shared by all
-    /// tests of the file (the same request is calibrated once).
-    func train(_ config: RunConfig, _ name: String) throws -> ExperimentOutcome {
-        try TrainingRun.execute(
-            config: config, directory: root.appendingPathComponent(name), cacheDirectory: cache,
-            calibrationDirectory: sharedCalibrations)
+/// The runs of these tests, on a world of 30 users.
+extension TrainingWorld {
+    /// A run of `mechanism` on the world: ε 4, `batch` units per step, `steps` steps,
+    /// validation every 2 steps.
+    fileprivate func config(_ mechanism: RunConfig.Mechanism, batch: Double = 6, steps: Int = 4) -> RunConfig {
+        var config = tiny.config(mechanism: mechanism, steps: steps)
+        config.epsilon = 4
+        config.batchSize = batch
+        config.evalEvery = 2
+        return config
     }
 }
 
-private let sharedCalibrations = FileManager.default.temporaryDirectory.appendingPathComponent("userdp-test-calibrations")
-
 @Test(arguments: [RunConfig.Mechanism.nonprivate, .record, .group, .user])
 func trainWritesResultCurveAndLog(mechanism: RunConfig.Mechanism) throws {
-    let world = try World()
+    let world = try TrainingWorld(users: 30, label: "train")
     defer { try? FileManager.default.removeItem(at: world.root) }
     let out = world.root.appendingPathComponent("run")
     let outcome = try world.train(world.config(mechanism), "run")
@@ -77,7 +52,7 @@ func trainWritesResultCurveAndLog(mechanism: RunConfig.Mechanism) throws {
 /// user's lemma event gives the user-level one.
 @Test(arguments: [("group", "lemma"), ("group", "mixture"), ("user", ""), ("record", "")])
 func reaccountingTheStoredEventGivesTheResultsEpsilon(mechanism: String, accounting: String) throws {
-    let world = try World()
+    let world = try TrainingWorld(users: 30, label: "train")
     defer { try? FileManager.default.removeItem(at: world.root) }
     var config = world.config(RunConfig.Mechanism(rawValue: mechanism)!)
     if accounting == "lemma" { config.mechanismOptions.group.accounting = .lemma }
@@ -106,7 +81,7 @@ func reaccountingTheStoredEventGivesTheResultsEpsilon(mechanism: String, account
 }
 
 @Test func sameConfigAndSeedGiveTheSameResult() throws {
-    let world = try World()
+    let world = try TrainingWorld(users: 30, label: "train")
     defer { try? FileManager.default.removeItem(at: world.root) }
     let a = try world.train(world.config(.user), "a").result
     let b = try world.train(world.config(.user), "b").result
@@ -118,7 +93,7 @@ func reaccountingTheStoredEventGivesTheResultsEpsilon(mechanism: String, account
 }
 
 @Test func aFailedRunLeavesNoResult() throws {
-    let world = try World()
+    let world = try TrainingWorld(users: 30, label: "train")
     defer { try? FileManager.default.removeItem(at: world.root) }
     let out = world.root.appendingPathComponent("run")
     _ = try world.train(world.config(.user), "run")
@@ -134,7 +109,7 @@ func reaccountingTheStoredEventGivesTheResultsEpsilon(mechanism: String, account
 
 /// `eval_every` 0 evaluates once, after the last step; n > 0 every n steps and after the last.
 @Test func validationRunsOnlyAtEvaluationSteps() throws {
-    let world = try World()
+    let world = try TrainingWorld(users: 30, label: "train")
     defer { try? FileManager.default.removeItem(at: world.root) }
     for (every, expected) in [(0, [4]), (3, [3, 4])] {
         var config = world.config(.nonprivate)
@@ -144,12 +119,13 @@ func reaccountingTheStoredEventGivesTheResultsEpsilon(mechanism: String, account
     }
 }
 
-/// Issue 12 point 2: three users leave the validation and test splits empty; perplexity would
+/// Three users leave the validation and test splits empty; perplexity would
 /// be ∞ and look like a result.
 @Test func anEmptyValidationOrTestSplitIsAnError() throws {
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent("userdp-train-\(UUID().uuidString)")
+    let root = try temporaryFolder("train-three-users")
     defer { try? FileManager.default.removeItem(at: root) }
-    let (model, dataset) = try writeTinyModelAndDataset(root: root, users: 3)
+    let world = try TinyWorld(in: root, users: 3, seed: 9, stream: "world")
+    let (model, dataset) = (world.model, world.dataset)
     var config = RunConfig()
     config.dataset = dataset.path
     config.model = model.path
@@ -171,10 +147,10 @@ func reaccountingTheStoredEventGivesTheResultsEpsilon(mechanism: String, account
     #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("run/result.json").path))
 }
 
-/// Issue 13 ("bound every count where it is read"): a LoRA rank far above the model's width is
+/// Every count is bounded where it is read (docs/CONFIG.md, limits): a LoRA rank far above the model's width is
 /// refused at once, not by an allocation of rank × width floats after calibration.
 @Test func hugeLoRARankFailsBeforeTraining() throws {
-    let world = try World()
+    let world = try TrainingWorld(users: 30, label: "train")
     defer { try? FileManager.default.removeItem(at: world.root) }
     var config = world.config(.user)
     config.lora = RunConfig.LoRA(rank: 1_000_000_000, alpha: 4, targets: [.attention])

@@ -1,21 +1,8 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import UserData
-
-/// A fresh temporary folder for one test.
-func temporaryFolder(_ name: String = #function) throws -> URL {
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("userdata-tests-\(ProcessInfo.processInfo.processIdentifier)")
-        .appendingPathComponent(name.filter { $0.isLetter || $0.isNumber })
-    try? FileManager.default.removeItem(at: url)
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
-
-/// The repository root, found from this file's path.
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent()
 
 @Suite struct JSONLinesTests {
     @Test func roundTripKeepsEveryField() throws {
@@ -90,7 +77,29 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(manifest.records == "records.jsonl")
         #expect(manifest.split == SplitSettings())
         let again = try DatasetManifest.decode(manifest.encoded(), file: "m")
-        #expect(again == manifest)
+        var current = manifest
+        current.version = DatasetManifest.currentVersion
+        #expect(again == current)
+    }
+
+    /// Version 1 spelled three statistics keys in camelCase; they are still read, and written
+    /// back in snake_case as version 2.
+    @Test func version1StatisticsKeysAreReadAndWrittenInSnakeCase() throws {
+        let quantiles = #"{"count": 2, "mean": 1.5, "min": 1, "p10": 1.1, "p25": 1.25, "median": 1.5, "p75": 1.75, "p90": 1.9, "p99": 1.99, "max": 2}"#
+        let legacy = try decode(#"""
+            {"version": 1, "name": "n", "source": "s", "licence": "l", "statistics": {"users": 1, "records": 2,
+             "characters": 3, "words": 2, "tokenizer": "t", "tokens": 3, "recordsPerUser": \#(quantiles),
+             "charactersPerRecord": \#(quantiles), "tokensPerRecord": \#(quantiles)}}
+            """#)
+        let statistics = try #require(legacy.statistics)
+        #expect(statistics.recordsPerUser.count == 2 && statistics.charactersPerRecord.p99 == 1.99 && statistics.tokensPerRecord?.max == 2)
+
+        let written = String(decoding: legacy.encoded(), as: UTF8.self)
+        for key in ["\"records_per_user\"", "\"characters_per_record\"", "\"tokens_per_record\"", "\"version\" : 2"] {
+            #expect(written.contains(key), "\(key) missing from \(written)")
+        }
+        #expect(!written.contains("PerUser") && !written.contains("PerRecord"), "\(written)")
+        #expect(try DatasetManifest.decode(Data(written.utf8), file: "m").statistics == statistics)
     }
 
     @Test func partialSplitTakesDefaultsForTheRest() throws {
@@ -106,8 +115,8 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(throws: UserDataError.unknownManifestKey(file: "manifest.json", key: "split.sed")) {
             try decode(#"{"version": 1, "name": "n", "source": "s", "licence": "l", "split": {"sed": 1}}"#)
         }
-        #expect(throws: UserDataError.unsupportedManifestVersion(file: "manifest.json", version: 2, highestSupported: 1)) {
-            try decode(#"{"version": 2, "name": "n", "source": "s", "licence": "l"}"#)
+        #expect(throws: UserDataError.unsupportedManifestVersion(file: "manifest.json", version: 3, highestSupported: 2)) {
+            try decode(#"{"version": 3, "name": "n", "source": "s", "licence": "l"}"#)
         }
         #expect(throws: UserDataError.missingManifestKey(file: "manifest.json", key: "licence")) {
             try decode(#"{"version": 1, "name": "n", "source": "s"}"#)

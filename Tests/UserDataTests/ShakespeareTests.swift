@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import UserData
 
@@ -92,6 +93,13 @@ let miniaturePlay = """
         #expect(result.droppedLines == 2)
     }
 
+    /// Scene I holds Hamlet's first three speeches and Scene II the last two: a scene number
+    /// changes exactly at a heading.
+    @Test func speechesKnowTheirScene() throws {
+        let (_, result) = try build()
+        #expect(result.speeches.map(\.scene) == [2, 2, 2, 2, 2, 2, 2, 3, 3])
+    }
+
     @Test func misspellingMergesOnlyIntoAFrequentSpeaker() {
         let resolver = SpeakerResolver(vocabulary: [:], personae: [])
         let resolved = resolver.resolve(labelCounts: ["PERICLES": 120, "PERACLES": 1, "PRINCE": 40, "PRINCES": 1, "LUCIUS": 10, "LUCILIUS": 3])
@@ -123,10 +131,10 @@ let miniaturePlay = """
 
 /// The shipped dataset, loaded once for all tests (parsing 5.7 MB of JSON in a debug build is
 /// the slowest step of the suite).
-let shippedShakespeare = Result { try Dataset.load(from: repositoryRoot.appendingPathComponent("data/shakespeare")) }
+let shippedShakespeare = Result { try Dataset.load(from: packageRoot.appendingPathComponent("data/shakespeare")) }
 
 @Suite struct ShippedShakespeareTests {
-    let folder = repositoryRoot.appendingPathComponent("data/shakespeare")
+    let folder = packageRoot.appendingPathComponent("data/shakespeare")
 
     @Test func shippedDatasetLoadsAndMatchesItsManifest() throws {
         let (dataset, report) = try shippedShakespeare.get()
@@ -158,6 +166,24 @@ let shippedShakespeare = Result { try Dataset.load(from: repositoryRoot.appendin
         #expect(throws: UserDataError.invalidImportOption(name: "plays", detail: "sonnets_gut is not one of the 37 plays")) {
             try Shakespeare.build(sources: folder.appendingPathComponent("sources"), plays: ["sonnets_gut"])
         }
+    }
+
+    /// The scene dataset holds the same users and text as the speech dataset, a user's
+    /// speeches within one scene joined by a line break; the shipped copy is the rebuild.
+    @Test func sceneRecordsJoinEachSpeakersSpeechesWithinAScene() throws {
+        let sources = folder.appendingPathComponent("sources")
+        let speeches = try Shakespeare.build(sources: sources, plays: ["hamlet_gut", "lear_gut"]).records
+        let scenes = try Shakespeare.build(sources: sources, plays: ["hamlet_gut", "lear_gut"], unit: .scene).records
+        func textByUser(_ records: [Record]) -> [String: String] {
+            Dictionary(grouping: records, by: \.user).mapValues { $0.map(\.text).joined(separator: "\n") }
+        }
+        #expect(textByUser(scenes) == textByUser(speeches))
+        #expect(Set(scenes.map(\.user)).count < scenes.count && scenes.count < speeches.count / 4)
+        let hamlet = scenes.filter { $0.user == "hamlet/HAMLET" }
+        #expect(hamlet.count > 10 && hamlet.count < 25, "Hamlet speaks in \(hamlet.count) scenes")
+        let (shipped, _) = try Dataset.load(from: packageRoot.appendingPathComponent("data/shakespeare-scenes"))
+        #expect(shipped.records.filter { $0.user.hasPrefix("hamlet/") || $0.user.hasPrefix("lear/") } == scenes)
+        #expect(shipped.manifest.name == "shakespeare-scenes")
     }
 
     @Test func rebuildingTwoPlaysReproducesTheShippedRecords() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import UserData
 
@@ -167,5 +168,17 @@ struct ShiftedTokenizer: Tokenizing {
         #expect(throws: UserDataError.corruptCache(path: file.path, reason: "scores of another dataset or model")) {
             try cache.load(datasetHash: "d", modelIdentity: "m")
         }
+    }
+
+    /// Score files are written with snake_case keys; files from before (camelCase) still load,
+    /// so an existing cache is not recomputed.
+    @Test func scoreFilesUseSnakeCaseAndEarlierFilesStillLoad() throws {
+        let cache = PerplexityScoreCache(directory: try temporaryFolder())
+        try cache.store(PerplexityScores(datasetHash: "d", modelIdentity: "m", scores: ["#0": 1]))
+        let written = try String(contentsOf: cache.url(datasetHash: "d", modelIdentity: "m"), encoding: .utf8)
+        #expect(written == ##"{"dataset_hash":"d","model_identity":"m","scores":{"#0":1}}"##)
+
+        try Data(##"{"datasetHash":"e","modelIdentity":"m","scores":{"#1":2.5}}"##.utf8).write(to: cache.url(datasetHash: "e", modelIdentity: "m"))
+        #expect(try cache.load(datasetHash: "e", modelIdentity: "m") == PerplexityScores(datasetHash: "e", modelIdentity: "m", scores: ["#1": 2.5]))
     }
 }

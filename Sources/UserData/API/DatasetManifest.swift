@@ -7,9 +7,12 @@ import Persistence
 /// Versioned: a manifest with a newer `version` than ``currentVersion`` is refused; older ones
 /// are read with defaults for keys they lack. Unknown keys are errors (a typo such as `"licnce"`
 /// must not be silently ignored).
+///
+/// Versions: 1 spelled three keys of `statistics` in camelCase; 2 (written since) spells every
+/// key in snake_case. Both are read.
 public struct DatasetManifest: Sendable, Equatable, Codable {
     /// The manifest format this userdp writes and the highest it reads.
-    public static let currentVersion = 1
+    public static let currentVersion = 2
 
     /// Format version.
     public var version: Int
@@ -117,12 +120,13 @@ public struct DatasetManifest: Sendable, Equatable, Codable {
         return !components.isEmpty && !components.contains("..") && components.last != "."
     }
 
-    /// Pretty-printed JSON with sorted keys and a final line break.
+    /// ``JSONOutput`` text (indented, sorted snake_case keys) and a final line break, always as
+    /// ``currentVersion``: a manifest read from an older version is written in today's spelling.
     public func encoded() -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        var current = self
+        current.version = DatasetManifest.currentVersion
         // Every field is a plain value type; encoding cannot fail.
-        var data = (try? encoder.encode(self)) ?? Data()
+        var data = (try? JSONOutput.data(current)) ?? Data()
         data.append(UInt8(ascii: "\n"))
         return data
     }

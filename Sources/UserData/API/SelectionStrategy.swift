@@ -137,12 +137,7 @@ public enum SelectionStrategy: Sendable, Hashable, Codable, CustomStringConverti
             while chosen.count < k { chosen.append(ranked[uniformIndex(below: n, using: &rng)]) }
             return chosen.map(unit)
         case .randomChunk:
-            var stream: [Int32] = []
-            stream.reserveCapacity(user.records.reduce(n) { $0 + $1.count })
-            for (position, record) in user.records.enumerated() {
-                if position > 0 { stream.append(separator) }
-                stream.append(contentsOf: record)
-            }
+            let stream = user.stream(separator: separator)
             guard stream.count > contextLength else { return Array(repeating: stream, count: k) }
             let offsets = stream.count - contextLength + 1
             return (0..<k).map { _ in

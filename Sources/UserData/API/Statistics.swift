@@ -1,4 +1,5 @@
 import Foundation
+import Persistence
 
 /// Summary of a distribution of counts: mean and quantiles.
 ///
@@ -42,6 +43,10 @@ public struct Quantiles: Sendable, Equatable, Codable {
 }
 
 /// Size and shape of a user-level dataset.
+///
+/// JSON (`data stats --json`, a manifest's `statistics`): snake_case keys (`records_per_user`,
+/// `characters_per_record`, `tokens_per_record`). Manifests of version 1 spelled these three in
+/// camelCase (`recordsPerUser`, ...); both spellings are read.
 public struct DatasetStatistics: Sendable, Equatable, Codable {
     /// Distinct users.
     public var users: Int
@@ -61,6 +66,13 @@ public struct DatasetStatistics: Sendable, Equatable, Codable {
     public var charactersPerRecord: Quantiles
     /// Tokens per record, or nil when not tokenised.
     public var tokensPerRecord: Quantiles?
+
+    enum CodingKeys: String, CodingKey {
+        case users, records, characters, words, tokenizer, tokens
+        case recordsPerUser = "records_per_user"
+        case charactersPerRecord = "characters_per_record"
+        case tokensPerRecord = "tokens_per_record"
+    }
 
     /// A plain-text table: totals, then one row per distribution.
     public func table(title: String) -> String {
@@ -92,12 +104,10 @@ public struct DatasetStatistics: Sendable, Equatable, Codable {
         return lines.joined(separator: "\n")
     }
 
-    /// Pretty-printed JSON with sorted keys.
+    /// The statistics as ``JSONOutput`` text (indented, sorted snake_case keys).
     public func json() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         // Plain numbers and strings only: encoding cannot fail.
-        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+        (try? JSONOutput.text(self)) ?? ""
     }
 
     private func grouped(_ value: Int) -> String {
@@ -112,6 +122,27 @@ public struct DatasetStatistics: Sendable, Equatable, Codable {
 
     private func formatted(_ value: Double) -> String {
         value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(format: "%.1f", value)
+    }
+}
+
+extension DatasetStatistics {
+    /// The camelCase keys of version 1 manifests, read when the snake_case key is absent.
+    private enum FormerKeys: String, CodingKey {
+        case recordsPerUser, charactersPerRecord, tokensPerRecord
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let former = try decoder.container(keyedBy: FormerKeys.self)
+        users = try container.decode(Int.self, forKey: .users)
+        records = try container.decode(Int.self, forKey: .records)
+        characters = try container.decode(Int.self, forKey: .characters)
+        words = try container.decode(Int.self, forKey: .words)
+        tokenizer = try container.decodeIfPresent(String.self, forKey: .tokenizer)
+        tokens = try container.decodeIfPresent(Int.self, forKey: .tokens)
+        recordsPerUser = try container.decode(Quantiles.self, forKey: .recordsPerUser, formerly: .recordsPerUser, in: former)
+        charactersPerRecord = try container.decode(Quantiles.self, forKey: .charactersPerRecord, formerly: .charactersPerRecord, in: former)
+        tokensPerRecord = try container.decodeIfPresent(Quantiles.self, forKey: .tokensPerRecord, formerly: .tokensPerRecord, in: former)
     }
 }
 

@@ -19,6 +19,19 @@ public struct TokenizedUser: Sendable, Hashable {
         self.recordKeys = recordKeys ?? records.indices.map { "#\($0)" }
         self.recordIndices = recordIndices ?? Array(records.indices)
     }
+
+    /// The user's records concatenated in order with `separator` between consecutive records
+    /// (none before the first or after the last): the stream `random-chunk` selection draws its
+    /// windows from, and the text that per-stream evaluation scores.
+    public func stream(separator: Int32) -> [Int32] {
+        var stream: [Int32] = []
+        stream.reserveCapacity(records.reduce(max(records.count - 1, 0)) { $0 + $1.count })
+        for (position, record) in records.enumerated() {
+            if position > 0 { stream.append(separator) }
+            stream.append(contentsOf: record)
+        }
+        return stream
+    }
 }
 
 /// A dataset tokenised once with one tokenizer: users in order of first appearance, each with its

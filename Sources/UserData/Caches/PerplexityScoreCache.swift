@@ -6,6 +6,9 @@ import Persistence
 ///
 /// Scores come from the model (the caller computes them); UserData only ranks by them and
 /// caches them. Keys are record keys (``Dataset/recordKey(_:)``).
+///
+/// JSON: `{"dataset_hash": ..., "model_identity": ..., "scores": {...}}`; files written before
+/// the keys were snake_case (`datasetHash`, `modelIdentity`) are still read.
 public struct PerplexityScores: Sendable, Equatable, Codable {
     /// ``Dataset/contentHash()`` of the scored dataset.
     public var datasetHash: String
@@ -19,6 +22,25 @@ public struct PerplexityScores: Sendable, Equatable, Codable {
         self.datasetHash = datasetHash
         self.modelIdentity = modelIdentity
         self.scores = scores
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case datasetHash = "dataset_hash"
+        case modelIdentity = "model_identity"
+        case scores
+    }
+
+    /// The camelCase keys of earlier score files, read when the snake_case key is absent.
+    private enum FormerKeys: String, CodingKey {
+        case datasetHash, modelIdentity
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let former = try decoder.container(keyedBy: FormerKeys.self)
+        datasetHash = try container.decode(String.self, forKey: .datasetHash, formerly: .datasetHash, in: former)
+        modelIdentity = try container.decode(String.self, forKey: .modelIdentity, formerly: .modelIdentity, in: former)
+        scores = try container.decode([String: Double].self, forKey: .scores)
     }
 }
 

@@ -45,6 +45,15 @@ public struct BookSumImportReport: Sendable, Equatable, Codable {
 
     /// A report with every count zero.
     public init() {}
+
+    /// `data import booksum` prints the report as JSON with these snake_case keys. userdp never
+    /// reads a report back, so there is no earlier spelling to accept.
+    enum CodingKeys: String, CodingKey {
+        case rows, aggregates, empty, duplicates
+        case bookColumn = "book_column"
+        case textColumn = "text_column"
+        case users, records
+    }
 }
 
 /// Imports BookSum (Kryściński et al. 2021) at chapter level: one user per book, one record

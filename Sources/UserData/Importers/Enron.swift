@@ -56,6 +56,21 @@ public struct EnronImportReport: Sendable, Equatable, Codable {
 
     /// A report with every count zero.
     public init() {}
+
+    /// `data import enron` prints the report as JSON with these snake_case keys. userdp never
+    /// reads a report back, so there is no earlier spelling to accept.
+    enum CodingKeys: String, CodingKey {
+        case messages
+        case missingSender = "missing_sender"
+        case noPlainText = "no_plain_text"
+        case emptyAfterCleaning = "empty_after_cleaning"
+        case tooShort = "too_short"
+        case duplicates
+        case usersBelowMinimum = "users_below_minimum"
+        case recordsOfUsersBelowMinimum = "records_of_users_below_minimum"
+        case recordsBeyondMaximum = "records_beyond_maximum"
+        case users, records
+    }
 }
 
 /// Imports the Enron email corpus (Klimt & Yang 2004) as a user-level dataset: one user per

