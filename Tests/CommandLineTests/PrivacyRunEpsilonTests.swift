@@ -57,8 +57,15 @@ struct PrivacyRunEpsilonTests {
         guard outcome.status == 0, case .object(let report) = try JSONValue(parsing: Data(outcome.standardOutput.utf8)),
             let epsilon = report["epsilon"].flatMap(number)
         else { throw CocoaError(.coderReadCorrupt, userInfo: [NSLocalizedDescriptionKey: "\(outcome)"]) }
+        // The JSON contract: snake_case keys; `event` is the stored DP event as in result.json.
+        let keys: Set<String> = ["accountant", "delta", "epsilon", "event", "guarantee", "level", "mechanism", "recorded_delta",
+                                 "recorded_epsilon", "run", "target_epsilon"]
+        #expect(Set(report.keys).subtracting(["largest_user"]) == keys, "\(report.keys.sorted())")
         var largest: Double?
-        if case .object(let user)? = report["largest_user"] { largest = user["epsilon"].flatMap(number) }
+        if case .object(let user)? = report["largest_user"] {
+            largest = user["epsilon"].flatMap(number)
+            #expect(Set(user.keys) == ["records", "epsilon"])
+        }
         return (epsilon, largest, outcome)
     }
 
