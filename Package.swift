@@ -32,10 +32,18 @@ let package = Package(
         .target(name: "LanguageModel", dependencies: ["LinearAlgebra", "Randomness", "Persistence"]),
         .target(name: "Privacy", dependencies: ["CFFTW", "Persistence"]),
         .target(name: "UserData", dependencies: ["Randomness", "Persistence", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Training", dependencies: ["LinearAlgebra", "LanguageModel", "Privacy", "UserData", "Randomness", "Persistence",
-            .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        .target(
+            name: "Training",
+            dependencies: ["LinearAlgebra", "LanguageModel", "Privacy", "UserData", "Randomness", "Persistence",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            plugins: ["EmbedGitState"]
+        ),
         .target(name: "Sweep", dependencies: ["Training", "Persistence", .product(name: "Crypto", package: "swift-crypto")]),
+
+        // MARK: - Build-time provenance (the git state userdp was built from, embedded in Training)
+        .executableTarget(name: "EmbedGitStateTool"),
+        .plugin(name: "EmbedGitState", capability: .buildTool(), dependencies: ["EmbedGitStateTool"]),
 
         // MARK: - Command-line tool (thin: parses flags, loads files, prints)
         .executableTarget(

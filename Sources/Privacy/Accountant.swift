@@ -14,10 +14,12 @@ public protocol PrivacyCurve: Sendable {
 
 /// Turns a ``DPEvent`` into a privacy guarantee under add/remove adjacency.
 ///
-/// Implementations: ``PLDAccountant`` (default, tight), ``RDPAccountant`` (fast cross-check) and
-/// ``GroupPrivacyLemmaAccountant`` (the classic group-privacy lemma over either).
+/// Implementations: ``PLDAccountant`` (default, tight) and ``RDPAccountant`` (fast cross-check).
+/// Both account for every event kind the same way, including a group-privacy conversion
+/// (``DPEvent/groupPrivacy(event:groupSize:conversion:)``), which they apply to their own curve
+/// of the inner event: a stored event means one guarantee, whoever re-accounts it.
 public protocol Accountant: Sendable {
-    /// A short name for messages and JSON (`"pld"`, `"rdp"`, `"group-lemma"`).
+    /// A short name for messages and JSON (`"pld"`, `"rdp"`).
     var name: String { get }
     /// Prepares the event's curve; the expensive work (composition) happens here.
     /// - Throws: ``PrivacyError`` for invalid or unsupported events.
@@ -50,7 +52,11 @@ public indirect enum AccountantKind: Hashable, Sendable {
     case pld(valueDiscretization: Double = PLDAccountant.defaultValueDiscretization)
     /// ``RDPAccountant`` with its default orders.
     case rdp
-    /// ``GroupPrivacyLemmaAccountant`` over `base` (applied to the record-level event).
+    /// User-level accounting of a group by the standard group-privacy lemma, accounted by `base`:
+    /// a group of k records is described by the event
+    /// ``DPEvent/groupPrivacy(event:groupSize:conversion:)`` over the record-level event, with
+    /// conversion ``GroupPrivacyConversion/lemma`` (see ``event(for:q:sigma:steps:)``). The
+    /// spelling (`groupLemma`) and the calibration cache keys are those of earlier versions.
     case groupLemma(base: AccountantKind)
 
     /// The default: PLD with discretisation 1e-4.
@@ -75,25 +81,28 @@ public indirect enum AccountantKind: Hashable, Sendable {
         }
     }
 
-    /// The accountant for events of the given privacy unit.
-    ///
-    /// For ``groupLemma(base:)`` the returned accountant expects the record-level event and
-    /// applies the lemma with the unit's group size (k = 1 leaves the base unchanged).
+    /// The accountant that turns this kind's events into ε: PLD or RDP (for ``groupLemma(base:)``,
+    /// `base`'s accountant: the lemma is in the event, not in the accountant).
     /// - Throws: ``PrivacyError/discretizationOutOfRange(_:)`` for a bad PLD interval.
-    public func makeAccountant(groupSize: Int = 1) throws -> any Accountant {
+    public func makeAccountant() throws -> any Accountant {
         switch self {
         case .pld(let h): return try PLDAccountant(valueDiscretization: h)
         case .rdp: return RDPAccountant()
-        case .groupLemma(let base):
-            return try GroupPrivacyLemmaAccountant(groupSize: groupSize, base: base.makeAccountant())
+        case .groupLemma(let base): return try base.makeAccountant()
         }
     }
 
-    /// The event this accountant kind expects for `unit`: the tight group event for PLD and RDP,
-    /// the record-level event for the group-privacy lemma.
+    /// The user-level event of `steps` steps at rate `q` and noise multiplier `sigma` for `unit`:
+    /// the tight event (``PrivacyUnitEvent/event(q:sigma:steps:)``) for PLD and RDP; for
+    /// ``groupLemma(base:)`` and a group of k records, the record-level event converted by the
+    /// group-privacy lemma (``DPEvent/groupPrivacyLemma(groupSize:of:)``), whose user-level ε
+    /// every accountant gives. Record and user units are the same for every kind.
     public func event(for unit: PrivacyUnitEvent, q: Double, sigma: Double, steps: Int) throws -> DPEvent {
-        if case .groupLemma = self { return try PrivacyUnitEvent.record.event(q: q, sigma: sigma, steps: steps) }
-        return try unit.event(q: q, sigma: sigma, steps: steps)
+        guard case .groupLemma = self, case .groupOfRecords(let k) = unit else {
+            return try unit.event(q: q, sigma: sigma, steps: steps)
+        }
+        return try DPEvent.groupPrivacyLemma(
+            groupSize: k, of: try PrivacyUnitEvent.record.event(q: q, sigma: sigma, steps: steps))
     }
 }
 

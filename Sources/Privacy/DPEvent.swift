@@ -16,6 +16,11 @@ import Foundation
 /// - ``withFailureProbability(event:probability:)``: `event`'s guarantee except with a small
 ///   probability (in total variation); every accountant adds (1 + e^ε)·probability to δ(ε)
 ///   (see ``separatingFailureProbability()`` for how it composes).
+/// - ``groupPrivacy(event:groupSize:conversion:)``: `event`'s guarantee for one unit, converted
+///   to groups of k units (a user who owns k records) by a group-privacy argument. It describes
+///   a whole run's guarantee, so it is the outermost event (or under
+///   ``withFailureProbability(event:probability:)`` or another ``groupPrivacy(event:groupSize:conversion:)``),
+///   never inside a composition or a Poisson sample.
 ///
 /// The JSON encoding is stable (a `kind` discriminator plus named fields; encode with
 /// `.sortedKeys` for byte-stable files, as ``DPEvent/canonicalJSON()`` does); see docs/PRIVACY.md.
@@ -49,6 +54,15 @@ public indirect enum DPEvent: Hashable, Sendable {
     /// concentration test is the example in userdp: it passes on a bad batch with probability
     /// at most `probability` (docs/ASI_LIU.md).
     case withFailureProbability(event: DPEvent, probability: Double)
+    /// The guarantee for groups of `groupSize` (≥ 1) units that `conversion` derives from
+    /// `event`'s guarantee for one unit: neighbouring datasets differ by k units instead of one.
+    ///
+    /// Group Privacy with `mechanism_options.group.accounting = "lemma"` stores the record-level
+    /// DP-SGD event inside this case with k = records per user, so the stored event is the
+    /// user-level guarantee and every accountant re-accounts it as such (the tight alternative
+    /// is the mixture event of ``groupOfRecords(k:q:sigma:steps:)``). With k = 1 it is `event`
+    /// itself. See ``GroupPrivacyConversion`` for the conversion's formula and its limits.
+    case groupPrivacy(event: DPEvent, groupSize: Int, conversion: GroupPrivacyConversion)
 
     /// The event's kind as it appears in JSON (`"gaussian"`, `"poissonSampled"`, ...).
     public var kind: String {
@@ -61,6 +75,7 @@ public indirect enum DPEvent: Hashable, Sendable {
         case .nonPrivate: return "nonPrivate"
         case .noOp: return "noOp"
         case .withFailureProbability: return "withFailureProbability"
+        case .groupPrivacy: return "groupPrivacy"
         }
     }
 
@@ -68,19 +83,27 @@ public indirect enum DPEvent: Hashable, Sendable {
     ///
     /// Mixture probabilities must be ≥ 0 and sum to 1 within 1e-9; sensitivities must be finite
     /// and ≥ 0 (the privacy loss is then monotone in the output, which the PLD construction uses).
-    /// A failure probability must be finite and in [0, 1).
+    /// A failure probability must be finite and in [0, 1). A group size must be ≥ 1, and a
+    /// ``groupPrivacy(event:groupSize:conversion:)`` must not sit inside a composition or a
+    /// Poisson sample (the conversion applies to a whole guarantee, not to one step of it).
     public func validate() throws {
+        try validate(enclosingComposition: nil)
+    }
+
+    /// ``validate()`` with the kind of the nearest enclosing `poissonSampled`, `selfComposed` or
+    /// `composed` event, if any.
+    private func validate(enclosingComposition: String?) throws {
         switch self {
         case .gaussian(let sigma):
             try validateSigma(sigma)
         case .poissonSampled(let q, let event):
             guard q > 0, q <= 1 else { throw PrivacyError.samplingProbabilityOutOfRange(q) }
-            try event.validate()
+            try event.validate(enclosingComposition: kind)
         case .selfComposed(let event, let count):
             guard count >= 0 else { throw PrivacyError.compositionCountOutOfRange(count) }
-            try event.validate()
+            try event.validate(enclosingComposition: kind)
         case .composed(let events):
-            for event in events { try event.validate() }
+            for event in events { try event.validate(enclosingComposition: kind) }
         case .mixtureOfGaussians(let sigma, let sensitivities, let probabilities):
             try validateSigma(sigma)
             guard !sensitivities.isEmpty else { throw PrivacyError.invalidMixture(reason: "no sensitivities") }
@@ -100,7 +123,11 @@ public indirect enum DPEvent: Hashable, Sendable {
             }
         case .withFailureProbability(let event, let probability):
             guard probability >= 0, probability < 1 else { throw PrivacyError.failureProbabilityOutOfRange(probability) }
-            try event.validate()
+            try event.validate(enclosingComposition: enclosingComposition)
+        case .groupPrivacy(let event, let groupSize, _):
+            if let enclosingComposition { throw PrivacyError.groupPrivacyInsideComposition(enclosing: enclosingComposition) }
+            guard groupSize >= 1 else { throw PrivacyError.groupPrivacySizeOutOfRange(groupSize) }
+            try event.validate(enclosingComposition: nil)
         case .nonPrivate, .noOp:
             break
         }
@@ -121,6 +148,7 @@ func validateSigma(_ sigma: Double) throws {
 extension DPEvent: Codable {
     private enum CodingKeys: String, CodingKey {
         case kind, sigma, samplingProbability, event, count, events, sensitivities, probabilities, probability
+        case groupSize, conversion
     }
 
     public init(from decoder: any Decoder) throws {
@@ -152,10 +180,15 @@ extension DPEvent: Codable {
             self = .withFailureProbability(
                 event: try container.decode(DPEvent.self, forKey: .event),
                 probability: try container.decode(Double.self, forKey: .probability))
+        case "groupPrivacy":
+            self = .groupPrivacy(
+                event: try container.decode(DPEvent.self, forKey: .event),
+                groupSize: try container.decode(Int.self, forKey: .groupSize),
+                conversion: try container.decode(GroupPrivacyConversion.self, forKey: .conversion))
         default:
             throw DecodingError.dataCorruptedError(
                 forKey: .kind, in: container,
-                debugDescription: "unknown DP event kind '\(kind)'; this build knows gaussian, poissonSampled, selfComposed, composed, mixtureOfGaussians, nonPrivate, noOp, withFailureProbability")
+                debugDescription: "unknown DP event kind '\(kind)'; this build knows gaussian, poissonSampled, selfComposed, composed, mixtureOfGaussians, nonPrivate, noOp, withFailureProbability, groupPrivacy")
         }
     }
 
@@ -180,6 +213,10 @@ extension DPEvent: Codable {
         case .withFailureProbability(let event, let probability):
             try container.encode(event, forKey: .event)
             try container.encode(probability, forKey: .probability)
+        case .groupPrivacy(let event, let groupSize, let conversion):
+            try container.encode(event, forKey: .event)
+            try container.encode(groupSize, forKey: .groupSize)
+            try container.encode(conversion, forKey: .conversion)
         case .nonPrivate, .noOp:
             break
         }

@@ -8,6 +8,8 @@ extension DPEvent {
     /// (ε, δ(ε) + (1 + e^ε)·`failureProbability`)-DP. Rules, with (e′, p′) the result for an
     /// inner event:
     /// - `gaussian`, `mixtureOfGaussians`, `nonPrivate`, `noOp`: (self, 0);
+    /// - `groupPrivacy`: (self, 0): the conversion decides what an inner failure probability
+    ///   means (the lemma refuses one for k > 1), so the accountant handles it there;
     /// - `withFailureProbability(e, p)`: (e′, p′ + p);
     /// - `selfComposed(e, n)`: (selfComposed(e′, n), n·p′);
     /// - `composed(es)`: (composed(es′), Σ p′);
@@ -34,7 +36,7 @@ extension DPEvent {
     /// the top.
     private func separatingUncappedFailureProbability() -> (event: DPEvent, failureProbability: Double) {
         switch self {
-        case .gaussian, .mixtureOfGaussians, .nonPrivate, .noOp:
+        case .gaussian, .mixtureOfGaussians, .nonPrivate, .noOp, .groupPrivacy:
             return (self, 0)
         case .withFailureProbability(let inner, let probability):
             let (event, innerProbability) = inner.separatingUncappedFailureProbability()

@@ -40,7 +40,7 @@ public struct CalibrationRequest: Codable, Hashable, Sendable {
         try validateDelta(delta)
         try validateGroupSize(unit.groupSize)
         guard sigmaTolerance > 0, sigmaTolerance < 0.1 else { throw PrivacyError.toleranceOutOfRange(sigmaTolerance) }
-        _ = try accountant.makeAccountant(groupSize: unit.groupSize)
+        _ = try accountant.makeAccountant()
     }
 }
 
@@ -53,8 +53,8 @@ public struct CalibrationResult: Codable, Hashable, Sendable {
     /// The largest σ found with ε > target (the bracket's other end); the smallest feasible σ lies
     /// in (`lowerSigma`, `sigma`].
     public var lowerSigma: Double
-    /// The DP event at `sigma`, as the accountant saw it (for groups under the lemma: the
-    /// record-level event).
+    /// The DP event at `sigma`, as the accountant saw it: `request.accountant.event(for:q:sigma:steps:)`
+    /// (for groups under the lemma, the record-level event inside a group-privacy conversion).
     public var event: DPEvent
     /// Accountant evaluations spent (coarse and fine).
     public var evaluations: Int
@@ -101,7 +101,14 @@ public struct NoiseCalibration: Sendable {
         try request.validate()
         if let cache {
             do {
-                if let cached = try cache.load(request) { return cached }
+                if var cached = try cache.load(request) {
+                    // The event is a function of the request and σ. Rebuilt, so that entries
+                    // written before the lemma became an event (they hold the record-level event
+                    // for lemma requests, with the same key and σ) give today's event.
+                    cached.event = try request.accountant.event(
+                        for: request.unit, q: request.samplingRate, sigma: cached.sigma, steps: request.steps)
+                    return cached
+                }
             } catch let error as PrivacyError {
                 cacheWarning(error)
             }
@@ -191,7 +198,7 @@ public struct NoiseCalibration: Sendable {
         init(request: CalibrationRequest, accountant kind: AccountantKind) throws {
             self.request = request
             self.kind = kind
-            self.accountant = try kind.makeAccountant(groupSize: request.unit.groupSize)
+            self.accountant = try kind.makeAccountant()
         }
 
         func epsilon(_ sigma: Double) throws -> Double {

@@ -46,17 +46,21 @@ public struct PLDAccountant: Accountant {
 
     /// The event's curve: the composed PLDs of the event without its failure probability p
     /// (``DPEvent/separatingFailureProbability()``), with (1 + e^ε)·p added to δ when p > 0
-    /// (``FailureProbabilityCurve``).
+    /// (``FailureProbabilityCurve``). A ``DPEvent/groupPrivacy(event:groupSize:conversion:)``
+    /// event is its conversion applied to this accountant's curve of the inner event.
     public func privacyCurve(for event: DPEvent) throws -> any PrivacyCurve {
         try event.validate()
         let (stripped, failureProbability) = event.separatingFailureProbability()
-        return FailureProbabilityCurve.wrapping(try privacyLossCurve(for: stripped), failureProbability: failureProbability)
+        let curve = try groupPrivacyCurve(for: stripped, innerCurve: privacyCurve(for:)) ?? privacyLossCurve(for: stripped)
+        return FailureProbabilityCurve.wrapping(curve, failureProbability: failureProbability)
     }
 
     /// The composed PLDs of `event` in both directions.
     /// - Throws: ``PrivacyError/failureProbabilityNotRepresentable(accountant:failureProbability:)``
     ///   when `event` has a failure probability > 0 (a PLD has no place for it; use
-    ///   ``privacyCurve(for:)``), and ``PrivacyError`` for invalid or too fine events.
+    ///   ``privacyCurve(for:)``), ``PrivacyError/unsupportedEvent(accountant:event:)`` for a
+    ///   group-privacy conversion (not a PLD; use ``privacyCurve(for:)``), and ``PrivacyError``
+    ///   for invalid or too fine events.
     public func privacyLossCurve(for event: DPEvent) throws -> PLDCurve {
         let flattened = try MechanismSteps(event, accountant: name)
         if flattened.isNonPrivate { return PLDCurve(directions: [], isNonPrivate: true) }

@@ -10,8 +10,9 @@ public struct PerUserEpsilon: Sendable, Equatable, Codable {
         /// step is a mixture of Gaussians with Binomial(n, q) sensitivities
         /// (``DPEvent/groupOfRecords(k:q:sigma:steps:)``).
         case tight
-        /// The group-privacy lemma over the record-level guarantee
-        /// (``GroupPrivacyLemmaAccountant``), for n above the tight limit.
+        /// The group-privacy lemma over the record-level guarantee, for n above the tight limit:
+        /// the event ``DPEvent/groupPrivacy(event:groupSize:conversion:)`` of the record-level
+        /// event with k = n (``PerUserPrivacy/lemmaEvent(records:recordLevel:)``).
         case lemma
     }
 
@@ -30,10 +31,19 @@ public enum PerUserPrivacy {
     /// costs the same for every n, gives a valid but looser bound.
     public static let defaultTightLimit = 32
 
+    /// The user-level event of a user with `records` records under the lemma: `recordLevel`
+    /// (the run's record-level event) converted to a group of that many records.
+    /// - Throws: ``PrivacyError/groupPrivacySizeOutOfRange(_:)`` for `records` < 1.
+    public static func lemmaEvent(records: Int, recordLevel: DPEvent) throws -> DPEvent {
+        try DPEvent.groupPrivacyLemma(groupSize: records, of: recordLevel)
+    }
+
     /// The user-level ε at `delta` for every distinct count in `recordCounts`, under
     /// record-level DP-SGD with Poisson rate `q` per record, noise multiplier `sigma` and `steps`
     /// steps: tight for n ≤ `tightLimit`, the lemma above it. Each value is an upper bound on
-    /// that user's ε (the PLD accountant's pessimistic discretisation).
+    /// that user's ε (the PLD accountant's pessimistic discretisation). Lemma values are those
+    /// of ``lemmaEvent(records:recordLevel:)`` by `accountant` (the record-level curve is built
+    /// once and shared by all counts, as the accountant would build it for each).
     ///
     /// - Throws: ``PrivacyError`` for invalid q, σ, steps or δ, and what the accountant throws.
     public static func epsilons(
@@ -50,7 +60,10 @@ public enum PerUserPrivacy {
                 let event = try DPEvent.groupOfRecords(k: n, q: q, sigma: sigma, steps: steps)
                 result[n] = PerUserEpsilon(records: n, epsilon: try accountant.epsilon(for: event, delta: delta), method: .tight)
             } else {
-                let curve = GroupLemmaCurve(groupSize: n, recordLevel: recordCurve)
+                let event = try lemmaEvent(records: n, recordLevel: recordLevel)
+                // The accountant's own conversion of this event, with the record-level curve
+                // computed once for every n.
+                let curve = try groupPrivacyCurve(for: event, innerCurve: { _ in recordCurve })!
                 result[n] = PerUserEpsilon(records: n, epsilon: curve.epsilon(delta: delta), method: .lemma)
             }
         }

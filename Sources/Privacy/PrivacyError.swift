@@ -48,6 +48,12 @@ public enum PrivacyError: Error, Equatable, Sendable {
     /// The group-privacy lemma asked for groups of `groupSize` > 1 over an event whose total
     /// failure probability is `failureProbability` > 0 (not implemented).
     case groupLemmaWithFailureProbability(groupSize: Int, failureProbability: Double)
+    /// A ``DPEvent/groupPrivacy(event:groupSize:conversion:)`` event with a group size below 1.
+    case groupPrivacySizeOutOfRange(Int)
+    /// A ``DPEvent/groupPrivacy(event:groupSize:conversion:)`` event inside a composition or a
+    /// Poisson sample (`enclosing` is that event's kind): the conversion applies to a whole
+    /// guarantee, so it must be the outermost event.
+    case groupPrivacyInsideComposition(enclosing: String)
 }
 
 extension PrivacyError: LocalizedError {
@@ -94,6 +100,11 @@ extension PrivacyError: LocalizedError {
         case .groupLemmaWithFailureProbability(let k, let probability):
             return "the group-privacy lemma is not implemented for events with a failure probability (group size k = \(k),"
                 + " failure probability \(probability)); account for the user-level event with the pld or rdp accountant instead"
+        case .groupPrivacySizeOutOfRange(let k):
+            return "a groupPrivacy event has group size k = \(k); it must be at least 1 (units per group, e.g. records per user)"
+        case .groupPrivacyInsideComposition(let enclosing):
+            return "a groupPrivacy event sits inside a \(enclosing) event; the group-privacy conversion applies to a whole run's"
+                + " guarantee, so compose or sample the record-level events first and put groupPrivacy outermost"
         }
     }
 }

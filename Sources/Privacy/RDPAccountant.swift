@@ -57,11 +57,14 @@ public struct RDPAccountant: Accountant {
 
     /// The event's curve: the RDP curve of the event without its failure probability p
     /// (``DPEvent/separatingFailureProbability()``), with (1 + e^ε)·p added to δ after the
-    /// conversion to (ε, δ) when p > 0 (``FailureProbabilityCurve``).
+    /// conversion to (ε, δ) when p > 0 (``FailureProbabilityCurve``). A
+    /// ``DPEvent/groupPrivacy(event:groupSize:conversion:)`` event is its conversion applied to
+    /// this accountant's (ε, δ) curve of the inner event (the lemma over RDP).
     public func privacyCurve(for event: DPEvent) throws -> any PrivacyCurve {
         try event.validate()
         let (stripped, failureProbability) = event.separatingFailureProbability()
-        let curve = RenyiCurve(orders: orders, divergences: try renyiDivergences(for: stripped))
+        let curve = try groupPrivacyCurve(for: stripped, innerCurve: privacyCurve(for:))
+            ?? RenyiCurve(orders: orders, divergences: try renyiDivergences(for: stripped))
         return FailureProbabilityCurve.wrapping(curve, failureProbability: failureProbability)
     }
 

@@ -8,9 +8,12 @@ import Persistence
 /// - `user`: Poisson-subsampled Gaussian over users, sensitivity C.
 /// - `group`: record-level DP-SGD on k records per user; by default the tight user-level event
 ///   (a mixture of Gaussians with Binomial(k, q) weights, Ganesh 2024), or with
-///   `mechanism_options.group.accounting = "lemma"` the group-privacy lemma.
-/// - `record`: calibrated at record level (its target is record-level); the user-level ε that
-///   the group-privacy lemma gives for the largest user is reported beside it.
+///   `mechanism_options.group.accounting = "lemma"` the record-level event inside a
+///   group-privacy conversion with k (`DPEvent.groupPrivacy`, conversion lemma). Either way the
+///   stored event is the user-level guarantee.
+/// - `record`: calibrated at record level (its target is record-level; the stored event is
+///   record-level); the user-level ε of the largest user, from the same event under the lemma
+///   with k = that user's records (`PerUserPrivacy.lemmaEvent`), is reported beside it.
 /// - `asi-liu`: the noise multiplier z of the test and the mean together, calibrated like
 ///   `user`'s σ at δ_acc = 0.9·δ; the event adds the test's failure probability
 ///   (`AsiLiuCalibration`, docs/ASI_LIU.md). An infeasible test threshold fails here, before
@@ -26,7 +29,7 @@ struct PrivacyPlan {
     let asiLiu: AsiLiuCalibration?
 
     init(config: RunConfig, plan: TrainingPlan, calibrationDirectory: URL) throws {
-        let accountant: AccountantKind = config.accountant == .rdp ? .rdp : .pld()
+        let accountant = config.accountantKind
         if config.mechanism == .asiLiu {
             self = try PrivacyPlan(asiLiu: config, plan: plan, accountant: accountant, calibrationDirectory: calibrationDirectory)
             return
@@ -58,27 +61,23 @@ struct PrivacyPlan {
         sigma = calibration.sigma
         // Recompute ε for the exact event the run executes; never trust a cached number alone.
         let event = try kind.event(for: unit, q: plan.samplingRate, sigma: sigma, steps: config.steps)
-        let achieved = try kind.makeAccountant(groupSize: unit.groupSize).epsilon(for: event, delta: config.delta)
+        let achieved = try kind.makeAccountant().epsilon(for: event, delta: config.delta)
         guard achieved <= config.epsilon * (1 + 1e-12) else {
             throw TrainingError.epsilonExceedsTarget(achieved: achieved, target: config.epsilon)
         }
         eventJSON = try JSONValue(parsing: JSONEncoder().encode(event))
+        // For the lemma, `event` is the user-level event itself (the record-level event inside a
+        // group-privacy conversion with k). Results written before the lemma was an event stored
+        // the record-level event with `extra.dp_event_unit` and `extra.dp_event_group_size`;
+        // `RunResult.privacyEvent()` reads both forms.
         var extra: [String: JSONValue] = ["accountant": .string(kind.summary), "calibrated_epsilon": .number(achieved)]
-        if config.mechanism == .group, config.mechanismOptions.group.accounting == .lemma {
-            // The stored event is record-level; the user-level guarantee is the group-privacy
-            // lemma over it at group size k. Say so beside the event, so re-accounting `dp_event`
-            // alone is not mistaken for the user-level ε (a DPEvent case of
-            // its own for the lemma would make the event self-contained).
-            extra["dp_event_unit"] = .string("record")
-            extra["dp_event_group_size"] = .integer(config.k)
-        }
         if config.mechanism == .record {
             // The record-level guarantee, and what it means for the user with the most records.
             extra["record_epsilon"] = .number(achieved)
             let largest = max(plan.largestUserRecords, 1)
             extra["largest_user_records"] = .integer(largest)
-            let lemma = try? GroupPrivacyLemmaAccountant(groupSize: largest, base: accountant.makeAccountant())
-                .epsilon(for: event, delta: config.delta)
+            let lemma = try? accountant.makeAccountant().epsilon(
+                for: PerUserPrivacy.lemmaEvent(records: largest, recordLevel: event), delta: config.delta)
             userEpsilon = lemma ?? .infinity
         } else {
             userEpsilon = achieved
@@ -126,6 +125,12 @@ extension PrivacyPlan {
             calibration.noiseMultiplier, noise.testSigma, noise.meanSigma, noise.passThreshold, calibration.coreLowerBound,
             config.epsilon, config.delta, plan.samplingRate, config.steps, accountant.summary, achieved)
     }
+}
+
+extension RunConfig {
+    /// The Privacy module's accountant for `accountant`: PLD at its default discretisation
+    /// (1e-4) or RDP. Calibration, the reported ε and re-accounting a stored event use it.
+    public var accountantKind: AccountantKind { accountant == .rdp ? .rdp : .pld() }
 }
 
 /// The noise multiplier a config would be calibrated to, without loading its data: for

@@ -157,12 +157,12 @@ public struct Provenance: Sendable, Equatable, Codable {
         self.host = host
     }
 
-    /// Provenance of the current process: userdp's own version and the git state of its
-    /// source tree (`UserDPVersion`; with `directory`, that folder's git state instead),
-    /// never the caller's working directory; this build's toolchain, this host. BLAS facts
-    /// come from the caller (the LinearAlgebra module knows them).
-    public static func current(openblasCore: String, blasThreads: Int, directory: URL? = nil) -> Provenance {
-        let git = directory.map { GitState.read(at: $0) } ?? UserDPVersion.gitState
+    /// Provenance of the current process: userdp's own version and the git state of the tree
+    /// it was built from (`UserDPVersion`, embedded at build time), never the caller's working
+    /// directory; this build's toolchain, this host. BLAS facts come from the caller (the
+    /// LinearAlgebra module knows them).
+    public static func current(openblasCore: String, blasThreads: Int) -> Provenance {
+        let git = UserDPVersion.gitState
         return Provenance(
             gitCommit: git?.commit ?? "unknown", gitDirty: git?.dirty ?? false, gitDiffHash: git?.diffHash,
             toolchain: toolchainDescription, openblasCore: openblasCore, blasThreads: blasThreads,
@@ -210,16 +210,23 @@ public struct Provenance: Sendable, Equatable, Codable {
 
 // MARK: - Git state
 
-/// The git state of a working tree, read with the `git` command.
+/// The git state of the work tree a userdp binary was built from (`UserDPVersion.gitState`).
+///
+/// Read at build time by `EmbedGitStateTool` (run by the EmbedGitState build-tool plugin), with
+/// `git rev-parse HEAD`, `git rev-parse --short HEAD`, `git status --porcelain
+/// --untracked-files=no` and `git diff HEAD`, all limited to the pathspec
+/// `:(top) :(top,exclude)results`: committed results that a running sweep rewrites are data,
+/// not code, and never make the tree dirty (docs/ARCHITECTURE.md, "Provenance of the build").
 public struct GitState: Sendable, Equatable {
     /// Full commit hash of HEAD.
     public var commit: String
     /// Abbreviated commit hash (`git rev-parse --short HEAD`).
     public var shortCommit: String
-    /// Whether tracked files outside `results/` differ from HEAD (untracked files do not count,
-    /// nor do committed results that a running sweep is updating: they are data, not code).
+    /// Whether tracked files outside `results/` differed from HEAD (untracked files do not
+    /// count).
     public var dirty: Bool
-    /// FNV-1a 64-bit hash (16 hex digits) of `git diff HEAD` when dirty, else nil.
+    /// FNV-1a 64-bit hash (16 hex digits) of `git diff HEAD` outside `results/` when dirty,
+    /// else nil.
     public var diffHash: String?
 
     /// A git state with every field given.
@@ -230,52 +237,6 @@ public struct GitState: Sendable, Equatable {
         self.diffHash = diffHash
     }
 
-    /// The state of the repository containing `directory`, or nil when it is not in a git
-    /// repository or `git` is not installed.
-    public static func read(at directory: URL) -> GitState? {
-        guard let commit = git(["rev-parse", "HEAD"], in: directory)?.trimmingCharacters(in: .whitespacesAndNewlines),
-            !commit.isEmpty,
-            let short = git(["rev-parse", "--short", "HEAD"], in: directory)?.trimmingCharacters(in: .whitespacesAndNewlines),
-            let status = git(["status", "--porcelain", "--untracked-files=no", "--"] + GitState.codePathspec, in: directory)
-        else { return nil }
-        let dirty = !status.isEmpty
-        var diffHash: String?
-        if dirty, let diff = git(["diff", "HEAD", "--"] + GitState.codePathspec, in: directory) {
-            diffHash = fnv1a64Hex(Data(diff.utf8))
-        }
-        return GitState(commit: commit, shortCommit: short, dirty: dirty, diffHash: diffHash)
-    }
-
-    /// The whole work tree except the committed results (git pathspec magic, from the top).
-    static let codePathspec = [":(top)", ":(top,exclude)results"]
-
     /// The default sweep label: the short commit with `-dirty` when dirty.
     public var label: String { dirty ? "\(shortCommit)-dirty" : shortCommit }
-
-    /// Runs `git -C directory args...`; nil on any failure.
-    private static func git(_ arguments: [String], in directory: URL) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git", "-C", directory.path] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch { return nil }
-        // Read before waiting: a large diff would otherwise fill the pipe and block git.
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else { return nil }
-        return String(decoding: data, as: UTF8.self)
-    }
 }
-
-/// FNV-1a 64-bit hash of bytes as 16 lowercase hex digits. An identifier, not a security
-/// hash.
-public func fnv1a64Hex(_ data: Data) -> String {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in data { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-    let hex = String(hash, radix: 16)
-    return String(repeating: "0", count: 16 - hex.count) + hex
-}
-

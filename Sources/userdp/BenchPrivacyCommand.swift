@@ -109,7 +109,7 @@ struct BenchPrivacyCommand: ParsableCommand {
             let group = try DPEvent.groupOfRecords(k: k, q: q, sigma: sigma, steps: steps)
             line("tight group k \(k) q \(q) sigma \(sigma) T \(steps)", try pld.epsilon(for: group, delta: delta), tight, 5e-3)
             let record = try DPEvent.poissonSubsampledGaussian(q: q, sigma: sigma, steps: steps)
-            let lemmaValue = try GroupPrivacyLemmaAccountant(groupSize: k, base: pld).epsilon(for: record, delta: delta)
+            let lemmaValue = try pld.epsilon(for: DPEvent.groupPrivacyLemma(groupSize: k, of: record), delta: delta)
             line("group lemma k \(k) q \(q) sigma \(sigma) T \(steps)", lemmaValue, lemma, 5e-3)
         }
         let gaussians = DPEvent.selfComposed(event: .gaussian(sigma: 3.0.squareRoot()), count: 3)

@@ -11,7 +11,8 @@ struct PrivacyCommand: ParsableCommand {
             Add/remove adjacency, Poisson sampling with rate q. Without --group-size the unit is \
             one record (record-level DP-SGD) or one user (user-wise DP-SGD): the same event. With \
             --group-size K a user owns K records (Group Privacy); the default accounting is tight \
-            (mixture of Gaussians), --accountant group-lemma uses the group-privacy lemma instead.
+            (mixture of Gaussians), --accountant group-lemma uses the group-privacy lemma instead. \
+            `privacy epsilon --run DIR --delta D` re-accounts a finished run's stored event at D.
             """,
         subcommands: [PrivacyEpsilonCommand.self, PrivacyCalibrateCommand.self, PrivacyPerUserCommand.self]
     )
@@ -19,11 +20,11 @@ struct PrivacyCommand: ParsableCommand {
 
 /// Flags shared by `privacy epsilon` and `privacy calibrate`.
 struct PrivacyOptions: ParsableArguments {
-    @Option(name: .customLong("q"), help: "Poisson sampling probability per step, in (0, 1].")
-    var samplingRate: Double
+    @Option(name: .customLong("q"), help: "Poisson sampling probability per step, in (0, 1] (required unless --run).")
+    var samplingRate: Double?
 
-    @Option(help: "Number of steps T, in 1...10000000.")
-    var steps: Int
+    @Option(help: "Number of steps T, in 1...10000000 (required unless --run).")
+    var steps: Int?
 
     @Option(help: "Target delta, in (0, 1).")
     var delta: Double
@@ -44,6 +45,14 @@ struct PrivacyOptions: ParsableArguments {
         groupSize.map { PrivacyUnitEvent.groupOfRecords($0) } ?? .record
     }
 
+    /// --q and --steps, which describe the event unless `privacy epsilon --run` reads a run's.
+    func parameters() throws -> (q: Double, steps: Int) {
+        guard let samplingRate, let steps else {
+            throw ValidationError("give --q and --steps (privacy epsilon can read them from a finished run instead: --run DIR)")
+        }
+        return (samplingRate, steps)
+    }
+
     /// The accountants to report: the one asked for, or PLD (plus the lemma for groups).
     func accountantKinds() throws -> [AccountantKind] {
         if let accountant { return [accountant.kind(discretization: discretization)] }
@@ -52,7 +61,8 @@ struct PrivacyOptions: ParsableArguments {
         return [tight]
     }
 
-    func describeUnit() -> String {
+    func describeUnit() throws -> String {
+        let (samplingRate, steps) = try parameters()
         switch unit {
         case .record, .user:
             return "Poisson-subsampled Gaussian (record or user level), q = \(samplingRate), T = \(steps)"
@@ -64,12 +74,34 @@ struct PrivacyOptions: ParsableArguments {
 
 struct PrivacyEpsilonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "epsilon", abstract: "The epsilon of a run at a given delta.")
+        commandName: "epsilon", abstract: "The epsilon of a run at a given delta.",
+        discussion: """
+            Either describe the run (--q, --sigma, --steps, optionally --group-size) or give a \
+            finished run's folder (--run DIR): its stored DP event is re-accounted at --delta by \
+            the run's accountant, or by --accountant pld|rdp.
+            """)
 
     @OptionGroup var options: PrivacyOptions
 
-    @Option(help: "Noise multiplier sigma (> 0).")
-    var sigma: Double
+    @Option(help: "Noise multiplier sigma (> 0; required unless --run).")
+    var sigma: Double?
+
+    @Option(name: .customLong("run"), help: "A finished run's folder (holding result.json): re-account its stored DP event.")
+    var runDirectory: String?
+
+    func validate() throws {
+        guard runDirectory != nil else {
+            if sigma == nil { throw ValidationError("give --sigma (or --run DIR, a finished run's folder)") }
+            _ = try options.parameters()
+            return
+        }
+        if options.samplingRate != nil || options.steps != nil || sigma != nil || options.groupSize != nil {
+            throw ValidationError("--run reads q, sigma, steps and the group size from the run; do not also give --q, --sigma, --steps or --group-size")
+        }
+        if options.accountant == .groupLemma {
+            throw ValidationError("--run takes --accountant pld or rdp (the run's stored event already says whether the group-privacy lemma applies), not group-lemma")
+        }
+    }
 
     /// What `--json` prints. `unit`, `accountant` and `event` are the Privacy module's stored
     /// forms (as in `result.json` and the calibration cache).
@@ -94,19 +126,24 @@ struct PrivacyEpsilonCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let runDirectory {
+            try reaccount(runDirectory: runDirectory)
+            return
+        }
+        let (samplingRate, steps) = try options.parameters()
+        let sigma = self.sigma ?? .nan
         let lines = try options.accountantKinds().map { kind in
-            let event = try kind.event(
-                for: options.unit, q: options.samplingRate, sigma: sigma, steps: options.steps)
-            let accountant = try kind.makeAccountant(groupSize: options.unit.groupSize)
+            let event = try kind.event(for: options.unit, q: samplingRate, sigma: sigma, steps: steps)
+            let accountant = try kind.makeAccountant()
             return Line(accountant: kind, epsilon: try accountant.epsilon(for: event, delta: options.delta), event: event)
         }
         if options.json {
             try printJSON(Report(
-                unit: options.unit, samplingRate: options.samplingRate, sigma: sigma, steps: options.steps,
+                unit: options.unit, samplingRate: samplingRate, sigma: sigma, steps: steps,
                 delta: options.delta, results: lines))
             return
         }
-        print("\(options.describeUnit()), sigma = \(sigma), add/remove adjacency")
+        print("\(try options.describeUnit()), sigma = \(sigma), add/remove adjacency")
         for line in lines {
             print("epsilon = \(String(format: "%.5f", line.epsilon)) at delta = \(options.delta)  [\(line.accountant.summary)]")
         }
@@ -127,6 +164,10 @@ struct PrivacyCalibrateCommand: ParsableCommand {
 
     @Option(help: "Directory of cached calibrations (created if missing); none by default.")
     var cache: String?
+
+    func validate() throws {
+        _ = try options.parameters()
+    }
 
     /// One calibration as `--json` prints it: the request and the result with their fields in
     /// snake_case (`unit`, `accountant` and `event` in the Privacy module's stored forms), and
@@ -176,9 +217,10 @@ struct PrivacyCalibrateCommand: ParsableCommand {
             do { cacheFolder = try CalibrationCache(directory: URL(fileURLWithPath: cache)) } catch let error as PrivacyError { warn(error) }
         }
         let calibration = NoiseCalibration(cache: cacheFolder)
+        let (samplingRate, steps) = try options.parameters()
         let reports = try options.accountantKinds().map { kind in
             let request = CalibrationRequest(
-                unit: options.unit, samplingRate: options.samplingRate, steps: options.steps,
+                unit: options.unit, samplingRate: samplingRate, steps: steps,
                 targetEpsilon: epsilon, delta: options.delta, accountant: kind, sigmaTolerance: tolerance)
             let start = Date()
             let result = try calibration.calibrate(request, cacheWarning: warn)
@@ -188,7 +230,7 @@ struct PrivacyCalibrateCommand: ParsableCommand {
             try printJSON(reports)
             return
         }
-        print("\(options.describeUnit()), target epsilon = \(epsilon) at delta = \(options.delta), add/remove adjacency")
+        print("\(try options.describeUnit()), target epsilon = \(epsilon) at delta = \(options.delta), add/remove adjacency")
         for report in reports {
             let result = report.result
             print(

@@ -179,16 +179,25 @@ struct FailureProbabilityEventTests {
         let base = try PLDAccountant(valueDiscretization: 1e-3)
         let event = DPEvent.withFailureProbability(event: Self.gaussianPart, probability: 1e-9)
         #expect(throws: PrivacyError.groupLemmaWithFailureProbability(groupSize: 3, failureProbability: 1e-9)) {
-            try GroupPrivacyLemmaAccountant(groupSize: 3, base: base).epsilon(for: event, delta: 1e-5)
+            try base.epsilon(for: DPEvent.groupPrivacyLemma(groupSize: 3, of: event), delta: 1e-5)
+        }
+        #expect(throws: PrivacyError.groupLemmaWithFailureProbability(groupSize: 3, failureProbability: 1e-9)) {
+            try RDPAccountant().epsilon(for: DPEvent.groupPrivacyLemma(groupSize: 3, of: event), delta: 1e-5)
         }
         let message = PrivacyError.groupLemmaWithFailureProbability(groupSize: 3, failureProbability: 1e-9).localizedDescription
         #expect(message.contains("the group-privacy lemma is not implemented for events with a failure probability"))
-        let single = try GroupPrivacyLemmaAccountant(groupSize: 1, base: base)
-        #expect(try single.epsilon(for: event, delta: 1e-5) == (try base.epsilon(for: event, delta: 1e-5)))
+        let single = try DPEvent.groupPrivacyLemma(groupSize: 1, of: event)
+        #expect(try base.epsilon(for: single, delta: 1e-5) == (try base.epsilon(for: event, delta: 1e-5)))
         // p = 0 is no failure: k > 1 gives the lemma over the inner event.
-        let group = try GroupPrivacyLemmaAccountant(groupSize: 3, base: base)
         let zero = DPEvent.withFailureProbability(event: Self.gaussianPart, probability: 0)
-        #expect(try group.epsilon(for: zero, delta: 1e-5) == (try group.epsilon(for: Self.gaussianPart, delta: 1e-5)))
+        #expect(try base.epsilon(for: DPEvent.groupPrivacyLemma(groupSize: 3, of: zero), delta: 1e-5)
+            == (try base.epsilon(for: DPEvent.groupPrivacyLemma(groupSize: 3, of: Self.gaussianPart), delta: 1e-5)))
+        // A failure probability around the user-level event is the user-level one: added to δ
+        // after the lemma, as for any event.
+        let around = DPEvent.withFailureProbability(event: try DPEvent.groupPrivacyLemma(groupSize: 3, of: Self.gaussianPart), probability: 1e-9)
+        let lemma = try base.privacyCurve(for: DPEvent.groupPrivacyLemma(groupSize: 3, of: Self.gaussianPart))
+        let wrapped = try base.privacyCurve(for: around)
+        #expect(wrapped.delta(epsilon: 2) == min(1, lemma.delta(epsilon: 2) + (1 + exp(2)) * 1e-9))
     }
 
     @Test("a PLD or Rényi representation alone cannot hold a failure probability")

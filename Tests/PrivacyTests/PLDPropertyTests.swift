@@ -75,7 +75,7 @@ struct PLDPropertyTests {
         var previous = try pld.epsilon(for: record, delta: 1e-5)
         for k in [2, 3, 5] {
             let tight = try pld.epsilon(for: try DPEvent.groupOfRecords(k: k, q: q, sigma: sigma, steps: steps), delta: 1e-5)
-            let lemma = try GroupPrivacyLemmaAccountant(groupSize: k, base: pld).epsilon(for: record, delta: 1e-5)
+            let lemma = try pld.epsilon(for: DPEvent.groupPrivacyLemma(groupSize: k, of: record), delta: 1e-5)
             #expect(tight <= lemma, "k \(k): tight \(tight) > lemma \(lemma)")
             #expect(tight > previous, "k \(k): tight \(tight) not above k − 1's \(previous)")
             previous = tight
@@ -86,10 +86,10 @@ struct PLDPropertyTests {
     func lemmaFeasible() throws {
         let pld = try PLDAccountant(valueDiscretization: 1e-3)
         let record = try DPEvent.poissonSubsampledGaussian(q: 0.01, sigma: 1.0, steps: 300)
-        let lemma = try GroupPrivacyLemmaAccountant(groupSize: 3, base: pld)
-        let epsilon = try lemma.epsilon(for: record, delta: 1e-5)
+        let lemma = try DPEvent.groupPrivacyLemma(groupSize: 3, of: record)
+        let epsilon = try pld.epsilon(for: lemma, delta: 1e-5)
         // delta(for:epsilon:) applies the lemma forwards at ε′ = ε/k.
-        #expect(try lemma.delta(for: record, epsilon: epsilon) <= 1e-5 * (1 + 1e-6))
+        #expect(try pld.delta(for: lemma, epsilon: epsilon) <= 1e-5 * (1 + 1e-6))
     }
 
     @Test("a coarser nested grid is pessimistic: ε(h) ≥ ε(h/10) ≥ ε(h/100)")
@@ -145,7 +145,10 @@ struct PLDPropertyTests {
         #expect(throws: PrivacyError.epsilonOutOfRange(-1)) { try pld.delta(for: event, epsilon: -1) }
         #expect(throws: PrivacyError.discretizationOutOfRange(0)) { try PLDAccountant(valueDiscretization: 0) }
         #expect(throws: PrivacyError.tailMassOutOfRange(0.1)) { try PLDAccountant(tailMass: 0.1) }
-        #expect(throws: PrivacyError.groupSizeOutOfRange(0)) { try GroupPrivacyLemmaAccountant(groupSize: 0, base: pld) }
+        #expect(throws: PrivacyError.groupPrivacySizeOutOfRange(0)) { try DPEvent.groupPrivacyLemma(groupSize: 0, of: event) }
+        #expect(throws: PrivacyError.groupPrivacySizeOutOfRange(0)) {
+            try pld.epsilon(for: .groupPrivacy(event: event, groupSize: 0, conversion: .lemma), delta: 1e-5)
+        }
         #expect(throws: PrivacyError.nonPositiveSigma(0)) { try pld.epsilon(for: .gaussian(sigma: 0), delta: 1e-5) }
         let sampledComposition = DPEvent.poissonSampled(samplingProbability: 0.1, event: .selfComposed(event: event, count: 2))
         #expect(throws: PrivacyError.unsupportedEvent(accountant: "pld", event: "poissonSampled of a composition")) {

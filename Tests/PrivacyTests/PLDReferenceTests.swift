@@ -61,7 +61,7 @@ struct GroupReferenceTests {
         #expect(tight >= reference.optimistic)
 
         let recordEvent = try DPEvent.poissonSubsampledGaussian(q: reference.q, sigma: reference.sigma, steps: reference.steps)
-        let lemma = try GroupPrivacyLemmaAccountant(groupSize: reference.k, base: pld).epsilon(for: recordEvent, delta: reference.delta)
+        let lemma = try pld.epsilon(for: DPEvent.groupPrivacyLemma(groupSize: reference.k, of: recordEvent), delta: reference.delta)
         #expect(relativeError(lemma, reference.lemma) <= 0.005, "lemma ε = \(lemma), reference \(reference.lemma)")
         #expect(tight <= lemma, "tight \(tight) must not exceed the lemma \(lemma)")
     }

@@ -21,9 +21,11 @@ struct PerUserPrivacyTests {
         let tight = try PerUserPrivacy.epsilons(recordCounts: [4], q: Self.q, sigma: Self.sigma, steps: Self.steps, delta: Self.delta, tightLimit: 4)
         #expect(limited[3]!.method == .tight && limited[4]!.method == .lemma && tight[4]!.method == .tight)
         #expect(limited[4]!.epsilon > tight[4]!.epsilon, "lemma \(limited[4]!.epsilon) vs tight \(tight[4]!.epsilon)")
-        let lemma = try GroupPrivacyLemmaAccountant(groupSize: 4, base: try PLDAccountant())
-            .epsilon(for: try DPEvent.poissonSubsampledGaussian(q: Self.q, sigma: Self.sigma, steps: Self.steps), delta: Self.delta)
-        #expect(abs(limited[4]!.epsilon - lemma) <= 1e-9 * lemma, "the lemma row is the lemma accountant's value")
+        let recordLevel = try DPEvent.poissonSubsampledGaussian(q: Self.q, sigma: Self.sigma, steps: Self.steps)
+        let event = try PerUserPrivacy.lemmaEvent(records: 4, recordLevel: recordLevel)
+        #expect(event == .groupPrivacy(event: recordLevel, groupSize: 4, conversion: .lemma))
+        let lemma = try PLDAccountant().epsilon(for: event, delta: Self.delta)
+        #expect(limited[4]!.epsilon == lemma, "the lemma row is the accountant's ε of the user's lemma event")
     }
 
     @Test("a zero record count is an error")

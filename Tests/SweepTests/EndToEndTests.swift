@@ -137,9 +137,13 @@ struct EndToEndTests {
             // The inputs' content and the userdp that ran are recorded (run identity, provenance).
             #expect(result.extra["dataset_hash"] == .string(run.inputs!.datasetHash) && result.extra["model_hash"] == .string(run.inputs!.modelHash))
             #expect(result.provenance.userdpVersion == UserDPVersion.label)
-            // group with lemma accounting stores the record-level event: the group size is beside it.
+            // group with lemma accounting stores the user-level event: the lemma with k = 2
+            // over the record-level event, no markers beside it.
             if run.config.mechanism == .group {
-                #expect(result.extra["dp_event_unit"] == .string("record") && result.extra["dp_event_group_size"] == .integer(2))
+                guard case .object(let event) = result.dpEvent else { Issue.record("run \(run.id) has no dp_event"); continue }
+                #expect(event["kind"] == .string("groupPrivacy") && event["groupSize"] == .integer(2) && event["conversion"] == .string("lemma"),
+                        "run \(run.id) stored \(result.dpEvent.canonicalText())")
+                #expect(result.extra["dp_event_unit"] == nil && result.extra["dp_event_group_size"] == nil)
             }
         }
         let status = SweepStatus(plan: plan, store: store)

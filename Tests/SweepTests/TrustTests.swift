@@ -292,26 +292,51 @@ struct ProvenanceCommandLineTests {
         // A foreign git repository as the working directory.
         let foreign = fixture.directory.appendingPathComponent("foreign")
         try FileManager.default.createDirectory(at: foreign, withIntermediateDirectories: true)
-        let git = Process()
-        git.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        git.arguments = ["sh", "-c", "git init -q && git -c user.email=a@b -c user.name=a commit -q --allow-empty -m x && git rev-parse --short HEAD"]
-        git.currentDirectoryURL = foreign
-        let pipe = Pipe()
-        git.standardOutput = pipe
-        try git.run()
-        git.waitUntilExit()
-        let foreignCommit = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        git(["init", "-q"], in: foreign)
+        git(["commit", "-q", "--allow-empty", "-m", "x"], in: foreign)
+        let foreignCommit = git(["rev-parse", "--short", "HEAD"], in: foreign) ?? ""
 
-        let ours = GitState.read(at: packageRoot)
+        // userdp's own commit: the tests were built from this tree just now (`swift test` builds
+        // first), so the embedded commit is HEAD's. The dirty flag is the tree's when the build
+        // last embedded it, so only the commit is compared.
+        let ours = git(["rev-parse", "HEAD"], in: packageRoot)
+        let ourShort = git(["rev-parse", "--short", "HEAD"], in: packageRoot)
         let version = try userdp(["--version"], in: foreign)
         #expect(version.status == 0 && version.text.hasPrefix("userdp \(UserDPVersion.semantic)"), "\(version.text)")
-        if let ours { #expect(version.text.contains(ours.commit), "\(version.text)") }
+        if let ours { #expect(version.text.contains(ours), "\(version.text)") }
 
         let label = try userdp(["sweep", "label"], in: foreign)
         #expect(label.status == 0, "\(label.text)")
         #expect(label.text.hasPrefix("\(UserDPVersion.semantic)-"), "\(label.text)")
         if !foreignCommit.isEmpty { #expect(!label.text.contains(foreignCommit), "\(label.text)") }
-        if let ours { #expect(label.text == "\(UserDPVersion.semantic)-\(ours.label)\n", "\(label.text)") }
+        if let ourShort {
+            #expect(["\(UserDPVersion.semantic)-\(ourShort)\n", "\(UserDPVersion.semantic)-\(ourShort)-dirty\n"].contains(label.text), "\(label.text)")
+        }
+        #expect(label.text == UserDPVersion.label + "\n", "the binary and the tests were built with the same embedded state")
+    }
+
+    /// The commit is embedded at build time: a copy of the binary far from its source tree (the
+    /// old run-time lookup found no `Package.swift` there and said `unknown` / `nogit`) still
+    /// names the commit it was built from.
+    @Test("a copy of userdp outside its source tree still names the commit it was built from")
+    func embeddedProvenance() throws {
+        let ours = try #require(git(["rev-parse", "HEAD"], in: packageRoot), "the package is not a git work tree")
+        let fixture = try Fixture()
+        let copy = fixture.directory.appendingPathComponent("bin/userdp")
+        try FileManager.default.createDirectory(at: copy.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: try #require(userdpExecutable), to: copy)
+        let process = Process()
+        process.executableURL = copy
+        process.arguments = ["--version"]
+        process.currentDirectoryURL = fixture.directory
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0 && text.contains("commit \(ours)"), "\(text)")
+        #expect(UserDPVersion.gitState?.commit == ours, "the test bundle's own Training module embeds HEAD too")
+        #expect(!UserDPVersion.label.hasSuffix("-nogit"))
     }
 
     @Test("--dry-run prints runs per mechanism and refuses runs on an empty split or with a batch above the population")

@@ -5,13 +5,16 @@ import Foundation
 
 /// The `userdp` executable built beside the test bundle (`swift build --build-tests` builds both
 /// into the same folder); nil when it was not built, so suites that need it can be disabled.
-public let userdpExecutable: URL? = {
-    var candidates = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("userdp")]
+public let userdpExecutable: URL? = builtExecutable("userdp")
+
+/// The executable `name` of this package built beside the test bundle, or nil.
+public func builtExecutable(_ name: String) -> URL? {
+    var candidates = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name)]
     for bundle in Bundle.allBundles {
-        candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("userdp"))
+        candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent(name))
     }
     return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
-}()
+}
 
 /// The package root (for the shipped model, data, fixtures and sweeps), found from this file's
 /// path: `Tests/TestSupport/Userdp.swift`.

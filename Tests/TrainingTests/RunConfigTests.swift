@@ -242,13 +242,6 @@ struct RunConfigTests {
         // Only result.json is left: the temporary file was renamed.
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["result.json"])
     }
-
-    @Test("FNV-1a 64 matches its published test vectors")
-    func fnv() {
-        // Test vectors from the FNV reference (Fowler, Noll, Vo): "" and "a".
-        #expect(fnv1a64Hex(Data()) == "cbf29ce484222325")
-        #expect(fnv1a64Hex(Data("a".utf8)) == "af63dc4c8601ec8c")
-    }
 }
 
 /// The canonical form leaves out what the mechanism ignores (docs/CONFIG.md, "Canonical form and

@@ -1,5 +1,6 @@
 import Foundation
 import LanguageModel
+import Privacy
 import Randomness
 import Testing
 import TestSupport
@@ -42,6 +43,40 @@ func trainWritesResultCurveAndLog(mechanism: RunConfig.Mechanism) throws {
     default:
         #expect(result.epsilon <= 4 && result.epsilon > 3.9, "ε spent \(result.epsilon)")
         #expect(result.noiseMultiplier > 0)
+    }
+}
+
+/// A stored event describes the guarantee the result claims: re-accounting `dp_event` as it is
+/// stored (no extras, no config) gives the result's user-level ε, for Group Privacy under the
+/// lemma as under tight accounting; for `record` it gives the record-level ε, and the largest
+/// user's lemma event gives the user-level one.
+@Test(arguments: [("group", "lemma"), ("group", "mixture"), ("user", ""), ("record", "")])
+func reaccountingTheStoredEventGivesTheResultsEpsilon(mechanism: String, accounting: String) throws {
+    let world = try TrainingWorld(users: 30, label: "train")
+    defer { try? FileManager.default.removeItem(at: world.root) }
+    var config = world.config(RunConfig.Mechanism(rawValue: mechanism)!)
+    if accounting == "lemma" { config.mechanismOptions.group.accounting = .lemma }
+    _ = try world.train(config, "run")
+    let result = try RunResult(contentsOf: world.root.appendingPathComponent("run/result.json"))
+    let stored = try JSONDecoder().decode(DPEvent.self, from: JSONEncoder().encode(result.dpEvent))
+    #expect(try result.privacyEvent() == stored, "today's results need no legacy reading")
+    let epsilon = try PLDAccountant().epsilon(for: stored, delta: result.delta)
+    if mechanism == "record" {
+        guard case .number(let recordEpsilon)? = result.extra["record_epsilon"] else { Issue.record("no record_epsilon"); return }
+        #expect(epsilon == recordEpsilon)
+        let largest = try #require(try result.largestUserEvent())
+        guard case .groupPrivacy(let inner, let k, .lemma) = largest else { Issue.record("largest user's event \(largest)"); return }
+        #expect(inner == stored && result.extra["largest_user_records"] == .integer(k) && k > 1)
+        #expect(try PLDAccountant().epsilon(for: largest, delta: result.delta) == result.epsilon)
+    } else {
+        #expect(epsilon == result.epsilon, "re-accounted \(epsilon), result says \(result.epsilon)")
+        #expect(try result.largestUserEvent() == nil)
+    }
+    if accounting == "lemma" {
+        guard case .groupPrivacy(_, 2, .lemma) = stored else { Issue.record("the lemma run stored \(stored)"); return }
+        #expect(result.extra["dp_event_unit"] == nil && result.extra["dp_event_group_size"] == nil, "no legacy markers")
+        // RDP re-accounts the same event at user level too (the lemma over RDP is looser).
+        #expect(try RDPAccountant().epsilon(for: stored, delta: result.delta) >= epsilon)
     }
 }
 

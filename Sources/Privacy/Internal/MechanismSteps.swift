@@ -94,6 +94,10 @@ struct MechanismSteps {
                 throw PrivacyError.failureProbabilityNotRepresentable(accountant: accountant, failureProbability: probability)
             }
             try collect(inner, multiplicity: multiplicity, into: &counts, nonPrivate: &nonPrivate, accountant: accountant)
+        case .groupPrivacy:
+            // A conversion of a whole guarantee, not a mechanism step: accountants take it apart
+            // in `privacyCurve(for:)` (`groupPrivacyCurve`) before flattening.
+            throw PrivacyError.unsupportedEvent(accountant: accountant, event: "groupPrivacy (as a privacy-loss distribution or Rényi divergences)")
         case .gaussian, .mixtureOfGaussians, .poissonSampled:
             switch try singleStep(event, accountant: accountant) {
             case .none: return
@@ -130,6 +134,8 @@ struct MechanismSteps {
             return try singleStep(inner, accountant: accountant)
         case .selfComposed, .composed:
             throw PrivacyError.unsupportedEvent(accountant: accountant, event: "poissonSampled of a composition")
+        case .groupPrivacy:
+            throw PrivacyError.groupPrivacyInsideComposition(enclosing: "poissonSampled")
         }
     }
 }
