@@ -58,6 +58,7 @@ analysis-check: build
 	/usr/bin/python3 analysis/make.py --userdp $(USERDP) --out $$scratch >/dev/null && \
 	if diff -r -q analysis $$scratch >/dev/null; then echo "analysis/ is up to date"; rm -rf $$scratch; \
 	else diff -r -q analysis $$scratch; echo "analysis/ is out of date: run make analysis and commit it"; rm -rf $$scratch; exit 1; fi
+	@/usr/bin/python3 analysis/make.py --check-doc
 
 ## Opens every page of analysis/report/ in headless Chromium (scripts/check-report): no console
 ## error, every image shown, every link to an existing file, a screenshot that is not blank; and
