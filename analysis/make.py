@@ -435,7 +435,8 @@ def claim_cells(spec, rows):
     cell_key = spec["cells"]
     best = tuned(rows, sorted(keys) + [cell_key], spec.get("tune"))
     lines = []
-    cells = sorted({cell[-1] for cell in best}, key=lambda v: (number(v), v))
+    # Numeric cells (epsilon) in numeric order, text cells (a dataset name) after them by name.
+    cells = sorted({cell[-1] for cell in best}, key=lambda v: (0, number(v), v) if is_number(v) else (1, 0.0, v))
     for value in cells:
         def side(assignment):
             for cell, (setting, by_seed) in best.items():
@@ -445,6 +446,8 @@ def claim_cells(spec, rows):
             return None
         better, worse = side(spec["better"]), side(spec["worse"])
         if not better or not worse:
+            # A cell with runs on one side only: no test yet, and the claim stays pending.
+            lines.append((value, better[0] if better else "—", worse[0] if worse else "—", math.nan, math.nan, math.nan, 0, False))
             continue
         seeds = sorted(set(better[1]) & set(worse[1]), key=int)
         differences = [number(worse[1][s]["test_perplexity"]) - number(better[1][s]["test_perplexity"]) for s in seeds]
@@ -470,8 +473,10 @@ def claim_comparison(spec, rows):
     cells = claim_cells(spec, rows)
     adjusted = holm([c[5] for c in cells])
     lines = [f"| {spec['cells']} = {c[0]}{'' if c[7] else ' †'} | {c[1]} / {c[2]} | {c[3]:+.3f} | {c[4]:.2f} | {c[5]:.3f} | {a:.3f} | {c[6]} |"
+             if c[6] else f"| {spec['cells']} = {c[0]} † | {c[1]} / {c[2]} | — | — | — | — | 0 |"
              for c, a in zip(cells, adjusted)]
-    result = verdict(cells, adjusted)
+    tested = [(c, a) for c, a in zip(cells, adjusted) if c[6]]
+    result = verdict([c for c, _ in tested], [a for _, a in tested])
     if any(not c[7] for c in cells):
         # A verdict from cells whose tuning or seeds are not all in could flip when they are.
         result = f"pending (incomplete cells, marked †; so far it reads: {result})"
