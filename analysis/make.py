@@ -236,12 +236,7 @@ def make_table(spec, label, userdp, out):
         return f"table `{spec['name']}`: no results for {spec['sweep']} under label {table_label} yet"
     for extension, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
         arguments = [userdp, "sweep", "table", spec["sweep"], "--label", table_label, "--results", os.path.join(ROOT, "results"),
-                     "--rows", spec["rows"], "--cols", spec["cols"], "--format", fmt,
-                     "--output", os.path.join(out, "tables", f"{spec['name']}.{extension}")]
-        if spec.get("metric"):
-            arguments += ["--metric", spec["metric"]]
-        if spec.get("select_best_by"):
-            arguments += ["--select-best-by", spec["select_best_by"], "--over", spec["over"]]
+                     "--format", fmt, "--output", os.path.join(out, "tables", f"{spec['name']}.{extension}")] + table_options(spec)
         os.makedirs(os.path.join(out, "tables"), exist_ok=True)
         subprocess.run(arguments, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     return None
@@ -589,14 +584,19 @@ def check_summary():
     print("docs/RESULTS.md claims summary is up to date")
 
 
+def table_options(spec):
+    """The `userdp sweep table` options a table spec declares: axes, metric and tuning."""
+    options = ["--rows", spec["rows"], "--cols", spec["cols"]]
+    if spec.get("metric"):
+        options += ["--metric", spec["metric"]]
+    if spec.get("select_best_by"):
+        options += ["--select-best-by", spec["select_best_by"], "--over", spec["over"]]
+    return options
+
+
 def table_command(spec, label):
     """The `userdp sweep table` command that prints a table (without the output options)."""
-    words = ["userdp", "sweep", "table", spec["sweep"], "--label", label, "--rows", spec["rows"], "--cols", spec["cols"]]
-    if spec.get("metric"):
-        words += ["--metric", spec["metric"]]
-    if spec.get("select_best_by"):
-        words += ["--select-best-by", spec["select_best_by"], "--over", spec["over"]]
-    return " ".join(words)
+    return " ".join(["userdp", "sweep", "table", spec["sweep"], "--label", label] + table_options(spec))
 
 
 def planned_runs(userdp, sweep_path, label):
