@@ -39,9 +39,7 @@ public enum SweepPreflight {
         }
         for run in plan.runs {
             let config = run.config
-            if config.mechanism == .group, config.accountant == .rdp, config.mechanismOptions.group.accounting == .mixture, config.k > 1 {
-                add("accountant: rdp cannot account group's mixture of Gaussians for k > 1; use \"pld\" or mechanism_options.group.accounting \"lemma\"", run.id)
-            }
+            for problem in config.mechanism.preflightProblems(of: config) { add(problem, run.id) }
             if config.steps > maxSteps {
                 add("steps: \(config.steps) is above \(maxSteps); likely a typo", run.id)
             }
@@ -67,7 +65,8 @@ public enum SweepPreflight {
 
     /// One distinct privacy setting of a plan and the σ it calibrates to.
     public struct PrivacySetting: Sendable, Equatable {
-        /// `user ε=1 δ=1e-05 q=0.05 T=100 pld` (plus k and accounting for `group`).
+        /// `user ε=1 δ=1e-05 q=0.05 T=100 pld`, then the mechanism's calibration details (k and
+        /// accounting for `group`, `MechanismKind.calibrationDetails(of:)`).
         public var description: String
         /// The noise multiplier, or why calibration failed.
         public var sigma: Result<Double, PreflightFailure>
@@ -93,9 +92,8 @@ public enum SweepPreflight {
             guard case .success(let inputs) = facts(config) else { continue }
             let population = inputs.population(mechanism: config.mechanism, k: config.k).units
             guard population > 0, config.batchSize <= Double(population) else { continue }
-            var description = "\(config.mechanism.rawValue) ε=\(JSONValueText.number(config.epsilon)) δ=\(config.delta) q=\(String(format: "%.4g", config.batchSize / Double(population))) T=\(config.steps) \(config.accountant.rawValue)"
-            if config.mechanism == .group { description += " k=\(config.k) \(config.mechanismOptions.group.accounting.rawValue)" }
-            if config.mechanism == .asiLiu { description += " " + config.mechanismOptions.asiLiu.json.canonicalText() }
+            let description = (["\(config.mechanism.rawValue) ε=\(JSONValueText.number(config.epsilon)) δ=\(config.delta) q=\(String(format: "%.4g", config.batchSize / Double(population))) T=\(config.steps) \(config.accountant.rawValue)"]
+                + config.mechanism.calibrationDetails(of: config)).joined(separator: " ")
             if settings[description] == nil {
                 order.append(description)
                 let sigma: Result<Double, PreflightFailure>

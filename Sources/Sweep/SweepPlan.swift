@@ -24,9 +24,9 @@ public struct SweepPlan: Sendable, Equatable {
     /// ids do not include the inputs' content hashes; the runs themselves will fail.
     public var unresolvedInputs: [String] = []
 
-    /// Planned run counts per mechanism, in `Mechanism.allCases` order.
-    public var runsPerMechanism: [(mechanism: RunConfig.Mechanism, runs: Int)] {
-        RunConfig.Mechanism.allCases.compactMap { mechanism in
+    /// Planned run counts per mechanism, in `MechanismKind.allCases` order (registration order).
+    public var runsPerMechanism: [(mechanism: MechanismKind, runs: Int)] {
+        MechanismKind.allCases.compactMap { mechanism in
             let count = runs.filter { $0.config.mechanism == mechanism }.count
             return count > 0 ? (mechanism, count) : nil
         }
@@ -203,7 +203,7 @@ extension SweepDefinition {
 
         var runs: [PlannedRun] = []
         var seen: [String: (description: String, assignment: [String: JSONValue])] = [:]  // run id → first point
-        var collapsed: [RunConfig.Mechanism: (points: Int, keys: Set<String>)] = [:]
+        var collapsed: [MechanismKind: (points: Int, keys: Set<String>)] = [:]
         var unresolved: [String] = []
         var cells: Set<[String]> = []
         // Grid points carry include index -1; included points carry their index.

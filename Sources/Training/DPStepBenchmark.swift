@@ -59,20 +59,22 @@ public struct DPStepBenchmark: Sendable {
         config.contextLength = length
         config.k = recordsPerUser
         config.lora = nil
-        let cases: [(String, RunConfig.Mechanism, TrainingPlan.Population)] = [
-            ("nonprivate", .nonprivate, .sequences(data)),
-            ("record", .record, .sequences(data)),
-            ("user (\(users.count) users × \(recordsPerUser))", .user, .users(users)),
+        // σ = 1 for the private steps: the cost does not depend on it.
+        let cases: [(String, MechanismKind, TrainingPlan.Population, any StepAggregation)] = [
+            ("nonprivate", .nonprivate, .sequences(data), MeanGradientAggregation()),
+            ("record", .record, .sequences(data), ClippedGaussianAggregation(sigma: 1, clipNorm: config.clipNorm)),
+            ("user (\(users.count) users × \(recordsPerUser))", .user, .users(users), ClippedGaussianAggregation(sigma: 1, clipNorm: config.clipNorm)),
         ]
         var rows: [Row] = []
-        for (name, mechanism, population) in cases {
+        for (name, mechanism, population, aggregation) in cases {
             let gpt = GPTModel(config: model, seed: 1)
             if let lora { try gpt.enableLoRA(lora, seed: 1) }
             config.mechanism = mechanism
             // Longest-first selection keeps the user's k records as they are (no resampling).
             let plan = TrainingPlan(population: population, samplingRate: 1, strategy: .longest)
             var runner = StepRunner(
-                config: config, plan: plan, sigma: 1, workers: ModelWorkers(gpt, workers: workers), microBatchTokens: microBatchTokens)
+                config: config, plan: plan, aggregation: aggregation, workers: ModelWorkers(gpt, workers: workers),
+                microBatchTokens: microBatchTokens)
             _ = try runner.step(1)  // warm-up: workspace allocation
             var times: [Double] = []
             for step in 0..<iterations {

@@ -63,7 +63,7 @@ public struct Experiment: Sendable {
 
         // The training population and its privacy accounting.
         let plan = try TrainingPlan(config: config, inputs: inputs, cacheDirectory: cacheDirectory, log: observe)
-        let privacy = try PrivacyPlan(config: config, plan: plan, calibrationDirectory: calibrationDirectory)
+        let privacy = try config.mechanism.definition.privacyPlan(config: config, plan: plan, calibrationDirectory: calibrationDirectory)
         observe(.message(privacy.summary))
 
         if let lora = config.lora {
@@ -78,8 +78,7 @@ public struct Experiment: Sendable {
         // One model replica per BLAS thread the process started with (a sweep's children get one).
         let workers = ModelWorkers(model)
         observe(.message("\(workers.count) worker\(workers.count == 1 ? "" : "s") (model replicas, one BLAS thread each), OpenBLAS core \(BLASEnvironment.coreName)"))
-        var trainer = StepRunner(config: config, plan: plan, sigma: privacy.sigma, workers: workers, asiLiu: privacy.asiLiu)
-        var asiLiuStatistics = privacy.asiLiu.map { AsiLiuRunStatistics(calibration: $0) }
+        var trainer = StepRunner(config: config, plan: plan, aggregation: privacy.aggregation, workers: workers)
         var curve: [CurvePoint] = []
         var trainingTokens = 0
         var unitsSeen = 0
@@ -90,16 +89,9 @@ public struct Experiment: Sendable {
             stepsRun = step
             trainingTokens += outcome.tokens
             unitsSeen += outcome.units
-            // `asi-liu` under `halt`: a failed test ends training here; the model is evaluated
-            // as it is (the failing step made no update).
-            var halted = false
-            if let stepOutcome = outcome.asiLiu {
-                asiLiuStatistics?.record(stepOutcome, step: step)
-                halted = stepOutcome.action == .halt
-                if halted {
-                    observe(.message(String(format: "asi-liu: concentration test failed at step %d (noisy core %.2f < %.2f users): halting", step, stepOutcome.noisyCoreSize, privacy.asiLiu?.noise.passThreshold ?? .nan)))
-                }
-            }
+            // A step may end training (`asi-liu` under `halt`); the model is evaluated as it is.
+            let halted = outcome.halted
+            if let message = outcome.message { observe(.message(message)) }
             var point = CurvePoint(step: step, trainLoss: outcome.meanLoss, units: outcome.units, validationPerplexity: nil)
             // eval_every 0 means only after the last step (docs/CONFIG.md).
             let periodic = config.evalEvery > 0 && step % config.evalEvery == 0
@@ -129,12 +121,8 @@ public struct Experiment: Sendable {
         extra["dataset_hash"] = .string(inputs.datasetHash)
         extra["model_hash"] = .string(try InputFingerprint.modelHash(directory: inputs.modelDirectory))
         extra["train_seconds"] = .number(trainSeconds)
-        if let asiLiuStatistics {
-            extra.merge(asiLiuStatistics.resultExtra) { _, new in new }
-            if let halt = asiLiuStatistics.haltedAtStep {
-                observe(.message("asi-liu: halted at step \(halt) of \(config.steps); the privacy accounting covers all \(config.steps)"))
-            }
-        }
+        extra.merge(trainer.aggregation.resultExtra) { _, new in new }
+        for line in trainer.aggregation.closingMessages(plannedSteps: config.steps) { observe(.message(line)) }
         let result = RunResult(
             config: config, testPerplexity: test, validationPerplexity: validation,
             epsilon: privacy.userEpsilon, delta: config.delta, noiseMultiplier: privacy.sigma,

@@ -106,15 +106,11 @@ public struct InputFacts: Sendable, Equatable {
         self.modelContextLength = modelContextLength
     }
 
-    /// The privacy units a mechanism samples from (`TrainingPlan`): records for `nonprivate`
-    /// and `record`, k records per user for `group`, users for `user` and `asi-liu`. An upper
-    /// bound: training also drops records shorter than two tokens.
-    public func population(mechanism: RunConfig.Mechanism, k: Int) -> (units: Int, name: String) {
-        switch mechanism {
-        case .nonprivate, .record: return (trainRecords, "training records")
-        case .group: return (trainUsers * k, "records (k per training user)")
-        case .user, .asiLiu: return (trainUsers, "training users")
-        }
+    /// The privacy units a mechanism samples from (its ``UnitPopulation``): records for
+    /// `nonprivate` and `record`, k records per user for `group`, users for `user` and
+    /// `asi-liu`. An upper bound: training also drops records shorter than two tokens.
+    public func population(mechanism: MechanismKind, k: Int) -> (units: Int, name: String) {
+        mechanism.definition.population.bound(of: self, k: k)
     }
 
     /// Reads the dataset, splits it with the config's split seed and reads the model's

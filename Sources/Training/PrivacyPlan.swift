@@ -2,129 +2,24 @@ import Foundation
 import Privacy
 import Persistence
 
-/// The privacy side of a run: the calibrated noise multiplier, the run's DP event and the ε it
-/// spends (docs/PRIVACY.md).
-///
-/// - `user`: Poisson-subsampled Gaussian over users, sensitivity C.
-/// - `group`: record-level DP-SGD on k records per user; by default the tight user-level event
-///   (a mixture of Gaussians with Binomial(k, q) weights, Ganesh 2024), or with
-///   `mechanism_options.group.accounting = "lemma"` the record-level event inside a
-///   group-privacy conversion with k (`DPEvent.groupPrivacy`, conversion lemma). Either way the
-///   stored event is the user-level guarantee.
-/// - `record`: calibrated at record level (its target is record-level; the stored event is
-///   record-level); the user-level ε of the largest user, from the same event under the lemma
-///   with k = that user's records (`PerUserPrivacy.lemmaEvent`), is reported beside it.
-/// - `asi-liu`: the noise multiplier z of the test and the mean together, calibrated like
-///   `user`'s σ at δ_acc = 0.9·δ; the event adds the test's failure probability
-///   (`AsiLiuCalibration`, docs/ASI_LIU.md). An infeasible test threshold fails here, before
-///   training.
-/// - `nonprivate`: no noise, ε = ∞.
+/// The privacy side of a run, as its mechanism calibrated it
+/// (``Mechanism/privacyPlan(config:plan:calibrationDirectory:)``, docs/PRIVACY.md): the noise
+/// multiplier, the ε spent at user level, the run's DP event as stored in `result.json`, the
+/// calibration's `extra` fields, a line for the log, and the per-step aggregation that adds the
+/// calibrated noise.
 struct PrivacyPlan {
+    /// σ (z for `asi-liu`); 0 for `nonprivate`.
     let sigma: Double
+    /// The user-level ε spent (for `record`, the largest user's); ∞ for `nonprivate`.
     let userEpsilon: Double
+    /// The run's DP event as JSON; null for `nonprivate`.
     let eventJSON: JSONValue
+    /// The calibration's fields of `result.json`'s `extra`.
     let extra: [String: JSONValue]
+    /// One line for the log.
     let summary: String
-    /// The `asi-liu` calibration (noise of the test and the mean); nil for other mechanisms.
-    let asiLiu: AsiLiuCalibration?
-
-    init(config: RunConfig, plan: TrainingPlan, calibrationDirectory: URL) throws {
-        let accountant = config.accountantKind
-        if config.mechanism == .asiLiu {
-            self = try PrivacyPlan(asiLiu: config, plan: plan, accountant: accountant, calibrationDirectory: calibrationDirectory)
-            return
-        }
-        asiLiu = nil
-        let unit: PrivacyUnitEvent
-        var kind = accountant
-        switch config.mechanism {
-        case .nonprivate:
-            sigma = 0
-            userEpsilon = .infinity
-            eventJSON = .null
-            extra = [:]
-            summary = "nonprivate: no clipping, no noise, ε = ∞"
-            return
-        case .record:
-            unit = .record
-        case .group:
-            unit = .groupOfRecords(config.k)
-            if config.mechanismOptions.group.accounting == .lemma { kind = .groupLemma(base: accountant) }
-        case .user, .asiLiu:
-            unit = .user
-        }
-        let request = CalibrationRequest(
-            unit: unit, samplingRate: plan.samplingRate, steps: config.steps, targetEpsilon: config.epsilon,
-            delta: config.delta, accountant: kind)
-        let cache = try CalibrationCache(directory: calibrationDirectory)
-        let calibration = try NoiseCalibration(cache: cache).calibrate(request)
-        sigma = calibration.sigma
-        // Recompute ε for the exact event the run executes; never trust a cached number alone.
-        let event = try kind.event(for: unit, q: plan.samplingRate, sigma: sigma, steps: config.steps)
-        let achieved = try kind.makeAccountant().epsilon(for: event, delta: config.delta)
-        guard achieved <= config.epsilon * (1 + 1e-12) else {
-            throw TrainingError.epsilonExceedsTarget(achieved: achieved, target: config.epsilon)
-        }
-        eventJSON = try JSONValue(parsing: JSONEncoder().encode(event))
-        // For the lemma, `event` is the user-level event itself (the record-level event inside a
-        // group-privacy conversion with k). Results written before the lemma was an event stored
-        // the record-level event with `extra.dp_event_unit` and `extra.dp_event_group_size`;
-        // `RunResult.privacyEvent()` reads both forms.
-        var extra: [String: JSONValue] = ["accountant": .string(kind.summary), "calibrated_epsilon": .number(achieved)]
-        if config.mechanism == .record {
-            // The record-level guarantee, and what it means for the user with the most records.
-            extra["record_epsilon"] = .number(achieved)
-            let largest = max(plan.largestUserRecords, 1)
-            extra["largest_user_records"] = .integer(largest)
-            let lemma = try? accountant.makeAccountant().epsilon(
-                for: PerUserPrivacy.lemmaEvent(records: largest, recordLevel: event), delta: config.delta)
-            userEpsilon = lemma ?? .infinity
-        } else {
-            userEpsilon = achieved
-        }
-        self.extra = extra
-        summary = String(format: "calibrated σ = %.5f for ε = %g, δ = %g, q = %.5g, T = %d (%@): ε spent %.5f",
-                         sigma, config.epsilon, config.delta, plan.samplingRate, config.steps, kind.summary, achieved)
-    }
-}
-
-extension PrivacyPlan {
-    /// The `asi-liu` plan: calibrate z with the shared noise search and cache, build the run's
-    /// `DPEvent` (with the test's failure probability), and check that its ε at the full δ
-    /// meets the target.
-    private init(asiLiu config: RunConfig, plan: TrainingPlan, accountant: AccountantKind, calibrationDirectory: URL) throws {
-        let settings = config.mechanismOptions.asiLiu
-        let expectedUsers = plan.samplingRate * Double(plan.populationSize)
-        let calibration = try AsiLiuCalibration.calibrate(
-            epsilon: config.epsilon, delta: config.delta, samplingRate: plan.samplingRate, steps: config.steps,
-            expectedUsers: expectedUsers, settings: settings, accountantKind: accountant,
-            noiseCalibration: NoiseCalibration(cache: try CalibrationCache(directory: calibrationDirectory)))
-        let event = try calibration.privacyEvent()
-        // Recompute ε for the exact event the run executes, as for the other mechanisms.
-        let achieved = try accountant.makeAccountant().epsilon(for: event, delta: config.delta)
-        guard achieved <= config.epsilon * (1 + 1e-12) else {
-            throw TrainingError.epsilonExceedsTarget(achieved: achieved, target: config.epsilon)
-        }
-        sigma = calibration.noiseMultiplier
-        userEpsilon = achieved
-        asiLiu = calibration
-        eventJSON = try JSONValue(parsing: JSONEncoder().encode(event))
-        let noise = calibration.noise
-        extra = [
-            "accountant": .string(accountant.summary), "calibrated_epsilon": JSONValue.number(achieved).normalized,
-            "asi_liu_test_sigma": JSONValue.number(noise.testSigma).normalized,
-            "asi_liu_mean_sigma": JSONValue.number(noise.meanSigma).normalized,
-            "asi_liu_pass_threshold": JSONValue.number(noise.passThreshold).normalized,
-            "asi_liu_margin": JSONValue.number(calibration.margin).normalized,
-            "asi_liu_core_lower_bound": JSONValue.number(calibration.coreLowerBound).normalized,
-            "asi_liu_mean_sensitivity": JSONValue.number(calibration.meanSensitivity).normalized,
-            "asi_liu_test_failure_probability": JSONValue.number(calibration.testFailureProbability).normalized,
-        ]
-        summary = String(
-            format: "asi-liu: calibrated z = %.5f (test σ_W = %.3f users, mean σ_μ = %.4g per coordinate, pass at Ŵ ≥ %.2f, core bound Θ₀ = %.2f) for ε = %g, δ = %g, q = %.5g, T = %d (%@): ε spent %.5f",
-            calibration.noiseMultiplier, noise.testSigma, noise.meanSigma, noise.passThreshold, calibration.coreLowerBound,
-            config.epsilon, config.delta, plan.samplingRate, config.steps, accountant.summary, achieved)
-    }
+    /// The step that uses the calibrated noise.
+    let aggregation: any StepAggregation
 }
 
 extension RunConfig {
@@ -146,6 +41,6 @@ public enum NoisePreview {
         // themselves are not needed.
         let plan = TrainingPlan(
             population: .sequences(Array(repeating: [], count: population)), samplingRate: config.batchSize / Double(population))
-        return try PrivacyPlan(config: config, plan: plan, calibrationDirectory: calibrationDirectory).sigma
+        return try config.mechanism.definition.privacyPlan(config: config, plan: plan, calibrationDirectory: calibrationDirectory).sigma
     }
 }

@@ -17,7 +17,7 @@ import Persistence
 ///   canonical form: integral values without ".0", others in shortest round-trip form, no
 ///   whitespace). Two configs that mean the same experiment have the same canonical text, so
 ///   sweeps hash it into run ids. Keys the configured mechanism never reads
-///   (`Mechanism.ignoredKeys`, for example ε for `nonprivate`, k for `record`) and options of
+///   (`MechanismKind.ignoredKeys`, for example ε for `nonprivate`, k for `record`) and options of
 ///   other mechanisms are validated but dropped (reset to their defaults in the value, absent
 ///   from the canonical form), so they never split ids. Version 2 introduced this dropping.
 /// - Units: `epsilon` and `delta` are the target (ε, δ) at the privacy unit of the mechanism
@@ -45,7 +45,7 @@ public struct RunConfig: Sendable, Hashable {
     /// Base model directory. Default `"models/base"`.
     public var model: String = "models/base"
     /// Training mechanism. Default `.user`.
-    public var mechanism: Mechanism = .user
+    public var mechanism: MechanismKind = .user
     /// Target ε (> 0 for private mechanisms; ignored by `nonprivate`). Default 8.
     public var epsilon: Double = 8
     /// Target δ in (0, 1) for private mechanisms; ignored by `nonprivate`. Default 1e-5.
@@ -89,53 +89,6 @@ public struct RunConfig: Sendable, Hashable {
     public init() {}
 
     // MARK: Nested domain types
-
-    /// Training mechanisms (docs/TRAINING.md). To add one: add a case, decide `isPrivate`, and if it
-    /// has options add a struct to `MechanismOptions` and a branch to its parser.
-    public enum Mechanism: String, Sendable, Hashable, CaseIterable, Codable {
-        /// Fine-tuning without clipping or noise.
-        case nonprivate
-        /// Record-level DP-SGD on all records (Abadi et al. 2016); user level only through
-        /// group privacy for the largest user.
-        case record
-        /// Group Privacy: k records per user, record-level DP-SGD, user-level accounting.
-        case group
-        /// User-wise DP-SGD: sample users, clip the mean of k unit gradients per user.
-        case user
-        /// Asi & Liu 2024 (arXiv 2311.03797) as userdp implements it (docs/ASI_LIU.md): sample
-        /// users like `user`, privately test whether their unclipped mean gradients are
-        /// concentrated, drop outliers, add noise scaled to the radius τ; halt or skip on a
-        /// failed test. Options under `mechanism_options.asi_liu`.
-        case asiLiu = "asi-liu"
-
-        /// Whether the mechanism spends a privacy budget (so ε and δ must be valid).
-        public var isPrivate: Bool { self != .nonprivate }
-
-        /// Top-level config keys this mechanism never reads, derived from what training does
-        /// (TrainingPlan, PrivacyPlan, StepRunner): `nonprivate` trains on every record without
-        /// clipping, noise or accounting; `record` trains on every record (no k, no selection);
-        /// `asi-liu` bounds sensitivity with its radius τ, not with `clip_norm`. These keys are
-        /// left out of the canonical form, so they never give one experiment two run ids.
-        public var ignoredKeys: Set<String> {
-            switch self {
-            case .nonprivate: return ["accountant", "clip_norm", "delta", "epsilon", "k", "selection"]
-            case .record: return ["k", "selection"]
-            case .group, .user: return []
-            case .asiLiu: return ["clip_norm"]
-            }
-        }
-
-        /// Whether the mechanism reads the value at a dotted key path (`epsilon`,
-        /// `selection.order`, `mechanism_options.group.accounting`). Keys it ignores resolve to
-        /// `n/a` in sweeps and tables.
-        public func reads(keyPath: String) -> Bool {
-            let top = String(keyPath.split(separator: ".").first ?? Substring(keyPath))
-            if ignoredKeys.contains(top) { return false }
-            if keyPath.hasPrefix("mechanism_options.group") { return self == .group }
-            if keyPath.hasPrefix("mechanism_options.asi_liu") { return self == .asiLiu }
-            return true
-        }
-    }
 
     /// A selection strategy and its options (docs/DATASETS.md). JSON: a strategy name, or an object
     /// `{"strategy": name, ...options}`; the canonical form is always the object.
@@ -217,24 +170,6 @@ public struct RunConfig: Sendable, Hashable {
         public var group: GroupOptions = GroupOptions()
         /// Options of `asi-liu` (JSON key `asi_liu`; defaults in `AsiLiuSettings`).
         public var asiLiu: AsiLiuSettings = AsiLiuSettings()
-        /// The all-defaults options.
-        public init() {}
-    }
-
-    /// Options of the `group` mechanism.
-    public struct GroupOptions: Sendable, Hashable {
-        /// How `group` turns its record-level mechanism into a user-level guarantee.
-        public enum Accounting: String, Sendable, Hashable, CaseIterable, Codable {
-            /// Tight: per step the user's records in the batch are Binomial(k, q), a mixture of
-            /// Gaussians with sensitivities 0..kC (Ganesh 2024, arXiv 2401.10294).
-            case mixture
-            /// The group-privacy lemma: record-level (ε', δ') gives user-level
-            /// (kε', k·e^{(k−1)ε'}·δ').
-            case lemma
-        }
-
-        /// Default `.mixture`.
-        public var accounting: Accounting = .mixture
         /// The all-defaults options.
         public init() {}
     }

@@ -10,11 +10,10 @@ extension RunConfig {
     /// `mechanism.ignoredKeys` are absent), the selection as an object, and only the configured
     /// mechanism's options.
     public var json: JSONValue {
-        var options: [String: JSONValue] = [:]
-        if mechanism == .group {
-            options["group"] = .object(["accounting": .string(mechanismOptions.group.accounting.rawValue)])
-        }
-        if mechanism == .asiLiu { options["asi_liu"] = mechanismOptions.asiLiu.json }
+        let options: [String: JSONValue] = [
+            "group": .object(["accounting": .string(mechanismOptions.group.accounting.rawValue)]),
+            "asi_liu": mechanismOptions.asiLiu.json,
+        ].filter { key, _ in mechanism.reads(keyPath: "mechanism_options.\(key)") }
         var object: [String: JSONValue] = [
             "version": .integer(RunConfig.currentVersion),
             "dataset": .string(dataset),

@@ -16,6 +16,13 @@ extension RunConfig {
         "optimizer", "seed", "selection", "split_seed", "steps", "version",
     ]
 
+    /// The top-level keys every mechanism reads; each mechanism declares the others it reads
+    /// (``MechanismKind/ignoredKeys`` are the rest).
+    public static let keysEveryMechanismReads: Set<String> = [
+        "batch_size", "context_length", "dataset", "eval_every", "learning_rate", "lora", "mechanism", "mechanism_options",
+        "model", "optimizer", "seed", "split_seed", "steps", "version",
+    ]
+
     /// Every dotted key path a value can be set at (top-level keys and the keys inside
     /// `selection`, `lora` and `mechanism_options`), sorted. Sweeps check their grid keys
     /// against it.
@@ -59,7 +66,7 @@ extension RunConfig {
         }
         if let v = try root.string("dataset", expected: "a dataset name or path") { dataset = v }
         if let v = try root.string("model", expected: "a model directory") { model = v }
-        if let v = try root.choice("mechanism", Mechanism.self) { mechanism = v }
+        if let v = try root.choice("mechanism", MechanismKind.self) { mechanism = v }
         if let v = try root.number("epsilon") { epsilon = v }
         if let v = try root.number("delta") { delta = v }
         if let v = try root.integer("k", minimum: 1, expected: "a positive integer") { k = v }
@@ -96,8 +103,8 @@ extension RunConfig {
         }
         // Options of other mechanisms and keys this mechanism ignores were validated above but
         // do not describe this run: reset them, so equal experiments are equal values.
-        if mechanism != .group { mechanismOptions.group = GroupOptions() }
-        if mechanism != .asiLiu { mechanismOptions.asiLiu = AsiLiuSettings() }
+        if !mechanism.reads(keyPath: "mechanism_options.group") { mechanismOptions.group = GroupOptions() }
+        if !mechanism.reads(keyPath: "mechanism_options.asi_liu") { mechanismOptions.asiLiu = AsiLiuSettings() }
         let defaults = RunConfig()
         let ignored = mechanism.ignoredKeys
         if ignored.contains("epsilon") { epsilon = defaults.epsilon }

@@ -49,6 +49,15 @@ public struct RunResult: Sendable, Equatable, Codable {
     /// Mechanism-specific metrics.
     public var extra: [String: JSONValue]
 
+    /// The `extra` keys every run writes (`Experiment.run`): the base model's validation
+    /// perplexity, the per-stream test perplexity, the population and split sizes, the number of
+    /// trainable parameters, the inputs' content hashes and the training time. Each mechanism
+    /// adds its own (`Mechanism.resultKeys`).
+    public static let commonExtraKeys: Set<String> = [
+        "base_validation_perplexity", "test_stream_perplexity", "population_units", "train_users", "train_records",
+        "trainable_parameters", "dataset_hash", "model_hash", "train_seconds",
+    ]
+
     /// A result with every field given; `extra` defaults to empty.
     public init(
         config: RunConfig, testPerplexity: Double, validationPerplexity: Double, epsilon: Double, delta: Double,

@@ -82,7 +82,7 @@ extension RunResult {
     /// is the result's `epsilon`. Nil for other mechanisms and for results without that count.
     /// - Throws: what ``privacyEvent()`` throws.
     public func largestUserEvent() throws(StoredEventError) -> DPEvent? {
-        guard config.mechanism == .record, case .integer(let records)? = extra["largest_user_records"]?.normalized, records >= 1,
+        guard config.mechanism.eventUnit == .record, case .integer(let records)? = extra["largest_user_records"]?.normalized, records >= 1,
             let recordLevel = try privacyEvent()
         else { return nil }
         do {

@@ -4,19 +4,22 @@ import LinearAlgebra
 import Randomness
 import UserData
 
-/// What a mechanism samples each step (its privacy unit) and how it turns sampled units into
-/// token sequences (docs/TRAINING.md).
-///
-/// - `nonprivate` and `record`: every training record (first L+1 tokens) is a unit.
-/// - `group`: the selection strategy is applied once per user to get exactly k records per user
-///   (resampling users with fewer); the N·k records are the units.
-/// - `user` (and `asi-liu`): users are the units; each sampled user contributes k sequences
-///   chosen afresh at every step.
-/// A sequence holds at most L+1 tokens, i.e. L next-token predictions.
+/// The population a run samples its privacy units from, as its mechanism declares it
+/// (``Mechanism/population``, ``UnitPopulation``; docs/TRAINING.md), with the sampling rate and
+/// what turns a sampled user into sequences (the selection strategy and its scores).
 struct TrainingPlan {
+    /// The units: token sequences (one each), or users (k sequences selected per step).
     enum Population {
         case sequences([[Int32]])
         case users([TokenizedUser])
+
+        /// The number of units.
+        var count: Int {
+            switch self {
+            case .sequences(let s): return s.count
+            case .users(let u): return u.count
+            }
+        }
     }
 
     let population: Population
@@ -27,12 +30,7 @@ struct TrainingPlan {
     /// Records of the largest training user (for the `record` mechanism's group bound).
     let largestUserRecords: Int
 
-    var populationSize: Int {
-        switch population {
-        case .sequences(let s): return s.count
-        case .users(let u): return u.count
-        }
-    }
+    var populationSize: Int { population.count }
 
     /// A plan given directly (tests, benchmarks).
     init(population: Population, samplingRate: Double, strategy: SelectionStrategy = .random, scores: [String: Double]? = nil, separator: Int32 = 0, largestUserRecords: Int = 1) {
@@ -44,43 +42,31 @@ struct TrainingPlan {
         self.largestUserRecords = largestUserRecords
     }
 
+    /// The plan of a run of `config` on `inputs`' training users. Perplexity scores are computed
+    /// (or read from the cache) only when the mechanism reads the selection and the strategy
+    /// ranks by perplexity.
+    /// - Throws: `TrainingError.noTrainingUnits` for an empty population,
+    ///   `.batchLargerThanPopulation` when `batch_size` exceeds it.
     init(config: RunConfig, inputs: ExperimentInputs, cacheDirectory: URL, log: (TrainingEvent) -> Void) throws {
         let train = inputs.train
-        let windowLength = config.contextLength + 1
+        let mechanism = config.mechanism.definition
         separator = train.separator
         largestUserRecords = train.users.map(\.records.count).max() ?? 0
         strategy = try SelectionStrategy(name: config.selection.strategy.rawValue, order: config.selection.order)
-        if strategy.needsScores, config.mechanism == .group || config.mechanism == .user || config.mechanism == .asiLiu {
+        if strategy.needsScores, config.mechanism.reads(keyPath: "selection") {
             scores = try ExperimentInputs.perplexityScores(inputs: inputs, cacheDirectory: cacheDirectory, contextLength: config.contextLength, log: log)
         } else {
             scores = nil
         }
-        let unitName: String
-        switch config.mechanism {
-        case .nonprivate, .record:
-            population = .sequences(train.users.flatMap(\.records).filter { $0.count >= 2 }.map { Array($0.prefix(windowLength)) })
-            unitName = "records"
-        case .group:
-            let units = try train.groupPrivacyUnits(
-                strategy: strategy, unitsPerUser: config.k, contextLength: windowLength, scores: scores,
-                seed: UInt64(bitPattern: Int64(config.seed)))
-            population = .sequences(units.flatMap { $0 })
-            unitName = "records (k per user)"
-        case .user, .asiLiu:
-            population = .users(train.users.filter { user in user.records.contains { $0.count >= 2 } })
-            unitName = "users"
-        }
-        let count: Int
-        switch population {
-        case .sequences(let s): count = s.count
-        case .users(let u): count = u.count
-        }
+        let units = try mechanism.population.units(of: train, config: config, strategy: strategy, scores: scores)
+        population = units.population
+        let count = units.population.count
         guard count > 0 else { throw TrainingError.noTrainingUnits(mechanism: config.mechanism.rawValue) }
         guard config.batchSize <= Double(count) else {
-            throw TrainingError.batchLargerThanPopulation(batchSize: config.batchSize, units: count, unitName: unitName)
+            throw TrainingError.batchLargerThanPopulation(batchSize: config.batchSize, units: count, unitName: units.name)
         }
         samplingRate = config.batchSize / Double(count)
-        log(.message("\(config.mechanism.rawValue): \(count) \(unitName), sampling rate q = \(samplingRate)"))
+        log(.message("\(config.mechanism.rawValue): \(count) \(units.name), sampling rate q = \(samplingRate)"))
     }
 }
 
@@ -94,7 +80,6 @@ extension SelectionStrategy {
         }
     }
 }
-
 extension ExperimentInputs {
     /// Perplexity of every training record under the base model, cached per (dataset, model).
     static func perplexityScores(inputs: ExperimentInputs, cacheDirectory: URL, contextLength: Int, log: (TrainingEvent) -> Void) throws -> [String: Double] {

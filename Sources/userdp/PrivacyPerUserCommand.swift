@@ -95,7 +95,7 @@ struct PrivacyPerUserCommand: ParsableCommand {
             do { result = try RunResult(contentsOf: url) } catch {
                 throw CommandFailure(message: "\(url.path): not a readable result (\(error.localizedDescription))")
             }
-            guard result.config.mechanism == .record else {
+            guard result.config.mechanism.eventUnit == .record else {
                 throw CommandFailure(message: "\(url.path): mechanism is \(result.config.mechanism.rawValue); per-user accounting needs a record-level run (mechanism record)")
             }
             (q, sigma, steps) = (result.samplingRate, result.noiseMultiplier, result.steps)

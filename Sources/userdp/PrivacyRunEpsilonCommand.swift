@@ -55,12 +55,13 @@ extension PrivacyEpsilonCommand {
             if case .deltaOutOfRange = error { throw CommandFailure(message: error.localizedDescription) }
             throw CommandFailure(message: "\(file.path): its event cannot be re-accounted with \(kind.summary): \(error.localizedDescription)")
         }
-        let level = result.config.mechanism == .record ? "record" : "user"
-        let guarantee = describe(result, event: reaccounted?.event)
+        let mechanism = result.config.mechanism
+        let level = mechanism.eventUnit.rawValue
+        let guarantee = mechanism.guarantee(of: result, event: reaccounted?.event)
         let report = RunReport(
-            run: runDirectory, mechanism: result.config.mechanism.rawValue, level: level, guarantee: guarantee,
+            run: runDirectory, mechanism: mechanism.rawValue, level: level, guarantee: guarantee,
             accountant: kind.summary, delta: options.delta, epsilon: reaccounted?.epsilon ?? .infinity,
-            recordedDelta: result.delta, recordedEpsilon: recordedEpsilon(result), targetEpsilon: result.config.epsilon,
+            recordedDelta: result.delta, recordedEpsilon: mechanism.recordedEventEpsilon(of: result), targetEpsilon: result.config.epsilon,
             largestUser: reaccounted?.largestUser.map { RunReport.LargestUser(records: $0.records, epsilon: $0.epsilon) },
             event: reaccounted?.event)
         if options.json {
@@ -77,40 +78,6 @@ extension PrivacyEpsilonCommand {
         if !reaccounted.epsilon.isFinite { print(noFiniteEpsilonReason(reaccounted.event)) }
         if let largest = reaccounted.largestUser {
             print("user-level epsilon of the user with the most records (\(largest.records), group-privacy lemma) = \(format(largest.epsilon)) at delta = \(options.delta)")
-        }
-    }
-
-    /// The recorded ε of the event's own level: record-level for `record` runs (whose `epsilon`
-    /// is the largest user's), the result's `epsilon` otherwise.
-    private func recordedEpsilon(_ result: RunResult) -> Double {
-        if result.config.mechanism == .record {
-            switch result.extra["record_epsilon"]?.normalized {
-            case .integer(let value)?: return Double(value)
-            case .number(let value)?: return value
-            default: return .nan
-            }
-        }
-        return result.epsilon
-    }
-
-    /// One line on what the stored event guarantees.
-    private func describe(_ result: RunResult, event: DPEvent?) -> String {
-        let config = result.config
-        let steps = "q = \(result.samplingRate), sigma = \(result.noiseMultiplier), T = \(result.steps)"
-        switch config.mechanism {
-        case .nonprivate:
-            return "nonprivate run (no clipping, no noise)"
-        case .record:
-            return "record-level DP-SGD (\(steps)); its event is record-level"
-        case .user:
-            return "User-wise DP-SGD (\(steps)); user-level event: Poisson-subsampled Gaussian over users"
-        case .group:
-            if case .groupPrivacy(_, let k, let conversion)? = event {
-                return "Group Privacy, k = \(k) (\(steps)); user-level event: the record-level event converted to groups of \(k) by the group-privacy \(conversion.rawValue)"
-            }
-            return "Group Privacy, k = \(config.k) (\(steps)); user-level event: tight mixture of Gaussians (Binomial(\(config.k), q) records per step)"
-        case .asiLiu:
-            return "Asi & Liu (\(steps)); user-level event: subsampled Gaussian with the concentration test's failure probability"
         }
     }
 

@@ -40,7 +40,7 @@ struct PrivacyRunEpsilonTests {
         return directory
     }
 
-    static func config(_ mechanism: RunConfig.Mechanism, target: Double, lemma: Bool = false) -> RunConfig {
+    static func config(_ mechanism: MechanismKind, target: Double, lemma: Bool = false) -> RunConfig {
         var config = RunConfig()
         config.mechanism = mechanism
         config.k = 4

@@ -41,7 +41,7 @@ public struct TinyWorld {
 
     /// A run config on this world: a few LoRA steps (rank 2 on `c_attn`) on 16-token sequences,
     /// k = 2, 4 units per step, validation only after the last step.
-    public func config(mechanism: RunConfig.Mechanism = .user, steps: Int = 3) -> RunConfig {
+    public func config(mechanism: MechanismKind = .user, steps: Int = 3) -> RunConfig {
         var config = RunConfig()
         config.dataset = dataset.path
         config.model = model.path

@@ -36,6 +36,7 @@ private func number(_ result: RunResult, _ key: String) -> Double? {
 private func checkedResult(_ world: TrainingWorld, _ name: String, _ outcome: ExperimentOutcome) throws -> RunResult {
     let result = try RunResult(contentsOf: world.root.appendingPathComponent(name).appendingPathComponent("result.json"))
     #expect(result == outcome.result)
+    #expect(Set(result.extra.keys) == RunResult.commonExtraKeys.union(MechanismKind.asiLiu.definition.resultKeys))
     #expect(result.epsilon <= 8 && result.epsilon > 7, "ε spent \(result.epsilon)")
     let event = try JSONDecoder().decode(DPEvent.self, from: JSONEncoder().encode(result.dpEvent))
     let recomputed = try AccountantKind.pld().makeAccountant().epsilon(for: event, delta: result.delta)
@@ -148,9 +149,12 @@ private func infeasibleTestIsRefusedBeforeTraining(_ world: TrainingWorld) throw
         let model = GPTModel(config: modelConfig, seed: 3)
         let reference = GPTModel(config: modelConfig, seed: 3)
         let before = model.trainableParameters()
-        var runner = StepRunner(config: config, plan: plan, sigma: calibration.noiseMultiplier, model: model, microBatchTokens: 256, asiLiu: calibration)
+        var runner = StepRunner(
+            config: config, plan: plan, aggregation: AsiLiuAggregation(calibration: calibration, settings: config.mechanismOptions.asiLiu),
+            model: model, microBatchTokens: 256)
         let units = try runner.sampledUnits(Array(users.indices), step: 1)
-        let outcome = try #require(try runner.step(1).asiLiu)
+        _ = try runner.step(1)
+        let outcome = try #require((runner.aggregation as? AsiLiuAggregation)?.lastOutcome)
         let after = model.trainableParameters()
 
         if tau > 1 {

@@ -260,9 +260,9 @@ struct IgnoredKeyTests {
         let u1 = try RunConfig(data: Data(#"{"mechanism": "user", "k": 9}"#.utf8))
         #expect(u1 != (try RunConfig(data: Data(#"{"mechanism": "user"}"#.utf8))))
         #expect(try RunConfig(data: Data(a.canonicalText.utf8)) == a)
-        #expect(RunConfig.Mechanism.asiLiu.reads(keyPath: "clip_norm") == false)
-        #expect(RunConfig.Mechanism.user.reads(keyPath: "mechanism_options.group.accounting") == false)
-        #expect(RunConfig.Mechanism.group.reads(keyPath: "mechanism_options.group.accounting"))
-        #expect(RunConfig.Mechanism.nonprivate.reads(keyPath: "selection.order") == false)
+        #expect(MechanismKind.asiLiu.reads(keyPath: "clip_norm") == false)
+        #expect(MechanismKind.user.reads(keyPath: "mechanism_options.group.accounting") == false)
+        #expect(MechanismKind.group.reads(keyPath: "mechanism_options.group.accounting"))
+        #expect(MechanismKind.nonprivate.reads(keyPath: "selection.order") == false)
     }
 }

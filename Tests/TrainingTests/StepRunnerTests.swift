@@ -17,7 +17,7 @@ private func fixture(seed: UInt64 = 3, sequences count: Int = 12) -> (GPTModel, 
     return (model, sequences)
 }
 
-private func config(_ mechanism: RunConfig.Mechanism, clipNorm: Double = 1, lr: Double = 0.1, k: Int = 2) -> RunConfig {
+private func config(_ mechanism: MechanismKind, clipNorm: Double = 1, lr: Double = 0.1, k: Int = 2) -> RunConfig {
     var c = RunConfig()
     c.mechanism = mechanism
     c.clipNorm = clipNorm
@@ -119,8 +119,8 @@ private func norm(_ v: [Float]) -> Double { v.reduce(0) { $0 + Double($1) * Doub
 /// the parameters one worker gives: the partition and the order of the sum do not depend on
 /// the worker count. Covers the clipped user-level step, the non-private step and several
 /// rounds of micro-batches.
-@Test(arguments: [RunConfig.Mechanism.user, .nonprivate, .record])
-func stepsAreIdenticalForEveryWorkerCount(mechanism: RunConfig.Mechanism) throws {
+@Test(arguments: [MechanismKind.user, .nonprivate, .record])
+func stepsAreIdenticalForEveryWorkerCount(mechanism: MechanismKind) throws {
     var rng = Philox(seed: 8, stream: "users")
     let users = (0..<10).map { u in
         TokenizedUser(user: "u\(u)", records: (0..<(1 + u % 4)).map { _ in (0..<(4 + u)).map { _ in Int32(rng.next() % 40) } })

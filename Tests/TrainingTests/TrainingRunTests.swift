@@ -11,7 +11,7 @@ import UserData
 extension TrainingWorld {
     /// A run of `mechanism` on the world: ε 4, `batch` units per step, `steps` steps,
     /// validation every 2 steps.
-    fileprivate func config(_ mechanism: RunConfig.Mechanism, batch: Double = 6, steps: Int = 4) -> RunConfig {
+    fileprivate func config(_ mechanism: MechanismKind, batch: Double = 6, steps: Int = 4) -> RunConfig {
         var config = tiny.config(mechanism: mechanism, steps: steps)
         config.epsilon = 4
         config.batchSize = batch
@@ -20,8 +20,8 @@ extension TrainingWorld {
     }
 }
 
-@Test(arguments: [RunConfig.Mechanism.nonprivate, .record, .group, .user])
-func trainWritesResultCurveAndLog(mechanism: RunConfig.Mechanism) throws {
+@Test(arguments: [MechanismKind.nonprivate, .record, .group, .user])
+func trainWritesResultCurveAndLog(mechanism: MechanismKind) throws {
     let world = try TrainingWorld(users: 30, label: "train")
     defer { try? FileManager.default.removeItem(at: world.root) }
     let out = world.root.appendingPathComponent("run")
@@ -33,6 +33,8 @@ func trainWritesResultCurveAndLog(mechanism: RunConfig.Mechanism) throws {
     let curve = try String(contentsOf: out.appendingPathComponent("curve.csv"), encoding: .utf8)
     #expect(curve.split(separator: "\n").count == 1 + 4)
     #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("log").path))
+    // The extra fields are those every run writes and those the mechanism declares.
+    #expect(Set(result.extra.keys) == RunResult.commonExtraKeys.union(mechanism.definition.resultKeys))
     switch mechanism {
     case .nonprivate:
         #expect(result.epsilon == .infinity && result.noiseMultiplier == 0)
@@ -54,7 +56,7 @@ func trainWritesResultCurveAndLog(mechanism: RunConfig.Mechanism) throws {
 func reaccountingTheStoredEventGivesTheResultsEpsilon(mechanism: String, accounting: String) throws {
     let world = try TrainingWorld(users: 30, label: "train")
     defer { try? FileManager.default.removeItem(at: world.root) }
-    var config = world.config(RunConfig.Mechanism(rawValue: mechanism)!)
+    var config = world.config(MechanismKind(rawValue: mechanism)!)
     if accounting == "lemma" { config.mechanismOptions.group.accounting = .lemma }
     _ = try world.train(config, "run")
     let result = try RunResult(contentsOf: world.root.appendingPathComponent("run/result.json"))

@@ -1,4 +1,5 @@
 import Foundation
+import LanguageModel
 import TestSupport
 @testable import Training
 
@@ -26,5 +27,24 @@ struct TrainingWorld {
         try TrainingRun.execute(
             config: config, directory: root.appendingPathComponent(name), cacheDirectory: root.appendingPathComponent("cache"),
             calibrationDirectory: TrainingWorld.calibrations)
+    }
+}
+
+extension StepRunner {
+    /// A runner of a DP-SGD mechanism (`record`, `group`, `user`) at noise multiplier σ, or of
+    /// `nonprivate` (σ unused): the aggregation their privacy plans would hand over.
+    init(
+        config: RunConfig, plan: TrainingPlan, sigma: Double, workers: ModelWorkers,
+        microBatchTokens: Int = StepRunner.defaultMicroBatchTokens
+    ) {
+        precondition(config.mechanism != .asiLiu, "asi-liu's aggregation needs its calibration")
+        let aggregation: any StepAggregation =
+            config.mechanism.isPrivate ? ClippedGaussianAggregation(sigma: sigma, clipNorm: config.clipNorm) : MeanGradientAggregation()
+        self.init(config: config, plan: plan, aggregation: aggregation, workers: workers, microBatchTokens: microBatchTokens)
+    }
+
+    /// The same on one thread (no replicas).
+    init(config: RunConfig, plan: TrainingPlan, sigma: Double, model: GPTModel, microBatchTokens: Int = StepRunner.defaultMicroBatchTokens) {
+        self.init(config: config, plan: plan, sigma: sigma, workers: ModelWorkers(model, workers: 1), microBatchTokens: microBatchTokens)
     }
 }
