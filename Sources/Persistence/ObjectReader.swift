@@ -29,7 +29,7 @@ public struct ObjectReader<Failure: KeyPathError> {
         guard case .object(let entries) = value else {
             throw .invalidValue(keyPath: keyPath.isEmpty ? "config" : keyPath, expected: expected, got: value.shortText)
         }
-        if let unknown = entries.keys.filter({ !known.contains($0) }).sorted().first {
+        if let unknown = firstUnknownKey(of: entries, known: known) {
             throw .unknownKey(keyPath: keyPath.isEmpty ? unknown : "\(keyPath).\(unknown)", known: known.sorted())
         }
         self.entries = entries
@@ -87,8 +87,22 @@ public struct ObjectReader<Failure: KeyPathError> {
     public static func choose<Choice: RawRepresentable & CaseIterable>(_ value: JSONValue, keyPath: String, _ type: Choice.Type) throws(Failure)
         -> Choice
     where Choice.RawValue == String {
-        if case .string(let s) = value, let choice = Choice(rawValue: s) { return choice }
-        let names = Choice.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+        try choose(value, keyPath: keyPath, among: Choice.allCases.map { ($0.rawValue, $0) })
+    }
+
+    /// `value` as one of the names in `choices` (name and value, in the order the error lists
+    /// them), or `invalidValue` listing them all.
+    public static func choose<Value>(_ value: JSONValue, keyPath: String, among choices: [(String, Value)]) throws(Failure) -> Value {
+        if case .string(let s) = value, let choice = choices.first(where: { $0.0 == s }) { return choice.1 }
+        let names = choices.map { "\"\($0.0)\"" }.joined(separator: ", ")
         throw .invalidValue(keyPath: keyPath, expected: "one of \(names)", got: value.shortText)
     }
+}
+
+/// The first key of `object`, in sorted order, that is not in `known`; nil when every key is
+/// known. The one unknown-key check of every strict format (``ObjectReader``, sweep files,
+/// dataset manifests), so all report the same key first.
+public func firstUnknownKey(of object: [String: JSONValue], known: some Sequence<String>) -> String? {
+    let known = Set(known)
+    return object.keys.filter { !known.contains($0) }.sorted().first
 }

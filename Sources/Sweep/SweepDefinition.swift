@@ -25,9 +25,9 @@ import Persistence
 /// - `exclude` removes grid points that match every key of an entry (a value matches when it
 ///   is written the same or resolves the same, so `"perplexity"` matches
 ///   `{"strategy": "perplexity"}`); `include` adds points: keys not named take the base value.
-/// - Setting a dotted path creates missing objects (`lora.rank` on a null `lora` gives
-///   `{"rank": ...}` with defaults for the rest); a strategy name at `selection` counts as
-///   `{"strategy": name}`.
+/// - Setting a dotted path is `RunConfig.assigning`: it creates missing objects (`lora.rank` on
+///   a null `lora` gives `{"rank": ...}` with defaults for the rest), and a name the config
+///   format takes for an object (a strategy name at `selection`) becomes that object.
 /// - Relative paths inside configs are relative to the directory `sweep run` is started in.
 public struct SweepDefinition: Sendable, Equatable {
     /// The highest sweep format version this build reads. Version 2 adds a list of grids
@@ -76,7 +76,7 @@ public struct SweepDefinition: Sendable, Equatable {
         guard case .object(let top) = json else {
             throw .invalidValue(file: file, keyPath: "sweep", expected: "an object", got: json.shortText)
         }
-        if let unknown = top.keys.filter({ !SweepDefinition.knownKeys.contains($0) }).sorted().first {
+        if let unknown = firstUnknownKey(of: top, known: SweepDefinition.knownKeys) {
             throw .unknownKey(file: file, keyPath: unknown, suggestion: closest(to: unknown, among: SweepDefinition.knownKeys))
         }
         if let version = top["version"] {

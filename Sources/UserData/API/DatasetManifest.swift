@@ -78,7 +78,7 @@ public struct DatasetManifest: Sendable, Equatable, Codable {
         guard case let .object(object) = value else {
             throw UserDataError.malformedManifest(file: file, detail: "top level is not an object")
         }
-        for key in object.keys.sorted() where !knownKeys.contains(key) {
+        if let key = firstUnknownKey(of: object, known: knownKeys) {
             throw UserDataError.unknownManifestKey(file: file, key: key)
         }
         guard let versionValue = object["version"] else {
@@ -95,7 +95,7 @@ public struct DatasetManifest: Sendable, Equatable, Codable {
             throw UserDataError.missingManifestKey(file: file, key: key)
         }
         if case let .object(split)? = object["split"] {
-            for key in split.keys.sorted() where !SplitSettings.knownKeys.contains(key) {
+            if let key = firstUnknownKey(of: split, known: SplitSettings.knownKeys) {
                 throw UserDataError.unknownManifestKey(file: file, key: "split.\(key)")
             }
         }
