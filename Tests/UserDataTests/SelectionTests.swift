@@ -1,3 +1,4 @@
+import Foundation
 import Randomness
 import Testing
 
@@ -173,11 +174,28 @@ let separatorToken: Int32 = 0
         for strategy in SelectionStrategy.allCases {
             #expect(try SelectionStrategy(name: strategy.name) == strategy)
         }
-        #expect(try SelectionStrategy(name: "perplexity") == .perplexity(.lowest))
+        #expect(SelectionStrategy.allCases.map(\.name) == [
+            "random", "longest", "shortest", "perplexity(order=lowest)", "perplexity(order=highest)", "random-chunk",
+        ])
+        // The spellings of earlier versions still read.
+        for (alias, strategy) in [
+            ("perplexity", SelectionStrategy.perplexity(.lowest)), ("perplexity-lowest", .perplexity(.lowest)),
+            ("perplexity(lowest)", .perplexity(.lowest)), ("perplexity-highest", .perplexity(.highest)),
+            ("perplexity(highest)", .perplexity(.highest)),
+        ] {
+            #expect(try SelectionStrategy(name: alias) == strategy)
+        }
         #expect(throws: UserDataError.unknownSelectionStrategy("longst")) { try SelectionStrategy(name: "longst") }
         let encoded = try JSONEncoder().encode([SelectionStrategy.randomChunk, .perplexity(.highest)])
-        #expect(String(decoding: encoded, as: UTF8.self) == #"["random-chunk","perplexity-highest"]"#)
+        #expect(String(decoding: encoded, as: UTF8.self) == #"["random-chunk","perplexity(order=highest)"]"#)
         #expect(try JSONDecoder().decode([SelectionStrategy].self, from: encoded) == [.randomChunk, .perplexity(.highest)])
+        #expect(try JSONDecoder().decode([SelectionStrategy].self, from: Data(#"["perplexity-highest"]"#.utf8)) == [.perplexity(.highest)])
+        // The kind and the order: the run config's object form.
+        for strategy in SelectionStrategy.allCases {
+            #expect(SelectionStrategy(kind: strategy.kind, order: strategy.order) == strategy)
+        }
+        #expect(SelectionStrategy(kind: .random, order: .highest) == nil)
+        #expect(SelectionStrategy(kind: .perplexity) == .perplexity(.lowest))
     }
 
     @Test func groupPrivacyGivesExactlyKUnitsPerUserReproducibly() throws {

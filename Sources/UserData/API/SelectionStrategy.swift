@@ -29,8 +29,12 @@ public enum PerplexityOrder: String, Sendable, Hashable, Codable, CaseIterable {
 /// user-wise DP-SGD applies it to each sampled user at each step with a fresh generator (for
 /// example `Philox(seed:stream:).substream(step).substream(userIndex)`).
 ///
-/// Encoded as a string: `random`, `longest`, `shortest`, `perplexity` (lowest),
-/// `perplexity-lowest`, `perplexity-highest`, `random-chunk`.
+/// One spelling, from the sweep file to the table: ``name`` (`random`, `longest`, `shortest`,
+/// `perplexity(order=lowest)`, `perplexity(order=highest)`, `random-chunk`), which is also how it
+/// is encoded. ``init(name:)`` also reads the spellings of earlier versions (`perplexity` for the
+/// lowest, `perplexity-lowest`, `perplexity-highest`, `perplexity(lowest)`, `perplexity(highest)`),
+/// so old sweep files and stored results still parse. A run config writes a strategy as the object
+/// `{"strategy": kind, "order": ...}` (``kind`` and ``order``; docs/CONFIG.md).
 public enum SelectionStrategy: Sendable, Hashable, Codable, CustomStringConvertible, CaseIterable {
     case random
     case longest
@@ -42,29 +46,61 @@ public enum SelectionStrategy: Sendable, Hashable, Codable, CustomStringConverti
         .random, .longest, .shortest, .perplexity(.lowest), .perplexity(.highest), .randomChunk,
     ]
 
-    /// Parses a strategy name (see the type's documentation).
+    /// A strategy without its options: the run config's `selection.strategy`.
+    public enum Kind: String, Sendable, Hashable, CaseIterable, Codable {
+        case random, longest, shortest, perplexity
+        case randomChunk = "random-chunk"
+    }
+
+    /// The strategy without its options.
+    public var kind: Kind {
+        switch self {
+        case .random: return .random
+        case .longest: return .longest
+        case .shortest: return .shortest
+        case .perplexity: return .perplexity
+        case .randomChunk: return .randomChunk
+        }
+    }
+
+    /// The ranking end of `perplexity`; nil for every other strategy.
+    public var order: PerplexityOrder? {
+        if case .perplexity(let order) = self { return order }
+        return nil
+    }
+
+    /// The strategy of `kind` with its options: `order` for `perplexity` (default `.lowest`).
+    /// Nil when an order is given to a strategy that takes none.
+    public init?(kind: Kind, order: PerplexityOrder? = nil) {
+        switch kind {
+        case .perplexity: self = .perplexity(order ?? .lowest)
+        case _ where order != nil: return nil
+        case .random: self = .random
+        case .longest: self = .longest
+        case .shortest: self = .shortest
+        case .randomChunk: self = .randomChunk
+        }
+    }
+
+    /// Parses ``name`` or a spelling of an earlier version (see the type's documentation).
     public init(name: String) throws {
+        if let strategy = SelectionStrategy.allCases.first(where: { $0.name == name }) {
+            self = strategy
+            return
+        }
         switch name {
-        case "random": self = .random
-        case "longest": self = .longest
-        case "shortest": self = .shortest
-        case "perplexity", "perplexity-lowest": self = .perplexity(.lowest)
-        case "perplexity-highest": self = .perplexity(.highest)
-        case "random-chunk": self = .randomChunk
+        case "perplexity", "perplexity-lowest", "perplexity(lowest)": self = .perplexity(.lowest)
+        case "perplexity-highest", "perplexity(highest)": self = .perplexity(.highest)
         default: throw UserDataError.unknownSelectionStrategy(name)
         }
     }
 
-    /// The canonical name: `random`, `longest`, `shortest`, `perplexity-lowest`,
-    /// `perplexity-highest`, `random-chunk`.
+    /// The one spelling: the kind, then options in parentheses: `random`, `longest`, `shortest`,
+    /// `perplexity(order=lowest)`, `perplexity(order=highest)`, `random-chunk`. Tables, results
+    /// and the trainer's summary write it so.
     public var name: String {
-        switch self {
-        case .random: return "random"
-        case .longest: return "longest"
-        case .shortest: return "shortest"
-        case let .perplexity(order): return "perplexity-\(order.rawValue)"
-        case .randomChunk: return "random-chunk"
-        }
+        guard let order else { return kind.rawValue }
+        return "\(kind.rawValue)(order=\(order.rawValue))"
     }
 
     public var description: String { name }

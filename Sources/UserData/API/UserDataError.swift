@@ -69,8 +69,8 @@ public enum UserDataError: Error, Equatable, Sendable {
     case missingPerplexityScore(user: String, recordID: String)
     /// A perplexity score is NaN or infinite.
     case invalidPerplexityScore(recordID: String, value: Double)
-    /// A strategy name that is not one of `random`, `longest`, `shortest`, `perplexity`,
-    /// `perplexity-lowest`, `perplexity-highest`, `random-chunk`.
+    /// A strategy name that is neither a ``SelectionStrategy/name`` nor a spelling of an
+    /// earlier version (`perplexity`, `perplexity-lowest`, `perplexity-highest`, ...).
     case unknownSelectionStrategy(String)
 
     // MARK: Caches
@@ -153,7 +153,7 @@ extension UserDataError: LocalizedError {
         case let .invalidPerplexityScore(recordID, value):
             return "perplexity score \(value) for record \"\(recordID)\" is not finite"
         case let .unknownSelectionStrategy(name):
-            return "unknown selection strategy \"\(name)\"; use random, longest, shortest, perplexity, perplexity-lowest, perplexity-highest or random-chunk"
+            return "unknown selection strategy \"\(name)\"; use random, longest, shortest, perplexity(order=lowest) (or perplexity), perplexity(order=highest) or random-chunk"
         case let .corruptCache(path, reason):
             return "cache file \(path) is unusable (\(reason)); delete it to rebuild"
         case let .missingSource(path):
