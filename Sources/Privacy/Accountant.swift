@@ -72,6 +72,16 @@ public indirect enum AccountantKind: Hashable, Sendable {
         }
     }
 
+    /// The CLI and config spelling of the kind (`pld`, `rdp`, `group-lemma`), without its
+    /// parameters: ``init(cliName:valueDiscretization:)`` reads it back.
+    public var cliName: String {
+        switch self {
+        case .pld: return "pld"
+        case .rdp: return "rdp"
+        case .groupLemma: return "group-lemma"
+        }
+    }
+
     /// A human-readable description, e.g. "PLD (pessimistic, discretisation 0.0001)".
     public var summary: String {
         switch self {
