@@ -92,7 +92,7 @@ public enum SweepPreflight {
             guard case .success(let inputs) = facts(config) else { continue }
             let population = inputs.population(mechanism: config.mechanism, k: config.k).units
             guard population > 0, config.batchSize <= Double(population) else { continue }
-            let description = (["\(config.mechanism.rawValue) ε=\(JSONValueText.number(config.epsilon)) δ=\(config.delta) q=\(String(format: "%.4g", config.batchSize / Double(population))) T=\(config.steps) \(config.accountant.rawValue)"]
+            let description = (["\(config.mechanism.rawValue) ε=\(JSONValueText.number(config.epsilon)) δ=\(config.delta) q=\(String(format: "%.4g", config.batchSize / Double(population))) T=\(config.steps) \(config.accountant.cliName)"]
                 + config.mechanism.calibrationDetails(of: config)).joined(separator: " ")
             if settings[description] == nil {
                 order.append(description)

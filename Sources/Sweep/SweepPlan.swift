@@ -91,23 +91,22 @@ public enum RunIdentity {
 
 /// Axis value labels and their order, shared by plans, results.csv, tables and diffs.
 public enum AxisValue {
-    /// A short label for a config value: strings bare, numbers canonical, `none` for null,
-    /// `n/a` when the key is absent (an option of another mechanism), a selection as its
-    /// strategy with options in parentheses (`perplexity(order=highest)`).
-    public static func label(_ value: JSONValue?) -> String {
+    /// A short label for a config value written at `keyPath`: strings bare, numbers canonical,
+    /// `none` for null, `n/a` when the key is absent (an option of another mechanism), objects as
+    /// their sorted `key=value` pairs; a value with a spelling of its own in the config format as
+    /// that spelling (a selection object: `perplexity(order=highest)`, `RunConfig.label(of:at:)`).
+    public static func label(_ value: JSONValue?, at keyPath: String) -> String {
         guard let value else { return "n/a" }
+        if let own = RunConfig.label(of: value, at: keyPath) { return own }
         switch value.normalized {
         case .null: return "none"
         case .bool(let b): return b ? "true" : "false"
         case .integer(let i): return String(i)
         case .number(let d): return JSONValue.canonicalNumber(d)
         case .string(let s): return s
-        case .array(let elements): return "[" + elements.map { label($0) }.joined(separator: ",") + "]"
-        case .object(var entries):
-            let strategy = entries.removeValue(forKey: "strategy").map { label($0) }
-            let options = entries.keys.sorted().map { "\($0)=\(label(entries[$0]))" }.joined(separator: ",")
-            guard let strategy else { return options }
-            return options.isEmpty ? strategy : "\(strategy)(\(options))"
+        case .array(let elements): return "[" + elements.map { label($0, at: keyPath) }.joined(separator: ",") + "]"
+        case .object(let entries):
+            return entries.keys.sorted().map { "\($0)=\(label(entries[$0], at: "\(keyPath).\($0)"))" }.joined(separator: ",")
         }
     }
 
@@ -132,8 +131,8 @@ public enum AxisValue {
         guard label != "n/a", value != "n/a", !axis.hasPrefix("mechanism_options") else { return false }
         // The filter as JSON when it parses (numbers, true, null, objects), else as a string.
         let json = (try? JSONValue(parsing: Data(value.utf8))) ?? .string(value)
-        guard let config = try? RunConfig(json: assigning(json, at: axis, in: .object(["mechanism": .string("user")]))) else { return false }
-        return self.label(config.json.value(atKeyPath: axis)) == label
+        guard let config = try? RunConfig(json: RunConfig.assigning(json, at: axis, in: .object(["mechanism": .string("user")]))) else { return false }
+        return self.label(config.json.value(atKeyPath: axis), at: axis) == label
     }
 
     /// Lexicographic order of label tuples (cells) by `precedes`.
@@ -214,8 +213,8 @@ extension SweepDefinition {
         for (assignment, includeIndex) in origins {
             for seed in seeds {
                 var json = JSONValue.object(base)
-                for key in assignment.keys.sorted() { json = assigning(assignment[key]!, at: key, in: json) }
-                json = assigning(.integer(seed), at: "seed", in: json)
+                for key in assignment.keys.sorted() { json = RunConfig.assigning(assignment[key]!, at: key, in: json) }
+                json = RunConfig.assigning(.integer(seed), at: "seed", in: json)
                 let described = describe(assignment, seed: seed, include: includeIndex)
                 let config: RunConfig
                 do { config = try RunConfig(json: json) } catch {
@@ -259,7 +258,7 @@ extension SweepDefinition {
                 }
                 seen[id] = (described, assignment)
                 let resolved = config.json
-                let cell = axes.map { AxisValue.label(resolved.value(atKeyPath: $0)) }
+                let cell = axes.map { AxisValue.label(resolved.value(atKeyPath: $0), at: $0) }
                 guard cells.insert(cell + [String(seed)]).inserted else {
                     throw .duplicateRun(file: file, id: id, first: "with the same axis labels", second: described)
                 }
@@ -286,7 +285,7 @@ extension SweepDefinition {
         let linked = point.keys.sorted().filter { LinkedValue.expression(point[$0]!) != nil }
         guard !linked.isEmpty else { return point }
         var json = JSONValue.object(base)
-        for key in point.keys.sorted() where !linked.contains(key) { json = assigning(point[key]!, at: key, in: json) }
+        for key in point.keys.sorted() where !linked.contains(key) { json = RunConfig.assigning(point[key]!, at: key, in: json) }
         let defaults = (try? RunConfig(json: json))?.json ?? RunConfig().json
         var resolved = point
         for key in linked {
@@ -311,7 +310,7 @@ extension SweepDefinition {
     /// The mechanism a grid point resolves to (the base's, or the default), for messages.
     func mechanismName(of point: [String: JSONValue]) -> String {
         var json = JSONValue.object(base)
-        for key in point.keys.sorted() { json = assigning(point[key]!, at: key, in: json) }
+        for key in point.keys.sorted() { json = RunConfig.assigning(point[key]!, at: key, in: json) }
         if case .string(let name)? = json.value(atKeyPath: "mechanism") { return name }
         return RunConfig().mechanism.rawValue
     }
@@ -323,37 +322,18 @@ extension SweepDefinition {
     /// assigned, or in the base) or setting it does not change the point's resolved config.
     func matches(_ point: [String: JSONValue], _ entry: [String: JSONValue]) -> Bool {
         var json = JSONValue.object(base)
-        for key in point.keys.sorted() { json = assigning(point[key]!, at: key, in: json) }
+        for key in point.keys.sorted() { json = RunConfig.assigning(point[key]!, at: key, in: json) }
         let config = try? RunConfig(json: json)
         return entry.allSatisfy { key, value in
             if let config, !config.mechanism.reads(keyPath: key) { return false }
             if let written = json.value(atKeyPath: key), written.canonicalText() == value.canonicalText() { return true }
             guard let config else { return false }
-            return (try? RunConfig(json: assigning(value, at: key, in: json)).canonicalText) == config.canonicalText
+            return (try? RunConfig(json: RunConfig.assigning(value, at: key, in: json)).canonicalText) == config.canonicalText
         }
     }
 
     func describe(_ assignment: [String: JSONValue], seed: Int, include: Int) -> String {
-        let values = assignment.keys.sorted().map { "\($0)=\(AxisValue.label(assignment[$0]))" } + ["seed=\(seed)"]
+        let values = assignment.keys.sorted().map { "\($0)=\(AxisValue.label(assignment[$0], at: $0))" } + ["seed=\(seed)"]
         return (include >= 0 ? "include[\(include)] " : "") + "{" + values.joined(separator: ", ") + "}"
     }
-}
-
-/// `json` with `value` set at a dotted key path. Missing or null objects on the way are
-/// created; a string on the way (a selection shorthand) becomes `{"strategy": string}`; any
-/// other value on the way is replaced by an object (the config parser then reports it).
-func assigning(_ value: JSONValue, at keyPath: String, in json: JSONValue) -> JSONValue {
-    let keys = keyPath.split(separator: ".", maxSplits: 1).map(String.init)
-    var object: [String: JSONValue]
-    switch json {
-    case .object(let entries): object = entries
-    case .string(let s): object = ["strategy": .string(s)]
-    default: object = [:]
-    }
-    if keys.count == 1 {
-        object[keys[0]] = value
-    } else {
-        object[keys[0]] = assigning(value, at: keys[1], in: object[keys[0]] ?? .null)
-    }
-    return .object(object)
 }

@@ -53,10 +53,7 @@ public struct Experiment: Sendable {
         let L = config.contextLength
         // Checked before the (slow) base evaluation and calibration, not only when the
         // adapters are added: a huge rank would otherwise fail minutes into the run.
-        if let lora = config.lora {
-            try LoRAConfig(rank: lora.rank, alpha: Float(lora.alpha), targets: Set(lora.targets.compactMap { LoRATarget(rawValue: $0.rawValue) }))
-                .validate(for: model.config)
-        }
+        try config.lora?.modelConfig.validate(for: model.config)
 
         let baseValidation = try inputs.baseValidationPerplexity(contextLength: L, cacheDirectory: cacheDirectory)
         observe(.message(String(format: "base model validation perplexity %.3f", baseValidation)))
@@ -68,11 +65,7 @@ public struct Experiment: Sendable {
 
         if let lora = config.lora {
             var loraStream = Philox(seed: UInt64(bitPattern: Int64(config.seed)), stream: "lora")
-            try model.enableLoRA(
-                LoRAConfig(
-                    rank: lora.rank, alpha: Float(lora.alpha),
-                    targets: Set(lora.targets.compactMap { LoRATarget(rawValue: $0.rawValue) })),
-                seed: loraStream.next())
+            try model.enableLoRA(lora.modelConfig, seed: loraStream.next())
         }
 
         // One model replica per BLAS thread the process started with (a sweep's children get one).

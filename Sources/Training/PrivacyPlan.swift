@@ -22,12 +22,6 @@ struct PrivacyPlan {
     let aggregation: any StepAggregation
 }
 
-extension RunConfig {
-    /// The Privacy module's accountant for `accountant`: PLD at its default discretisation
-    /// (1e-4) or RDP. Calibration, the reported ε and re-accounting a stored event use it.
-    public var accountantKind: AccountantKind { accountant == .rdp ? .rdp : .pld() }
-}
-
 /// The noise multiplier a config would be calibrated to, without loading its data: for
 /// pre-flight (`sweep run --dry-run` shows σ per distinct privacy setting).
 public enum NoisePreview {

@@ -1,5 +1,8 @@
 import Foundation
+import LanguageModel
 import Persistence
+import Privacy
+import UserData
 
 // MARK: - Run config
 
@@ -11,8 +14,9 @@ import Persistence
 /// - JSON object with snake_case keys and `"version": 2` (a missing version means 1; versions
 ///   1 and 2 read the same keys; a newer version is refused). Every key is optional and has the documented default (see
 ///   `docs/CONFIG.md`); `RunConfig()` is the all-defaults config.
-/// - Parsing walks the JSON value by hand so that every problem names its key path: unknown
-///   keys, wrong types and impossible values are `RunConfigError`s, never silently ignored.
+/// - Parsing walks the JSON value along the schema table (``schema``) so that every problem
+///   names its key path: unknown keys, wrong types and impossible values are `RunConfigError`s,
+///   never silently ignored.
 /// - `canonicalText` is the resolved form (all defaults filled, keys sorted, numbers in
 ///   canonical form: integral values without ".0", others in shortest round-trip form, no
 ///   whitespace). Two configs that mean the same experiment have the same canonical text, so
@@ -25,8 +29,11 @@ import Persistence
 ///   norm; `batch_size` is the expected number of privacy units per step (Poisson sampling
 ///   rate q = batch_size / number of units); `learning_rate` is η.
 ///
-/// Files: this one holds the fields and domain types; `RunConfigParsing.swift` the parser,
-/// `RunConfigCanonicalForm.swift` the canonical JSON, `RunConfigError.swift` the errors.
+/// Files: this one holds the fields (domain types of their modules: `MechanismKind`,
+/// `SelectionStrategy`, `Optimizer.Kind`, `AccountantKind`, `LoRATarget`); `RunConfigSchema.swift`
+/// the table of keys that drives `RunConfigParsing.swift` (the parser),
+/// `RunConfigCanonicalForm.swift` (the canonical JSON) and docs/CONFIG.md; `ConfigSchema.swift`
+/// and `ConfigCodecs.swift` how a row is read and written; `RunConfigError.swift` the errors.
 public struct RunConfig: Sendable, Hashable {
     /// Configs are equal when they describe the same experiment: equal canonical text (keys
     /// the mechanism ignores do not count).
@@ -52,8 +59,8 @@ public struct RunConfig: Sendable, Hashable {
     public var delta: Double = 1e-5
     /// Records (units) per user that `group`, `user` and `asi-liu` train on; ≥ 1. Default 4.
     public var k: Int = 4
-    /// How the k units are taken from a user's data (docs/DATASETS.md). Default `random`.
-    public var selection: Selection = Selection(strategy: .random)
+    /// How the k units are taken from a user's data (docs/DATASETS.md). Default `.random`.
+    public var selection: SelectionStrategy = .random
     /// Per-unit clipping norm C (L2), > 0; not used by `asi-liu`. Default 1.
     public var clipNorm: Double = 1
     /// Expected privacy units per step, > 0. Default 16.
@@ -65,8 +72,8 @@ public struct RunConfig: Sendable, Hashable {
     public static let maximumSteps = 10_000_000
     /// Learning rate η, > 0. Default 0.003.
     public var learningRate: Double = 0.003
-    /// Optimiser. Default `.adam`.
-    public var optimizer: Optimizer = .adam
+    /// Optimiser: plain SGD or Adam (Kingma & Ba 2015). Default `.adam`.
+    public var optimizer: Optimizer.Kind = .adam
     /// LoRA adapters, or nil for full fine-tuning. Default: rank 8, alpha 16 on `c_attn`.
     public var lora: LoRA? = LoRA()
     /// Tokens per training sequence L, ≥ 2. Default 128.
@@ -76,8 +83,11 @@ public struct RunConfig: Sendable, Hashable {
     public var evalEvery: Int = 50
     /// Seed of every random draw of the run (sampling, selection, noise), ≥ 0. Default 0.
     public var seed: Int = 0
-    /// Privacy accountant used for calibration and for the reported ε. Default `.pld`.
-    public var accountant: Accountant = .pld
+    /// Privacy accountant used for calibration, for the reported ε and for re-accounting the
+    /// stored event (docs/PRIVACY.md): `.pld()` (privacy-loss distributions at the default
+    /// discretisation, tight) or `.rdp` (Rényi DP, fast, slightly loose); a config has no spelling
+    /// for other kinds. Default `.pld()`.
+    public var accountant: AccountantKind = .pld()
     /// Seed of the train/validation/test split of users, ≥ 0. Kept apart from `seed` so that
     /// replicates over `seed` share one split. Default 0.
     public var splitSeed: Int = 0
@@ -90,77 +100,24 @@ public struct RunConfig: Sendable, Hashable {
 
     // MARK: Nested domain types
 
-    /// A selection strategy and its options (docs/DATASETS.md). JSON: a strategy name, or an object
-    /// `{"strategy": name, ...options}`; the canonical form is always the object.
-    public struct Selection: Sendable, Hashable {
-        /// Selection strategy names.
-        public enum Strategy: String, Sendable, Hashable, CaseIterable, Codable {
-            /// Uniform without replacement; longest/shortest by tokens; ranked by base-model
-            /// perplexity (docs/DATASETS.md).
-            case random, longest, shortest, perplexity
-            /// k windows of L tokens at random offsets of the user's concatenated records.
-            case randomChunk = "random-chunk"
-        }
-
-        /// Which end of the perplexity ranking `perplexity` takes.
-        public enum Order: String, Sendable, Hashable, CaseIterable, Codable {
-            /// The k least (most) perplexing records.
-            case lowest, highest
-        }
-
-        /// The strategy.
-        public var strategy: Strategy
-        /// Ranking end for `perplexity` (default `.lowest`); nil for every other strategy.
-        public var order: Order?
-
-        /// A selection; `order` defaults to `.lowest` for `perplexity` and is dropped otherwise.
-        public init(strategy: Strategy, order: Order? = nil) {
-            self.strategy = strategy
-            self.order = strategy == .perplexity ? (order ?? .lowest) : nil
-        }
-    }
-
-    /// Optimisers.
-    public enum Optimizer: String, Sendable, Hashable, CaseIterable, Codable {
-        /// Plain SGD; Adam (Kingma & Ba 2015).
-        case sgd, adam
-    }
-
-    /// Privacy accountants (docs/PRIVACY.md).
-    public enum Accountant: String, Sendable, Hashable, CaseIterable, Codable {
-        /// Privacy-loss distributions composed with FFT (tight; the default).
-        case pld
-        /// Rényi DP (Mironov, Talwar, Zhang 2019): fast, slightly loose.
-        case rdp
-    }
-
     /// LoRA adapters (Hu et al. 2021): rank r, scale alpha / r, on the named projections.
     public struct LoRA: Sendable, Hashable {
-        /// Projections that can carry adapters, named as in the GPT-2 tensor names.
-        public enum Target: String, Sendable, Hashable, CaseIterable, Codable {
-            /// The fused query/key/value projection.
-            case attention = "c_attn"
-            /// The attention output projection.
-            case attentionProjection = "attn.c_proj"
-            /// The MLP input projection.
-            case mlpIn = "c_fc"
-            /// The MLP output projection.
-            case mlpProjection = "mlp.c_proj"
-        }
-
         /// Rank r ≥ 1. Default 8.
         public var rank: Int
         /// Scale numerator alpha > 0 (the update is scaled by alpha / rank). Default 16.
         public var alpha: Double
-        /// Adapted projections, non-empty, without repeats; stored in `Target.allCases` order.
-        public var targets: [Target]
+        /// Adapted projections, non-empty, without repeats; stored in `LoRATarget.allCases` order.
+        public var targets: [LoRATarget]
 
         /// Adapters with the given settings; `targets` is put into canonical order.
-        public init(rank: Int = 8, alpha: Double = 16, targets: [Target] = [.attention]) {
+        public init(rank: Int = 8, alpha: Double = 16, targets: [LoRATarget] = [.attentionQKV]) {
             self.rank = rank
             self.alpha = alpha
-            self.targets = Target.allCases.filter(targets.contains)
+            self.targets = LoRATarget.allCases.filter(targets.contains)
         }
+
+        /// The model's adapter configuration (alpha in single precision, as the model computes).
+        public var modelConfig: LoRAConfig { LoRAConfig(rank: rank, alpha: Float(alpha), targets: Set(targets)) }
     }
 
     /// Options read by one mechanism only. JSON: `{"group": {"accounting": "mixture"}}`,

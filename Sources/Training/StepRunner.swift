@@ -47,7 +47,7 @@ struct StepRunner {
         self.plan = plan
         self.aggregation = aggregation
         let seed = UInt64(bitPattern: Int64(config.seed))
-        optimizer = Optimizer(kind: config.optimizer == .sgd ? .sgd : .adam)
+        optimizer = Optimizer(kind: config.optimizer)
         parameters = workers.model.trainableParameters()
         sampling = Philox(seed: seed, stream: "sampling")
         selectionRoot = Philox(seed: seed, stream: "selection")

@@ -93,7 +93,7 @@ extension RunResult {
     }
 
     /// The run's stored event re-accounted at `delta` by `accountant` (default: the run's own,
-    /// ``RunConfig/accountantKind``); nil for `nonprivate`. At the run's own δ and accountant
+    /// ``RunConfig/accountant``); nil for `nonprivate`. At the run's own δ and accountant
     /// this is the recorded `epsilon` (for `record` runs, the record-level ε, and the largest
     /// user's is the recorded `epsilon`): the event is the guarantee, not a summary of it.
     ///
@@ -104,7 +104,7 @@ extension RunResult {
     ///   tight group's mixture of Gaussians: ``PrivacyError/unsupportedEvent(accountant:event:)``).
     public func reaccounted(delta: Double, accountant: AccountantKind? = nil) throws -> ReaccountedRun? {
         guard let event = try privacyEvent() else { return nil }
-        let accountant = try (accountant ?? config.accountantKind).makeAccountant()
+        let accountant = try (accountant ?? config.accountant).makeAccountant()
         var largestUser: ReaccountedRun.LargestUser?
         if let largest = try largestUserEvent(), case .groupPrivacy(_, let records, _) = largest {
             largestUser = .init(records: records, epsilon: try accountant.epsilon(for: largest, delta: delta))

@@ -52,7 +52,7 @@ struct TrainingPlan {
         let mechanism = config.mechanism.definition
         separator = train.separator
         largestUserRecords = train.users.map(\.records.count).max() ?? 0
-        strategy = try SelectionStrategy(name: config.selection.strategy.rawValue, order: config.selection.order)
+        strategy = config.selection
         if strategy.needsScores, config.mechanism.reads(keyPath: "selection") {
             scores = try ExperimentInputs.perplexityScores(inputs: inputs, cacheDirectory: cacheDirectory, contextLength: config.contextLength, log: log)
         } else {
@@ -70,16 +70,6 @@ struct TrainingPlan {
     }
 }
 
-extension SelectionStrategy {
-    /// The strategy a run config names.
-    init(name: String, order: RunConfig.Selection.Order?) throws {
-        if name == "perplexity" {
-            self = .perplexity(order == .highest ? .highest : .lowest)
-        } else {
-            try self.init(name: name)
-        }
-    }
-}
 extension ExperimentInputs {
     /// Perplexity of every training record under the base model, cached per (dataset, model).
     static func perplexityScores(inputs: ExperimentInputs, cacheDirectory: URL, contextLength: Int, log: (TrainingEvent) -> Void) throws -> [String: Double] {

@@ -45,7 +45,7 @@ extension PrivacyEpsilonCommand {
         do { result = try RunResult(contentsOf: file) } catch {
             throw CommandFailure(message: "\(file.path): not a readable result (\(plainError(error)))")
         }
-        let kind = options.accountant?.kind(discretization: options.discretization) ?? result.config.accountantKind
+        let kind = options.accountant?.kind(discretization: options.discretization) ?? result.config.accountant
         let reaccounted: ReaccountedRun?
         do {
             reaccounted = try result.reaccounted(delta: options.delta, accountant: kind)

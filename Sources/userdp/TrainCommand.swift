@@ -54,7 +54,7 @@ struct TrainCommand: ParsableCommand {
         var setting = [mechanism.rawValue]
         if mechanism.reads(keyPath: "epsilon") { setting.append(String(format: "ε=%g", r.config.epsilon)) }
         if mechanism.reads(keyPath: "k") { setting.append("k=\(r.config.k)") }
-        if mechanism.reads(keyPath: "selection") { setting.append(r.config.selection.label) }
+        if mechanism.reads(keyPath: "selection") { setting.append(r.config.selection.name) }
         print(String(
             format: "%@: test perplexity %.4f, validation %.4f, ε spent %.4f, σ %.4f, %.1f s",
             setting.joined(separator: " "), r.testPerplexity, r.validationPerplexity, r.epsilon, r.noiseMultiplier, r.wallSeconds))

@@ -10,13 +10,14 @@ struct UserDP: ParsableCommand {
         commandName: "userdp",
         abstract: "User-level differential privacy for fine-tuning language models.",
         discussion: """
-            Train one configured experiment (train), run a grid of them (sweep), account for \
-            privacy (privacy), inspect user-level datasets (data), build base models \
-            (tokenizer, pretrain, eval) and measure speed (bench).
+            Train one configured experiment (train; its keys: config schema), run a grid of them \
+            (sweep), account for privacy (privacy), inspect user-level datasets (data), build \
+            base models (tokenizer, pretrain, eval) and measure speed (bench).
             """,
         version: UserDPVersion.description,
         subcommands: [
             TrainCommand.self,
+            ConfigCommand.self,
             SweepCommand.self,
             PrivacyCommand.self,
             DataCommand.self,

@@ -38,7 +38,7 @@ struct SweepPlanTests {
         #expect(plan.runs.last?.cell == ["8", "user", "random-chunk"])
         let first = plan.runs[0].config
         #expect(first.steps == 5 && first.epsilon == 1 && first.mechanism == .group && first.seed == 0)
-        #expect(first.selection.strategy == .random)
+        #expect(first.selection == .random)
     }
 
     @Test("exclude removes matching points, also when written in another spelling")
@@ -92,7 +92,7 @@ struct SweepPlanTests {
             #"{"base": {"lora": null, "selection": "perplexity"}, "grid": {"lora.rank": [2, 4], "selection.order": ["highest"]}}"#
         ).plan()
         #expect(plan.runs.map(\.config.lora) == [RunConfig.LoRA(rank: 2), RunConfig.LoRA(rank: 4)])
-        #expect(plan.runs.allSatisfy { $0.config.selection == .init(strategy: .perplexity, order: .highest) })
+        #expect(plan.runs.allSatisfy { $0.config.selection == .perplexity(.highest) })
         #expect(plan.axes == ["lora.rank", "selection.order"])
     }
 
@@ -146,7 +146,7 @@ struct SweepPlanTests {
         #expect(
             planError(#"{"grid": {"selection": ["perplexity", {"strategy": "perplexity", "order": "lowest"}]}}"#)
                 == .duplicateRun(
-                    file: "t.json", id: RunIdentity.id(for: { var c = RunConfig(); c.selection = .init(strategy: .perplexity); return c }()),
+                    file: "t.json", id: RunIdentity.id(for: { var c = RunConfig(); c.selection = .perplexity(.lowest); return c }()),
                     first: "{selection=perplexity, seed=0}", second: "{selection=perplexity(order=lowest), seed=0}"))
     }
 
@@ -163,11 +163,12 @@ struct SweepPlanTests {
 
     @Test("axis labels and their order")
     func labels() {
-        #expect(AxisValue.label(.object(["strategy": .string("random")])) == "random")
-        #expect(AxisValue.label(.object(["rank": .integer(8), "alpha": .number(16), "targets": .array([.string("c_attn")])])) == "alpha=16,rank=8,targets=[c_attn]")
-        #expect(AxisValue.label(.null) == "none")
-        #expect(AxisValue.label(nil) == "n/a")
-        #expect(AxisValue.label(.number(1e-5)) == "1e-05")
+        #expect(AxisValue.label(.object(["strategy": .string("random")]), at: "selection") == "random")
+        #expect(AxisValue.label(.object(["strategy": .string("perplexity"), "order": .string("highest")]), at: "selection") == "perplexity(order=highest)")
+        #expect(AxisValue.label(.object(["rank": .integer(8), "alpha": .number(16), "targets": .array([.string("c_attn")])]), at: "lora") == "alpha=16,rank=8,targets=[c_attn]")
+        #expect(AxisValue.label(.null, at: "lora") == "none")
+        #expect(AxisValue.label(nil, at: "epsilon") == "n/a")
+        #expect(AxisValue.label(.number(1e-5), at: "delta") == "1e-05")
         #expect(["10", "9", "b", "a", "1e-05", "B"].sorted(by: AxisValue.precedes) == ["1e-05", "9", "10", "B", "a", "b"])
     }
 }

@@ -51,7 +51,7 @@ public struct TinyWorld {
         config.steps = steps
         config.evalEvery = 0
         config.contextLength = 16
-        config.lora = RunConfig.LoRA(rank: 2, alpha: 4, targets: [.attention])
+        config.lora = RunConfig.LoRA(rank: 2, alpha: 4, targets: [.attentionQKV])
         return config
     }
 }

@@ -17,7 +17,11 @@ private func settings(_ options: String) throws -> AsiLiuSettings {
 @Test func everyKeyIsReadAndWrittenBack() throws {
     let read = try settings(#"{"tau": 0.25, "threshold": 0.6, "on_failure": "skip", "test_budget_fraction": 0.4}"#)
     #expect(read == AsiLiuSettings(tau: 0.25, threshold: 0.6, onFailure: .skip, testBudgetFraction: 0.4))
-    #expect(try settings(read.json.canonicalText()) == read)
+    var config = RunConfig()
+    config.mechanism = .asiLiu
+    config.mechanismOptions.asiLiu = read
+    let written = try #require(config.json.value(atKeyPath: "mechanism_options.asi_liu"))
+    #expect(try settings(written.canonicalText()) == read)
 }
 
 @Test func validateNamesTheKeyPathOfTheFirstValueOutOfRange() {

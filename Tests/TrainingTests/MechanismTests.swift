@@ -75,7 +75,7 @@ struct MechanismTests {
         let mechanism = config.mechanism.definition
         let privacy = try mechanism.privacyPlan(config: config, plan: plan, calibrationDirectory: TrainingWorld.calibrations)
         let event = try JSONDecoder().decode(DPEvent.self, from: Data(privacy.eventJSON.canonicalText().utf8))
-        let accountant = try config.accountantKind.makeAccountant()
+        let accountant = try config.accountant.makeAccountant()
         let epsilon = try accountant.epsilon(for: event, delta: config.delta)
         #expect(privacy.extra["calibrated_epsilon"]?.normalized == JSONValue.number(epsilon).normalized, "re-accounted \(epsilon), calibrated \(String(describing: privacy.extra["calibrated_epsilon"]))")
         #expect(epsilon <= config.epsilon && epsilon > 0.9 * config.epsilon, "ε \(epsilon) for target \(config.epsilon)")

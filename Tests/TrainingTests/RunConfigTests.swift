@@ -26,8 +26,8 @@ struct RunConfigTests {
         #expect(config.dataset == "shakespeare")
         #expect(config.model == "models/base")
         #expect(config.mechanism == .user)
-        #expect(config.lora == RunConfig.LoRA(rank: 8, alpha: 16, targets: [.attention]))
-        #expect(config.selection == RunConfig.Selection(strategy: .random))
+        #expect(config.lora == RunConfig.LoRA(rank: 8, alpha: 16, targets: [.attentionQKV]))
+        #expect(config.selection == .random)
     }
 
     @Test("every key parses to its field")
@@ -48,13 +48,13 @@ struct RunConfigTests {
         expected.epsilon = 1.5
         expected.delta = 1e-6
         expected.k = 8
-        expected.selection = .init(strategy: .perplexity, order: .highest)
+        expected.selection = .perplexity(.highest)
         expected.clipNorm = 0.5
         expected.batchSize = 16
         expected.steps = 300
         expected.learningRate = 0.0005
         expected.optimizer = .sgd
-        expected.lora = .init(rank: 4, alpha: 8, targets: [.attention, .mlpIn])
+        expected.lora = .init(rank: 4, alpha: 8, targets: [.attentionQKV, .mlpExpansion])
         expected.contextLength = 256
         expected.evalEvery = 0
         expected.seed = 7
@@ -200,7 +200,7 @@ struct RunConfigTests {
         config.mechanism = .group
         config.epsilon = 0.1 + 0.2  // not representable in short decimal: shortest round-trip form
         config.learningRate = 3e-4
-        config.selection = .init(strategy: .randomChunk)
+        config.selection = .randomChunk
         config.lora = nil
         for text in [config.canonicalText, config.prettyText] {
             #expect(try parse(text) == config)

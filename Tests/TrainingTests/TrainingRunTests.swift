@@ -155,7 +155,7 @@ func reaccountingTheStoredEventGivesTheResultsEpsilon(mechanism: String, account
     let world = try TrainingWorld(users: 30, label: "train")
     defer { try? FileManager.default.removeItem(at: world.root) }
     var config = world.config(.user)
-    config.lora = RunConfig.LoRA(rank: 1_000_000_000, alpha: 4, targets: [.attention])
+    config.lora = RunConfig.LoRA(rank: 1_000_000_000, alpha: 4, targets: [.attentionQKV])
     #expect(throws: ModelError.invalidLoRA(reason: "rank 1000000000 exceeds the model's width n_embd = 16; use a rank in 1...16")) {
         try world.train(config, "run")
     }

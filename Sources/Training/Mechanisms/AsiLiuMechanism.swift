@@ -35,7 +35,7 @@ struct AsiLiuMechanism: Mechanism {
     /// Calibrates z with the shared noise search and cache, builds the run's `DPEvent` (with the
     /// test's failure probability), and checks that its ε at the full δ meets the target.
     func privacyPlan(config: RunConfig, plan: TrainingPlan, calibrationDirectory: URL) throws -> PrivacyPlan {
-        let accountant = config.accountantKind
+        let accountant = config.accountant
         let settings = config.mechanismOptions.asiLiu
         let expectedUsers = plan.samplingRate * Double(plan.populationSize)
         let calibration = try AsiLiuCalibration.calibrate(
@@ -74,7 +74,7 @@ struct AsiLiuMechanism: Mechanism {
 
     /// The options object: τ, threshold, failure policy and budget split all set z.
     func calibrationDetails(of config: RunConfig) -> [String] {
-        [config.mechanismOptions.asiLiu.json.canonicalText()]
+        [config.json.value(atKeyPath: "mechanism_options.asi_liu")?.canonicalText() ?? ""]
     }
 }
 

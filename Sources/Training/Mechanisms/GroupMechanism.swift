@@ -23,7 +23,7 @@ struct GroupMechanism: Mechanism {
     let resultKeys: Set<String> = ["accountant", "calibrated_epsilon"]
 
     func privacyPlan(config: RunConfig, plan: TrainingPlan, calibrationDirectory: URL) throws -> PrivacyPlan {
-        let accountant = config.accountantKind
+        let accountant = config.accountant
         // For the lemma the event is the user-level event itself (the record-level event inside a
         // group-privacy conversion with k). Results written before the lemma was an event stored
         // the record-level event with `extra.dp_event_unit` and `extra.dp_event_group_size`;

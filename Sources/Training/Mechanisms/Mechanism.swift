@@ -23,12 +23,14 @@ protocol Mechanism: Sendable {
     var eventUnit: PrivacyUnit { get }
     /// The privacy units it Poisson-samples at each step.
     var population: UnitPopulation { get }
-    /// The top-level config keys it reads beyond ``RunConfig/keysEveryMechanismReads`` (for
-    /// example `epsilon`, `k`). Every other key of `RunConfig.knownKeys` is validated but left
-    /// out of the canonical form, so it never tells two runs apart (docs/CONFIG.md).
+    /// The top-level config keys it reads among those the schema leaves to the mechanisms
+    /// (``ConfigKey/Readers/declaring``: `epsilon`, `delta`, `accountant`, `clip_norm`, `k`,
+    /// `selection`). The others are validated but left out of the canonical form, so they never
+    /// tell two runs apart (docs/CONFIG.md).
     var readKeys: Set<String> { get }
     /// Its key under `mechanism_options` (`"group"`), nil when it has no options. Only this
-    /// mechanism reads that object; the others drop it from their canonical form.
+    /// mechanism reads that object (its keys are rows of ``RunConfig/schema``, its values a field
+    /// of `RunConfig.MechanismOptions`); the others drop it from their canonical form.
     var optionsKey: String? { get }
     /// The `extra` keys of `result.json` it writes, beyond ``RunResult/commonExtraKeys``.
     var resultKeys: Set<String> { get }

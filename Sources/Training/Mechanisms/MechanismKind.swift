@@ -43,23 +43,17 @@ public struct MechanismKind: RawRepresentable, Hashable, Sendable, CaseIterable,
     public var eventUnit: PrivacyUnit { definition.eventUnit }
 
     /// Top-level config keys this mechanism never reads (for example ε for `nonprivate`, k for
-    /// `record`, `clip_norm` for `asi-liu`): every known key but those all mechanisms read and
-    /// those it declares. They are left out of the canonical form, so they never give one
-    /// experiment two run ids.
+    /// `record`, `clip_norm` for `asi-liu`): the keys of ``RunConfig/schema`` that only the
+    /// mechanisms declaring them read, less those it declares. They are left out of the canonical
+    /// form, so they never give one experiment two run ids.
     public var ignoredKeys: Set<String> {
-        Set(RunConfig.knownKeys).subtracting(RunConfig.keysEveryMechanismReads).subtracting(definition.readKeys)
+        Set(RunConfig.schema.children(of: "").filter { $0.readers == .declaring }.map(\.name)).subtracting(definition.readKeys)
     }
 
     /// Whether the mechanism reads the value at a dotted key path (`epsilon`,
-    /// `selection.order`, `mechanism_options.group.accounting`). Keys it ignores resolve to
-    /// `n/a` in sweeps and tables.
-    public func reads(keyPath: String) -> Bool {
-        let parts = keyPath.split(separator: ".").map(String.init)
-        let top = parts.first ?? keyPath
-        if ignoredKeys.contains(top) { return false }
-        if top == "mechanism_options", parts.count > 1 { return parts[1] == definition.optionsKey }
-        return true
-    }
+    /// `selection.order`, `mechanism_options.group.accounting`), by the schema's
+    /// ``ConfigKey/Readers``. Keys it ignores resolve to `n/a` in sweeps and tables.
+    public func reads(keyPath: String) -> Bool { RunConfig.schema.reads(keyPath, mechanism: definition) }
 
     /// One line on what a finished run's stored event guarantees (`userdp privacy epsilon
     /// --run`); `event` is the stored event as ``RunResult/privacyEvent()`` reads it.

@@ -22,7 +22,7 @@ struct RecordMechanism: Mechanism {
     let resultKeys: Set<String> = ["accountant", "calibrated_epsilon", "record_epsilon", "largest_user_records"]
 
     func privacyPlan(config: RunConfig, plan: TrainingPlan, calibrationDirectory: URL) throws -> PrivacyPlan {
-        let accountant = config.accountantKind
+        let accountant = config.accountant
         let calibration = try DPSGDCalibration(
             unit: .record, accountant: accountant, config: config, plan: plan, calibrationDirectory: calibrationDirectory)
         // The record-level guarantee, and what it means for the user with the most records.

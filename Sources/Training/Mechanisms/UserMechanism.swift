@@ -22,7 +22,7 @@ struct UserMechanism: Mechanism {
 
     func privacyPlan(config: RunConfig, plan: TrainingPlan, calibrationDirectory: URL) throws -> PrivacyPlan {
         try DPSGDCalibration(
-            unit: .user, accountant: config.accountantKind, config: config, plan: plan, calibrationDirectory: calibrationDirectory
+            unit: .user, accountant: config.accountant, config: config, plan: plan, calibrationDirectory: calibrationDirectory
         ).privacyPlan(config: config, plan: plan)
     }
 
