@@ -62,6 +62,9 @@ struct RunConfigTests {
         expected.splitSeed = 3
         expected.mechanismOptions.group.accounting = .lemma
         #expect(config == expected)
+        // Every key is written back: the canonical form reads as the same config.
+        #expect(try parse(config.canonicalText) == expected)
+        #expect(config.selection == .perplexity(.highest) && config.accountant == .rdp && config.lora?.targets == [.attentionQKV, .mlpExpansion])
     }
 
     @Test("null lora means full fine-tuning")

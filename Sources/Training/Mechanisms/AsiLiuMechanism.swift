@@ -43,11 +43,7 @@ struct AsiLiuMechanism: Mechanism {
             expectedUsers: expectedUsers, settings: settings, accountantKind: accountant,
             noiseCalibration: NoiseCalibration(cache: try CalibrationCache(directory: calibrationDirectory)))
         let event = try calibration.privacyEvent()
-        // Recompute ε for the exact event the run executes, as for the other mechanisms.
-        let achieved = try accountant.makeAccountant().epsilon(for: event, delta: config.delta)
-        guard achieved <= config.epsilon * (1 + 1e-12) else {
-            throw TrainingError.epsilonExceedsTarget(achieved: achieved, target: config.epsilon)
-        }
+        let (achieved, eventJSON) = try spentEpsilon(of: event, accountant: accountant, config: config)
         let noise = calibration.noise
         let extra: [String: JSONValue] = [
             "accountant": .string(accountant.summary), "calibrated_epsilon": JSONValue.number(achieved).normalized,
@@ -64,7 +60,7 @@ struct AsiLiuMechanism: Mechanism {
             calibration.noiseMultiplier, noise.testSigma, noise.meanSigma, noise.passThreshold, calibration.coreLowerBound,
             config.epsilon, config.delta, plan.samplingRate, config.steps, accountant.summary, achieved)
         return PrivacyPlan(
-            sigma: calibration.noiseMultiplier, userEpsilon: achieved, eventJSON: try JSONValue(parsing: JSONEncoder().encode(event)),
+            sigma: calibration.noiseMultiplier, userEpsilon: achieved, eventJSON: eventJSON,
             extra: extra, summary: summary, aggregation: AsiLiuAggregation(calibration: calibration, settings: settings))
     }
 

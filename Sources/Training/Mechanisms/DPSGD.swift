@@ -38,6 +38,8 @@ struct DPSGDCalibration {
     let event: DPEvent
     /// ε of `event` at the config's δ, ≤ the target.
     let achievedEpsilon: Double
+    /// `event` as `result.json` stores it.
+    let eventJSON: JSONValue
     /// The accountant (and, for the lemma, the conversion) the event was calibrated with.
     let accountant: AccountantKind
 
@@ -49,22 +51,18 @@ struct DPSGDCalibration {
             delta: config.delta, accountant: accountant)
         let cache = try CalibrationCache(directory: calibrationDirectory)
         sigma = try NoiseCalibration(cache: cache).calibrate(request).sigma
-        // Recompute ε for the exact event the run executes; never trust a cached number alone.
         event = try accountant.event(for: unit, q: plan.samplingRate, sigma: sigma, steps: config.steps)
-        achievedEpsilon = try accountant.makeAccountant().epsilon(for: event, delta: config.delta)
-        guard achievedEpsilon <= config.epsilon * (1 + 1e-12) else {
-            throw TrainingError.epsilonExceedsTarget(achieved: achievedEpsilon, target: config.epsilon)
-        }
+        (achievedEpsilon, eventJSON) = try spentEpsilon(of: event, accountant: accountant, config: config)
         self.accountant = accountant
     }
 
     /// The run's privacy plan: the event as stored, `accountant` and `calibrated_epsilon` (plus
     /// `extra`) in the result, and the clipped Gaussian step. `userEpsilon` defaults to the
     /// calibrated ε (the event is user-level).
-    func privacyPlan(config: RunConfig, plan: TrainingPlan, userEpsilon: Double? = nil, extra: [String: JSONValue] = [:]) throws -> PrivacyPlan {
+    func privacyPlan(config: RunConfig, plan: TrainingPlan, userEpsilon: Double? = nil, extra: [String: JSONValue] = [:]) -> PrivacyPlan {
         let calibrated: [String: JSONValue] = ["accountant": .string(accountant.summary), "calibrated_epsilon": .number(achievedEpsilon)]
         return PrivacyPlan(
-            sigma: sigma, userEpsilon: userEpsilon ?? achievedEpsilon, eventJSON: try JSONValue(parsing: JSONEncoder().encode(event)),
+            sigma: sigma, userEpsilon: userEpsilon ?? achievedEpsilon, eventJSON: eventJSON,
             extra: calibrated.merging(extra) { _, new in new },
             summary: String(
                 format: "calibrated σ = %.5f for ε = %g, δ = %g, q = %.5g, T = %d (%@): ε spent %.5f",

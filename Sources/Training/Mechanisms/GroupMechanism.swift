@@ -32,7 +32,7 @@ struct GroupMechanism: Mechanism {
             unit: .groupOfRecords(config.k),
             accountant: config.mechanismOptions.group.accounting == .lemma ? .groupLemma(base: accountant) : accountant,
             config: config, plan: plan, calibrationDirectory: calibrationDirectory)
-        return try calibration.privacyPlan(config: config, plan: plan)
+        return calibration.privacyPlan(config: config, plan: plan)
     }
 
     func guarantee(of config: RunConfig, event: DPEvent?, steps: String) -> String {

@@ -63,6 +63,18 @@ extension Mechanism {
     func preflightProblems(of config: RunConfig) -> [String] { [] }
 }
 
+/// ε of the run's `event` at the config's δ by `accountant`, recomputed for the exact event the
+/// run executes (never a cached number alone), and the event as `result.json` stores it.
+/// - Throws: ``TrainingError/epsilonExceedsTarget(achieved:target:)`` when ε exceeds the config's
+///   target (beyond a relative 1e-12 of rounding), or what the accountant throws.
+func spentEpsilon(of event: DPEvent, accountant: AccountantKind, config: RunConfig) throws -> (epsilon: Double, eventJSON: JSONValue) {
+    let achieved = try accountant.makeAccountant().epsilon(for: event, delta: config.delta)
+    guard achieved <= config.epsilon * (1 + 1e-12) else {
+        throw TrainingError.epsilonExceedsTarget(achieved: achieved, target: config.epsilon)
+    }
+    return (achieved, try JSONValue(parsing: JSONEncoder().encode(event)))
+}
+
 /// The unit whose data neighbouring datasets differ in, for a DP guarantee.
 public enum PrivacyUnit: String, Sendable, Hashable, CaseIterable {
     /// One record (one training sequence).

@@ -29,7 +29,7 @@ struct RecordMechanism: Mechanism {
         let largest = max(plan.largestUserRecords, 1)
         let lemma = try? accountant.makeAccountant().epsilon(
             for: PerUserPrivacy.lemmaEvent(records: largest, recordLevel: calibration.event), delta: config.delta)
-        return try calibration.privacyPlan(
+        return calibration.privacyPlan(
             config: config, plan: plan, userEpsilon: lemma ?? .infinity,
             extra: ["record_epsilon": .number(calibration.achievedEpsilon), "largest_user_records": .integer(largest)])
     }
