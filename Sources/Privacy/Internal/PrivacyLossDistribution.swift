@@ -89,89 +89,129 @@ extension PrivacyLossDistribution {
         step: GaussianMixtureStep, direction: AdjacencyDirection, valueDiscretization h: Double,
         tailMass: Double, maximumPoints: Int
     ) throws {
-        let ratio = MixtureLogRatio(step)
-        // In the coordinate y (y = x for remove, y = −x for add) the loss L(y) is increasing and
-        // {L > ε} = {y > u(ε)}. P and Q are lists of (shift, weight) normal components in y.
-        let mixture = zip(step.shifts, step.weights).map { (shift: $0, weight: $1) }
-        let standard = [(shift: 0.0, weight: 1.0)]
-        let pComponents: [(shift: Double, weight: Double)]
-        let qComponents: [(shift: Double, weight: Double)]
-        let loss: (Double) -> Double
-        switch direction {
-        case .remove:
-            pComponents = mixture
-            qComponents = standard
-            loss = { ratio.value($0) }
-        case .add:
-            pComponents = standard
-            qComponents = mixture.map { (shift: -$0.shift, weight: $0.weight) }
-            loss = { -ratio.value(-$0) }
-        }
-        var lowestOutput = Double.infinity, highestOutput = -Double.infinity
-        for component in pComponents {
-            let reach = NormalDistribution.upperQuantile(tailMass / component.weight)
-            lowestOutput = min(lowestOutput, component.shift - reach)
-            highestOutput = max(highestOutput, component.shift + reach)
-        }
-        let lowerIndex = Int((loss(lowestOutput) / h).rounded(.down))
-        let upperIndex = max(lowerIndex, Int((loss(highestOutput) / h).rounded(.up)))
+        let pair = DirectedPair(step: step, direction: direction)
+        let outputs = pair.outputRange(tailMass: tailMass)
+        let lowerIndex = Int((pair.loss(outputs.lowest) / h).rounded(.down))
+        let upperIndex = max(lowerIndex, Int((pair.loss(outputs.highest) / h).rounded(.up)))
         let count = upperIndex - lowerIndex + 1
         guard count <= maximumPoints else {
             throw PrivacyError.discretizationTooFine(requiredPoints: count, limit: maximumPoints)
         }
+        let thresholds = pair.thresholds(lowerIndex: lowerIndex, count: count, valueDiscretization: h, outputs: outputs)
+        let (masses, infinityMass) = pair.connectTheDots(thresholds: thresholds, lowerIndex: lowerIndex, valueDiscretization: h)
+        self.init(valueDiscretization: h, lowerIndex: lowerIndex, masses: masses, infinityMass: infinityMass)
+    }
+}
 
-        // Output thresholds u(εᵢ), increasing in i; solved in the order in which Newton's warm
-        // start comes from the right of the root (see MixtureLogRatio.inverse).
+/// One mixture-of-Gaussians step in one direction, in the output coordinate y (y = x for remove,
+/// y = −x for add) in which the privacy loss L(y) is increasing, so that {L > ε} = {y > u(ε)}:
+/// P and Q as lists of (shift, weight) normal components in y.
+private struct DirectedPair {
+    typealias Component = (shift: Double, weight: Double)
+
+    let ratio: MixtureLogRatio
+    let direction: AdjacencyDirection
+    let p: [Component]
+    let q: [Component]
+
+    init(step: GaussianMixtureStep, direction: AdjacencyDirection) {
+        ratio = MixtureLogRatio(step)
+        self.direction = direction
+        let mixture = zip(step.shifts, step.weights).map { (shift: $0, weight: $1) }
+        let standard = [(shift: 0.0, weight: 1.0)]
+        switch direction {
+        case .remove:
+            p = mixture
+            q = standard
+        case .add:
+            p = standard
+            q = mixture.map { (shift: -$0.shift, weight: $0.weight) }
+        }
+    }
+
+    /// The privacy loss L(y).
+    func loss(_ y: Double) -> Double {
+        switch direction {
+        case .remove: return ratio.value(y)
+        case .add: return -ratio.value(-y)
+        }
+    }
+
+    /// The outputs beyond which every P component's tail is below `tailMass` per component: the
+    /// range that is gridded.
+    func outputRange(tailMass: Double) -> (lowest: Double, highest: Double) {
+        var lowestOutput = Double.infinity, highestOutput = -Double.infinity
+        for component in p {
+            let reach = NormalDistribution.upperQuantile(tailMass / component.weight)
+            lowestOutput = min(lowestOutput, component.shift - reach)
+            highestOutput = max(highestOutput, component.shift + reach)
+        }
+        return (lowestOutput, highestOutput)
+    }
+
+    /// The output thresholds u(εᵢ) of the `count` grid points from `lowerIndex`, increasing in i;
+    /// solved in the order in which Newton's warm start comes from the right of the root (see
+    /// MixtureLogRatio.inverse).
+    func thresholds(lowerIndex: Int, count: Int, valueDiscretization h: Double, outputs: (lowest: Double, highest: Double)) -> [Double] {
         var thresholds = [Double](repeating: 0, count: count)
         switch direction {
         case .remove:
-            var guess = highestOutput
+            var guess = outputs.highest
             for offset in stride(from: count - 1, through: 0, by: -1) {
                 guess = ratio.inverse(Double(lowerIndex + offset) * h, guess: guess)
                 thresholds[offset] = guess
             }
         case .add:
-            var guess = -lowestOutput
+            var guess = -outputs.lowest
             for offset in 0..<count {
                 guess = ratio.inverse(-Double(lowerIndex + offset) * h, guess: guess)
                 thresholds[offset] = -guess
             }
         }
+        return thresholds
+    }
 
+    /// The grid's masses and the mass at +∞ by connect-the-dots (see
+    /// ``PrivacyLossDistribution/init(step:direction:valueDiscretization:tailMass:maximumPoints:)``):
+    /// everything at or below the lowest threshold goes to the lowest grid point; each interval's
+    /// P-mass is split between its two grid points so that P- and Q-mass are both preserved; above
+    /// the top grid point, e^{ε_top}·Q(L > ε_top) goes to it and the rest of P's mass to +∞.
+    func connectTheDots(thresholds: [Double], lowerIndex: Int, valueDiscretization h: Double) -> (masses: [Double], infinityMass: Double) {
+        let count = thresholds.count
         var masses = [Double](repeating: 0, count: count)
-        var pTails = pComponents.map { SidedTail(thresholds[0] - $0.shift) }
-        var qTails = qComponents.map { SidedTail(thresholds[0] - $0.shift) }
-        // Everything at or below the lowest threshold is rounded up to the lowest grid point.
-        masses[0] = zip(pComponents, pTails).reduce(0) { $0 + $1.0.weight * $1.1.massBelow }
+        var pTails = p.map { SidedTail(thresholds[0] - $0.shift) }
+        var qTails = q.map { SidedTail(thresholds[0] - $0.shift) }
+        masses[0] = zip(p, pTails).reduce(0) { $0 + $1.0.weight * $1.1.massBelow }
         let splitScale = 1 / -expm1(-h)
         var grid = ExponentialGrid(step: h, firstIndex: lowerIndex)
         for offset in 0..<(count - 1) {
             let u = thresholds[offset + 1]
-            var pMass = 0.0, qMass = 0.0
-            for c in pComponents.indices {
-                let next = SidedTail(u - pComponents[c].shift)
-                pMass += pComponents[c].weight * pTails[c].mass(upTo: next)
-                pTails[c] = next
-            }
-            for c in qComponents.indices {
-                let next = SidedTail(u - qComponents[c].shift)
-                qMass += qComponents[c].weight * qTails[c].mass(upTo: next)
-                qTails[c] = next
-            }
+            let pMass = Self.mass(of: p, tails: &pTails, upTo: u)
+            let qMass = Self.mass(of: q, tails: &qTails, upTo: u)
             let excess = pMass - grid.scale(qMass)
             grid.advance()
             let up = min(pMass, max(0, excess * splitScale))
             masses[offset + 1] += up
             masses[offset] += pMass - up
         }
-        let topLoss = Double(upperIndex) * h
-        let pAbove = zip(pComponents, pTails).reduce(0) { $0 + $1.0.weight * $1.1.massAbove }
-        let qAbove = zip(qComponents, qTails).reduce(0) { $0 + $1.0.weight * $1.1.massAbove }
+        let topLoss = Double(lowerIndex + count - 1) * h
+        let pAbove = zip(p, pTails).reduce(0) { $0 + $1.0.weight * $1.1.massAbove }
+        let qAbove = zip(q, qTails).reduce(0) { $0 + $1.0.weight * $1.1.massAbove }
         let toTop = min(pAbove, scaledByExp(qAbove, topLoss))
         masses[count - 1] += toTop
-        self.init(
-            valueDiscretization: h, lowerIndex: lowerIndex, masses: masses,
-            infinityMass: max(0, pAbove - toTop))
+        return (masses, max(0, pAbove - toTop))
+    }
+
+    /// The mass of `components` between each one's current tail and `u`, summed in component
+    /// order; the tails move on to `u`.
+    private static func mass(of components: [Component], tails: inout [SidedTail], upTo u: Double) -> Double {
+        var mass = 0.0
+        for c in components.indices {
+            let next = SidedTail(u - components[c].shift)
+            mass += components[c].weight * tails[c].mass(upTo: next)
+            tails[c] = next
+        }
+        return mass
     }
 }
 
