@@ -30,12 +30,15 @@ public struct ConfigKey: Sendable {
         self.codec = codec
         self.readers = readers ?? (path.contains(".") ? .parent : .every)
         self.summary = summary
+        let components = path.split(separator: ".")
+        name = String(components.last ?? Substring(path))
+        parent = components.dropLast().joined(separator: ".")
     }
 
     /// The last component of the path (`rank`).
-    public var name: String { String(path.split(separator: ".").last ?? Substring(path)) }
+    public let name: String
     /// The path of the object it is inside; empty at the top level.
-    public var parent: String { path.split(separator: ".").dropLast().joined(separator: ".") }
+    public let parent: String
     /// Its type and range as docs/CONFIG.md writes them (`integer ≥ 1`).
     public var type: String { codec.typeDescription }
 }
@@ -45,20 +48,25 @@ public struct ConfigKey: Sendable {
 public struct ConfigSchema: Sendable {
     /// Every key path, parents before their keys, in reading and documentation order.
     public let keys: [ConfigKey]
+    /// The rows by key path, and the rows inside each object in table order ("" for the top
+    /// level): looked up for every key of every config read or written.
+    private let byPath: [String: ConfigKey]
+    private let byParent: [String: [ConfigKey]]
 
     init(keys: [ConfigKey]) {
-        precondition(Set(keys.map(\.path)).count == keys.count, "a config key path is listed twice")
+        byPath = Dictionary(keys.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in preconditionFailure("\(first.path) is listed twice") })
         for key in keys where !key.parent.isEmpty {
-            precondition(keys.contains { $0.path == key.parent }, "\(key.path) is inside no listed object")
+            precondition(byPath[key.parent] != nil, "\(key.path) is inside no listed object")
         }
+        byParent = Dictionary(grouping: keys, by: \.parent)
         self.keys = keys
     }
 
     /// The row of a key path, nil for a path the format does not have.
-    public func key(_ path: String) -> ConfigKey? { keys.first { $0.path == path } }
+    public func key(_ path: String) -> ConfigKey? { byPath[path] }
 
     /// The keys directly inside the object at `path` ("" for the top level), in table order.
-    public func children(of path: String) -> [ConfigKey] { keys.filter { $0.parent == path } }
+    public func children(of path: String) -> [ConfigKey] { byParent[path] ?? [] }
 
     // MARK: Reading
 
@@ -89,10 +97,10 @@ public struct ConfigSchema: Sendable {
 
     /// Whether the key at `path` has a value in `config`: no object it is inside is null.
     func hasValue(_ path: String, in config: RunConfig) -> Bool {
-        var parent = path.split(separator: ".").dropLast().joined(separator: ".")
-        while !parent.isEmpty {
-            if key(parent)?.codec.isNull(in: config) == true { return false }
-            parent = parent.split(separator: ".").dropLast().joined(separator: ".")
+        var parent = key(path)?.parent ?? ""
+        while let object = key(parent) {
+            if object.codec.isNull(in: config) { return false }
+            parent = object.parent
         }
         return true
     }
