@@ -270,17 +270,19 @@ public final class GPTModel {
     /// g_u is unit u's gradient as in `perUnitGradients`, plus every unit's ‖g_u‖₂ and the
     /// per-sequence losses, from one batched forward/backward.
     ///
-    /// Full fine-tuning with several units uses ghost clipping (GhostClipping.swift): each
-    /// norm from the unit's rows of activations and output gradients, then one row-weighted
-    /// parameter gradient, so the cost is that of `lossAndGradient` plus the norms (about
-    /// T_u²·(in + out) multiply-adds per unit and projection for T_u tokens). Under LoRA, and for
-    /// a single unit, unit gradients are materialised one at a time instead. Either way memory
+    /// Full fine-tuning with several units uses ghost clipping (GhostClipping.swift) where it is
+    /// the cheaper path (large models: `ClippingPath.automatic`): each norm from the unit's
+    /// rows of activations and output gradients, then one row-weighted parameter gradient, so
+    /// the cost is that of `lossAndGradient` plus the norms (about T_u²·(in + out)
+    /// multiply-adds per unit and projection for T_u tokens). Otherwise (LoRA, a single unit,
+    /// small models) unit gradients are materialised one at a time. Either way memory
     /// beyond the model is at most 2·P floats whatever the number of units. The paths sum in
     /// different orders, so they agree up to float32 rounding; each is deterministic.
     ///
     /// Precondition: `clipNorm > 0`.
     public func clippedGradientSum(_ batch: TokenBatch, units: [Range<Int>], clipNorm: Float) -> (losses: [Float], sum: [Float], norms: [Float]) {
-        clippedGradientSum(batch, units: units, clipNorm: clipNorm, path: .automatic(units: units, hasLoRA: lora != nil))
+        let path = ClippingPath.automatic(config: config, hasLoRA: lora != nil, parameterCount: trainableParameterCount, units: units, length: batch.length)
+        return clippedGradientSum(batch, units: units, clipNorm: clipNorm, path: path)
     }
 
     func checkUnits(_ units: [Range<Int>], _ batch: TokenBatch) {

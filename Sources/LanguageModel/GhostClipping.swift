@@ -59,15 +59,37 @@ extension GPTModel {
         /// fine-tuning only).
         case ghost(GhostNormRule)
 
-        /// What `clippedGradientSum` uses: the materialised path under LoRA (P is small, a
-        /// unit's adapter gradient is cheap to instantiate) and for a single unit (its gradient
-        /// is the batch gradient, so materialising it costs nothing extra); ghost clipping
+        /// What `clippedGradientSum` uses for `units` of `length`-token sequences: the
+        /// materialised path under LoRA (P is small, a unit's adapter gradient is cheap to
+        /// instantiate), for a single unit (its gradient is the batch gradient, so
+        /// materialising costs nothing extra), and whenever the norms' products cost more than
+        /// materialising would (`ghostCost` against `materialisedCost`); ghost clipping
         /// otherwise.
-        static func automatic(units: [Range<Int>], hasLoRA: Bool) -> ClippingPath {
-            hasLoRA || units.count <= 1 ? .materialised : .ghost(.cheaper)
+        static func automatic(config: GPTConfig, hasLoRA: Bool, parameterCount: Int, units: [Range<Int>], length: Int) -> ClippingPath {
+            if hasLoRA || units.count <= 1 { return .materialised }
+            let ghost = units.reduce(0.0) { $0 + ghostCost(config: config, rows: $1.count * length) }
+            return ghost < materialisedCost(parameterCount: parameterCount) * Double(units.count) ? .ghost(.cheaper) : .materialised
         }
-    }
 
+        /// Multiply-adds of one unit's norms under `GhostNormRule.cheaper` for `rows` tokens:
+        /// every projection's and the LM head's cheaper of the Gram and instantiated forms.
+        static func ghostCost(config: GPTConfig, rows t: Int) -> Double {
+            let d = config.width, v = config.vocabularySize
+            func cheaper(_ input: Int, _ output: Int) -> Double {
+                Double(min(t * t * (input + output), 2 * t * input * output))
+            }
+            let block = cheaper(d, 3 * d) + cheaper(d, d) + cheaper(d, 4 * d) + cheaper(4 * d, d)
+            return Double(config.layerCount) * block + cheaper(d, v)
+        }
+
+        /// What materialising one unit's gradient costs beyond the batched gradient, in the same
+        /// units: three passes over its P floats (write, norm, add) that run at memory speed,
+        /// about 64 multiply-adds' time per parameter on the development machine (2-core AMD
+        /// EPYC: ghost clipping measured faster at 6 layers, d 384, 13.8M parameters, slower at
+        /// 2 layers, d 128, 0.48M parameters; docs/PERFORMANCE.md).
+        static func materialisedCost(parameterCount: Int) -> Double {
+            64 * Double(parameterCount)
+        }
     /// `clippedGradientSum` along a chosen path (tests compare the paths).
     func clippedGradientSum(_ batch: TokenBatch, units: [Range<Int>], clipNorm: Float, path: ClippingPath) -> (losses: [Float], sum: [Float], norms: [Float]) {
         precondition(clipNorm > 0, "clip norm must be positive, got \(clipNorm)")

@@ -1,3 +1,4 @@
+import LinearAlgebra
 import LanguageModel
 import Randomness
 import UserData
@@ -231,9 +232,13 @@ private struct MicroBatch {
 }
 
 private func addInPlace(_ target: inout [Float], _ values: [Float], scale: Float = 1) {
+    // Elementwise, so fixed chunks on the workers give the same bits as one loop.
+    let count = target.count, chunk = 1 << 16
     target.withUnsafeMutableBufferPointer { t in
         values.withUnsafeBufferPointer { v in
-            for i in 0..<t.count { t[i] += scale * v[i] }
+            _ = parallelMap((count + chunk - 1) / chunk, workers: count > chunk ? defaultWorkerCount : 1) { index, _ in
+                for i in index * chunk ..< min(count, (index + 1) * chunk) { t[i] += scale * v[i] }
+            }
         }
     }
 }

@@ -145,11 +145,18 @@ struct GhostClippingTests {
         #expect(!GPTModel.GhostNormRule.instantiate.usesGram(rows: 1, inputWidth: 384, outputWidth: 384))
     }
 
-    @Test("clippedGradientSum takes ghost clipping for several units of full fine-tuning only")
+    @Test("clippedGradientSum takes ghost clipping for several units of a large model's full fine-tuning only")
     func automaticPath() {
-        #expect(GPTModel.ClippingPath.automatic(units: Self.units, hasLoRA: false) == .ghost(.cheaper))
-        #expect(GPTModel.ClippingPath.automatic(units: [0 ..< 5], hasLoRA: false) == .materialised)
-        #expect(GPTModel.ClippingPath.automatic(units: Self.units, hasLoRA: true) == .materialised)
+        let large = GPTConfig(vocabularySize: 8192, contextLength: 128, width: 384, layerCount: 6, headCount: 6)
+        let small = GPTConfig(vocabularySize: 512, contextLength: 128, width: 128, layerCount: 2, headCount: 4)
+        let records = (0..<4).map { $0 ..< $0 + 1 }
+        // 13.8M and 0.48M parameters: the shapes of bench dp-step in docs/PERFORMANCE.md.
+        #expect(GPTModel.ClippingPath.automatic(config: large, hasLoRA: false, parameterCount: 13_800_000, units: records, length: 128) == .ghost(.cheaper))
+        #expect(GPTModel.ClippingPath.automatic(config: small, hasLoRA: false, parameterCount: 480_000, units: records, length: 128) == .materialised)
+        #expect(GPTModel.ClippingPath.automatic(config: large, hasLoRA: false, parameterCount: 13_800_000, units: [0 ..< 4], length: 128) == .materialised)
+        #expect(GPTModel.ClippingPath.automatic(config: large, hasLoRA: true, parameterCount: 73_000, units: records, length: 128) == .materialised)
+        // Ghost cost: Gram forms at 128 tokens (16d·T² per block plus (d + V)·T² for the head).
+        #expect(GPTModel.ClippingPath.ghostCost(config: large, rows: 128) == Double(6 * 16 * 384 * 128 * 128 + (384 + 8192) * 128 * 128))
     }
 
     @Test("a single materialised unit gives the bits of the unit loop")
