@@ -90,6 +90,8 @@ extension GPTModel {
         static func materialisedCost(parameterCount: Int) -> Double {
             64 * Double(parameterCount)
         }
+    }
+
     /// `clippedGradientSum` along a chosen path (tests compare the paths).
     func clippedGradientSum(_ batch: TokenBatch, units: [Range<Int>], clipNorm: Float, path: ClippingPath) -> (losses: [Float], sum: [Float], norms: [Float]) {
         precondition(clipNorm > 0, "clip norm must be positive, got \(clipNorm)")
