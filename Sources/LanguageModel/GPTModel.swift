@@ -268,39 +268,30 @@ public final class GPTModel {
 
     /// `Σ_u clip(g_u, C)` with `clip(g) = g · min(1, C/‖g‖₂)` (Abadi et al. 2016, Alg. 1), where
     /// g_u is unit u's gradient as in `perUnitGradients`, plus every unit's ‖g_u‖₂ and the
-    /// per-sequence losses. One batched forward/backward; unit gradients are materialised one at
-    /// a time, so memory beyond the model is 2·P floats whatever the number of units.
+    /// per-sequence losses, from one batched forward/backward.
+    ///
+    /// Full fine-tuning with several units uses ghost clipping (GhostClipping.swift) where it is
+    /// the cheaper path (large models: `ClippingPath.automatic`): each norm from the unit's
+    /// rows of activations and output gradients, then one row-weighted parameter gradient, so
+    /// the cost is that of `lossAndGradient` plus the norms (about T_u²·(in + out)
+    /// multiply-adds per unit and projection for T_u tokens). Otherwise (LoRA, a single unit,
+    /// small models) unit gradients are materialised one at a time. Either way memory
+    /// beyond the model is at most 2·P floats whatever the number of units. The paths sum in
+    /// different orders, so they agree up to float32 rounding; each is deterministic.
     ///
     /// Precondition: `clipNorm > 0`.
     public func clippedGradientSum(_ batch: TokenBatch, units: [Range<Int>], clipNorm: Float) -> (losses: [Float], sum: [Float], norms: [Float]) {
-        precondition(clipNorm > 0, "clip norm must be positive, got \(clipNorm)")
-        checkUnits(units, batch)
-        let record = forwardAndBackward(batch)
-        let p = trainableParameterCount
-        var sum = [Float](repeating: 0, count: p)
-        var norms = [Float](repeating: 0, count: units.count)
-        let unitGradient = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(p, 1))
-        defer { unitGradient.deallocate() }
-        sum.withUnsafeMutableBufferPointer { total in
-            for (u, unit) in units.enumerated() {
-                writeUnitGradient(record, unit: unit, into: unitGradient.baseAddress!, count: p)
-                let g = UnsafeBufferPointer(start: unitGradient.baseAddress!, count: p)
-                let norm = BLAS.norm2(g)
-                norms[u] = norm
-                let factor = norm > clipNorm ? clipNorm / norm : 1
-                BLAS.axpy(factor, g, total)
-            }
-        }
-        return (record.forward.losses, sum, norms)
+        let path = ClippingPath.automatic(config: config, hasLoRA: lora != nil, parameterCount: trainableParameterCount, units: units, length: batch.length)
+        return clippedGradientSum(batch, units: units, clipNorm: clipNorm, path: path)
     }
 
-    private func checkUnits(_ units: [Range<Int>], _ batch: TokenBatch) {
+    func checkUnits(_ units: [Range<Int>], _ batch: TokenBatch) {
         for unit in units {
             precondition(unit.lowerBound >= 0 && unit.upperBound <= batch.sequenceCount, "unit \(unit) is outside the batch's sequences 0..<\(batch.sequenceCount)")
         }
     }
 
-    private func writeUnitGradient(_ record: BackwardRecord, unit: Range<Int>, into destination: UnsafeMutablePointer<Float>, count: Int) {
+    func writeUnitGradient(_ record: BackwardRecord, unit: Range<Int>, into destination: UnsafeMutablePointer<Float>, count: Int) {
         if unit.isEmpty {
             destination.update(repeating: 0, count: count)
         } else {

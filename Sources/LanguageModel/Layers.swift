@@ -102,6 +102,32 @@ func columnSum(_ m: MatrixView, alpha: Float, into out: UnsafeMutablePointer<Flo
     if alpha != 1 { for j in 0..<n { out[j] *= alpha } }
 }
 
+/// `out[j] = Σ_i weights[i] · m[i, j]` (overwrites): the bias gradient of rows weighted one by
+/// one (`weights` has `m.rows` entries).
+func weightedColumnSum(_ m: MatrixView, weights: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+    let n = m.columns
+    out.update(repeating: 0, count: n)
+    let base = m.buffer.baseAddress! + m.offset
+    for r in 0..<m.rows {
+        let row = base + r * m.rowStride, w = weights[r]
+        if w == 0 { continue }
+        for j in 0..<n { out[j] += w * row[j] }
+    }
+}
+
+/// `out[i, :] = weights[i] · x[i, :]` for `rows` dense rows of `width` (overwrites out): a
+/// row-weighted copy, so that one product `(w ⊙ X)ᵀ·dY` gives a row-weighted gradient.
+func scaleRows(_ x: UnsafePointer<Float>, rows: Int, width: Int, weights: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+    for r in 0..<rows {
+        let w = weights[r], xr = x + r * width, yr = out + r * width
+        if w == 0 {
+            yr.update(repeating: 0, count: width)
+        } else {
+            for i in 0..<width { yr[i] = w * xr[i] }
+        }
+    }
+}
+
 // MARK: - LayerNorm (Ba et al. 2016), eps inside the square root as in GPT-2
 
 /// Forward over N rows of width d: `y = (x − μ)/√(σ² + eps) · weight + bias`; stores μ and
@@ -173,6 +199,27 @@ func layerNormParameterGradient(
         for i in 0..<d {
             dWeight[i] *= alpha
             dBias[i] *= alpha
+        }
+    }
+}
+
+/// The row-weighted parameter gradient over rows `0..<rows` (overwrites):
+/// `dWeight = Σ_r weights[r] · dy_r·x̂_r`, `dBias = Σ_r weights[r] · dy_r`.
+func layerNormWeightedParameterGradient(
+    dy: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+    rows: Int, width d: Int, weights: UnsafePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>
+) {
+    dWeight.update(repeating: 0, count: d)
+    dBias.update(repeating: 0, count: d)
+    for r in 0..<rows {
+        let w = weights[r]
+        if w == 0 { continue }
+        let dyr = dy + r * d, xr = x + r * d
+        let m = mean[r], s = rstd[r]
+        for i in 0..<d {
+            let g = w * dyr[i]
+            dWeight[i] += g * ((xr[i] - m) * s)
+            dBias[i] += g
         }
     }
 }
@@ -307,6 +354,26 @@ func embeddingParameterGradient(
         let te = dWte + Int(tokens[r]) * d, pe = dWpe + (r % length) * d, g = dx + r * d
         for i in 0..<d {
             let v = alpha * g[i]
+            te[i] += v
+            pe[i] += v
+        }
+    }
+}
+
+/// The row-weighted parameter gradient of the embeddings over rows `0..<rows` (ACCUMULATES
+/// into dWte, overwrites dWpe): `dWte[tokens[r]] += weights[r]·dx[r]`,
+/// `dWpe[r mod T] = Σ weights[r]·dx[r]`.
+func embeddingWeightedParameterGradient(
+    tokens: UnsafePointer<Int32>, dx: UnsafePointer<Float>, rows: Int, length: Int, width d: Int,
+    contextLength: Int, weights: UnsafePointer<Float>, dWte: UnsafeMutablePointer<Float>, dWpe: UnsafeMutablePointer<Float>
+) {
+    dWpe.update(repeating: 0, count: contextLength * d)
+    for r in 0..<rows {
+        let w = weights[r]
+        if w == 0 { continue }
+        let te = dWte + Int(tokens[r]) * d, pe = dWpe + (r % length) * d, g = dx + r * d
+        for i in 0..<d {
+            let v = w * g[i]
             te[i] += v
             pe[i] += v
         }

@@ -14,6 +14,7 @@ struct ModelWorkspace {
     private(set) var passes = 0
     private var activations: Activations?
     private var gradients: GradientRecord?
+    private var scratchStorage: FloatStorage?
 
     /// Activations for a new forward pass over `rows` rows, reallocated when the current ones are
     /// too small. Records of earlier passes become stale.
@@ -39,10 +40,22 @@ struct ModelWorkspace {
         return fresh
     }
 
+    /// At least `count` floats of scratch for work between passes (per-unit norms, scaled
+    /// copies of activations), reallocated when too small. Contents are undefined; the buffer
+    /// may be replaced by the next call, so take it once per computation and carve it up.
+    mutating func scratch(count: Int) -> FloatStorage {
+        if let scratchStorage, scratchStorage.count >= count { return scratchStorage }
+        scratchStorage = nil
+        let fresh = FloatStorage(count: count)
+        scratchStorage = fresh
+        return fresh
+    }
+
     /// Drops the buffers (after the adapters change) and ends the current pass.
     mutating func release() {
         activations = nil
         gradients = nil
+        scratchStorage = nil
         passes &+= 1
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LinearAlgebra
 
 /// AdamW: Adam with decoupled weight decay (Loshchilov & Hutter 2019, "Decoupled Weight Decay
 /// Regularization", Algorithm 2), over one flat parameter vector.
@@ -46,7 +47,9 @@ public struct AdamW: Sendable {
         return mask
     }
 
-    /// Applies one update to `parameters` in place.
+    /// Applies one update to `parameters` in place. Coordinates are independent, so the update
+    /// runs in fixed chunks on the process's workers (`defaultWorkerCount`); the result is the
+    /// same bits for every worker count.
     ///
     /// - Precondition: `parameters.count == gradient.count == decayMask.count`, `lr >= 0`.
     public mutating func update(_ parameters: UnsafeMutableBufferPointer<Float>, gradient: [Float], lr: Float) {
@@ -55,15 +58,22 @@ public struct AdamW: Sendable {
         let correction1 = 1 - Float(pow(Double(beta1), Double(step)))
         let correction2 = 1 - Float(pow(Double(beta2), Double(step)))
         let (beta1, beta2, epsilon, decay) = (self.beta1, self.beta2, self.epsilon, self.weightDecay)
-        firstMoment.withUnsafeMutableBufferPointer { m in
-            secondMoment.withUnsafeMutableBufferPointer { v in
-                for i in 0..<gradient.count {
-                    let g = gradient[i]
-                    m[i] = beta1 * m[i] + (1 - beta1) * g
-                    v[i] = beta2 * v[i] + (1 - beta2) * g * g
-                    let adaptive = (m[i] / correction1) / ((v[i] / correction2).squareRoot() + epsilon)
-                    let decayTerm = decayMask[i] ? decay * parameters[i] : 0
-                    parameters[i] -= lr * (adaptive + decayTerm)
+        let count = gradient.count, chunk = 1 << 16
+        decayMask.withUnsafeBufferPointer { mask in
+            gradient.withUnsafeBufferPointer { gradient in
+                firstMoment.withUnsafeMutableBufferPointer { m in
+                    secondMoment.withUnsafeMutableBufferPointer { v in
+                        _ = parallelMap((count + chunk - 1) / chunk, workers: count > chunk ? defaultWorkerCount : 1) { index, _ in
+                            for i in index * chunk ..< min(count, (index + 1) * chunk) {
+                                let g = gradient[i]
+                                m[i] = beta1 * m[i] + (1 - beta1) * g
+                                v[i] = beta2 * v[i] + (1 - beta2) * g * g
+                                let adaptive = (m[i] / correction1) / ((v[i] / correction2).squareRoot() + epsilon)
+                                let decayTerm = mask[i] ? decay * parameters[i] : 0
+                                parameters[i] -= lr * (adaptive + decayTerm)
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -156,6 +156,34 @@ public enum BLAS {
             c.buffer.baseAddress! + c.offset, blasInt(c.rowStride))
     }
 
+    /// Symmetric rank-k update, lower triangle: `c ← alpha · a · aᵀ + beta · c` (BLAS `ssyrk`)
+    /// on and below the diagonal of c; the strictly upper triangle is neither read nor written.
+    ///
+    /// `a` is n × k as the view reads it (`.transposed` for `aᵀ·a`); `c` is n × n. With
+    /// `beta == 0` the previous contents of the lower triangle are ignored. Half the
+    /// floating-point operations of the equivalent `gemm(a, a.transposed, …)`. `c` must not
+    /// overlap `a`.
+    ///
+    /// Precondition: `c` is n × n and every dimension fits in 32 bits.
+    public static func syrkLower(_ a: MatrixView, into c: MutableMatrixView, alpha: Float = 1, beta: Float = 0) {
+        precondition(c.rows == a.rows && c.columns == a.rows, "syrk: a is \(a.rows)×\(a.columns) but c is \(c.rows)×\(c.columns)")
+        let n = a.rows, k = a.columns
+        if n == 0 { return }
+        if k == 0 {
+            for i in 0..<n {
+                let row = c.offset + i * c.rowStride
+                for j in 0...i { c.buffer[row + j] = beta == 0 ? 0 : beta * c.buffer[row + j] }
+            }
+            return
+        }
+        ThreadBudget.shared.touch()
+        cblas_ssyrk(
+            CblasRowMajor, CblasLower, a.isTransposed ? CblasTrans : CblasNoTrans,
+            blasInt(n), blasInt(k), alpha,
+            a.buffer.baseAddress! + a.offset, blasInt(a.rowStride),
+            beta, c.buffer.baseAddress! + c.offset, blasInt(c.rowStride))
+    }
+
     /// Matrix-vector product `y ← alpha · a · x + beta · y` (BLAS `sgemv`).
     ///
     /// `a` is m × n as the view reads it; `x` has n elements and `y` has m. With `beta == 0`

@@ -13,7 +13,8 @@
 public struct Philox: RandomNumberGenerator, Sendable {
     /// The 64-bit key (two 32-bit words), fixed for the life of the generator.
     public let key: (UInt32, UInt32)
-    private var counter: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
+    /// The 128-bit block counter of the next block (word 0 lowest).
+    private(set) var counter: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
     private var buffer: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
     private var available = 0
 

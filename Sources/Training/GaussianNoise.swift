@@ -1,16 +1,15 @@
 import LinearAlgebra
 import Randomness
 
-/// Adds `standardDeviation` · N(0, 1) to every element of `values`, element i getting the i-th
-/// Gaussian of `rng`'s stream, and leaves `rng` exactly where the sequential loop
-/// `for i in values.indices { values[i] += Float(standardDeviation * rng.nextGaussian()) }`
-/// would. The draws are computed in fixed chunks spread over `workers` threads (each chunk
-/// starts from a copy of `rng` advanced to its first index, `Philox.advance(blocks:)`), so the
-/// result is bit-identical to that loop for every worker count. A generator with buffered
-/// output (not block-aligned) takes the sequential loop.
+/// Adds `Float(standardDeviation · rng.gaussian(block: i))` to every element `values[i]` (the
+/// i-th Gaussian of `rng`'s stream, one Philox block each: Randomness/Gaussians.swift) and
+/// advances `rng` past those `values.count` blocks. The draws are computed in fixed chunks spread
+/// over `workers` threads, so the result is bit-identical to the sequential loop for every worker
+/// count. A generator with buffered output (not block-aligned) takes the scalar loop of
+/// `nextGaussian()` instead.
 func addGaussianNoise(to values: inout [Float], standardDeviation: Double, rng: inout Philox, workers: Int) {
     let count = values.count
-    guard rng.isBlockAligned, workers > 1, count > gaussianNoiseChunk else {
+    guard rng.isBlockAligned else {
         for i in 0..<count { values[i] += Float(standardDeviation * rng.nextGaussian()) }
         return
     }
@@ -19,15 +18,12 @@ func addGaussianNoise(to values: inout [Float], standardDeviation: Double, rng: 
     values.withUnsafeMutableBufferPointer { buffer in
         _ = parallelMap(chunks, workers: workers) { chunk, _ in
             let lower = chunk * gaussianNoiseChunk
-            var generator = start
-            generator.advance(blocks: UInt64(lower))
-            for i in lower..<min(lower + gaussianNoiseChunk, count) {
-                buffer[i] += Float(standardDeviation * generator.nextGaussian())
-            }
+            let slice = UnsafeMutableBufferPointer(rebasing: buffer[lower ..< min(lower + gaussianNoiseChunk, count)])
+            start.addGaussians(scale: standardDeviation, firstBlock: UInt64(lower), to: slice)
         }
     }
     rng.advance(blocks: UInt64(count))
 }
 
-/// Elements per chunk of `addGaussianNoise` (a chunk's draws take about a millisecond).
+/// Elements per chunk of `addGaussianNoise` (a chunk's draws take a fraction of a millisecond).
 let gaussianNoiseChunk = 1 << 15

@@ -14,7 +14,9 @@ struct BenchDPStepCommand: ParsableCommand {
             record-level and user-level DP-SGD on the same random batch, for full fine-tuning and \
             for LoRA, and prints step time, tokens/s and the overhead over the non-private step. \
             Steps run as in training: micro-batches shared by --workers threads (model replicas, \
-            one BLAS thread each); the default is the BLAS thread count.
+            one BLAS thread each); the default is the BLAS thread count. The mechanisms' steps \
+            alternate, so load from other processes falls on all of them alike; the CPU columns \
+            (process CPU time per step, all threads) are the least disturbed by such load.
             """)
 
     @Option(help: "Transformer blocks.") var layers = 2
@@ -46,10 +48,11 @@ struct BenchDPStepCommand: ParsableCommand {
             let rows = try DPStepBenchmark(model: config, lora: lora, sequences: batch, length: context, recordsPerUser: recordsPerUser, iterations: iterations,
                 workers: workerCount, microBatchTokens: microBatchTokens).run()
             print("\n\(label):")
-            print("| mechanism | step (s) | tokens/s | overhead | GFLOP/s | of sgemm peak |")
-            print("| --- | ---: | ---: | ---: | ---: | ---: |")
+            print("| mechanism | step (s) | tokens/s | overhead | GFLOP/s | of sgemm peak | CPU s/step | CPU overhead |")
+            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
             for row in rows {
-                print(String(format: "| %@ | %.4f | %.0f | %.2fx | %.1f | %.0f%% |", row.mechanism, row.medianSeconds, row.tokensPerSecond, row.overhead, row.gigaflopsPerSecond, 100 * row.gigaflopsPerSecond / peak))
+                print(String(format: "| %@ | %.4f | %.0f | %.2fx | %.1f | %.0f%% | %.3f | %.2fx |", row.mechanism, row.medianSeconds, row.tokensPerSecond, row.overhead, row.gigaflopsPerSecond,
+                    100 * row.gigaflopsPerSecond / peak, row.medianCPUSeconds, row.medianCPUSeconds / rows[0].medianCPUSeconds))
             }
         }
         print(String(format: "peak memory (maximum resident set): %.2f GiB", peakResidentGiB()))

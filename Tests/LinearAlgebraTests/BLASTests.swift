@@ -95,6 +95,45 @@ struct BLASTests {
         for i in 0..<t.offsetC { #expect(c[i] == c0[i]) }
     }
 
+    @Test("syrkLower matches a naive loop on the lower triangle and leaves the upper one alone", arguments: [(1, 1), (5, 3), (17, 29), (130, 65), (64, 0)])
+    func syrkMatchesNaive(n: Int, k: Int) {
+        for transposed in [false, true] {
+            // Stored k × n (read transposed) or n × k, with padding and an offset.
+            let (rows, cols) = transposed ? (k, n) : (n, k)
+            let lda = cols + 3, ldc = n + 2, offsetA = 5, offsetC = 1
+            let a = randomValues(offsetA + max(rows, 1) * lda, seed: 11)
+            let c0 = randomValues(offsetC + n * ldc, seed: 12)
+            var c = c0
+            a.withUnsafeBufferPointer { ab in
+                c.withUnsafeMutableBufferPointer { cb in
+                    var view = MatrixView(ab, offset: offsetA, rows: rows, columns: cols, rowStride: lda)
+                    if transposed { view = view.transposed }
+                    BLAS.syrkLower(view, into: MutableMatrixView(cb, offset: offsetC, rows: n, columns: n, rowStride: ldc), alpha: -0.5, beta: 0.25)
+                }
+            }
+            var maxError: Float = 0
+            for i in 0..<n {
+                for j in 0..<n {
+                    let index = offsetC + i * ldc + j
+                    guard j <= i else {
+                        #expect(c[index] == c0[index], "upper triangle (\(i), \(j)) was written")
+                        continue
+                    }
+                    var sum = 0.0
+                    for p in 0..<k {
+                        let aip = transposed ? a[offsetA + p * lda + i] : a[offsetA + i * lda + p]
+                        let ajp = transposed ? a[offsetA + p * lda + j] : a[offsetA + j * lda + p]
+                        sum += Double(aip) * Double(ajp)
+                    }
+                    maxError = max(maxError, abs(c[index] - Float(-0.5 * sum + 0.25 * Double(c0[index]))))
+                }
+            }
+            // float32 accumulation over k terms of size ≤ 1: error grows like k·ε, as for gemm.
+            let tolerance = Float(k) * 4e-7 + 1e-6
+            #expect(maxError <= tolerance, "syrk n=\(n) k=\(k) transposed=\(transposed): max |error| \(maxError) > \(tolerance)")
+        }
+    }
+
     @Test("beta = 0 ignores NaN already in the output")
     func betaZeroOverwrites() {
         let a = randomValues(6, seed: 4), b = randomValues(6, seed: 5)

@@ -65,3 +65,48 @@ func advanceMatchesDrawingGaussians(blocks: UInt64) {
     _ = partial.next32()
     #expect(!partial.isBlockAligned)
 }
+
+/// The bulk draws (`gaussian(block:)`, `addGaussians`, userdp's own log and cos) agree with
+/// `nextGaussian()` (libm's log and cos) to a few units in the last place of a double, over
+/// draws that include the far tail and every quadrant of the cosine.
+@Test func bulkGaussiansAgreeWithNextGaussian() {
+    var drawn = Philox(seed: 9, stream: "bulk")
+    let start = drawn
+    var worst = 0.0
+    for i in 0..<200_000 {
+        let expected = drawn.nextGaussian(), bulk = start.gaussian(block: UInt64(i))
+        worst = max(worst, abs(bulk - expected) / max(1, abs(expected)))
+    }
+    // Tolerance: each of log, cos and sqrt is within about 1 ulp (2⁻⁵² relative) in both
+    // implementations, and libm's cos(2π·u) also rounds its argument 2π·u first, which costs up
+    // to about 2⁻⁵² absolute where the cosine crosses zero, times √(−2 ln u₁) ≤ 8.6: a few
+    // times 1e-15 relative to max(1, |z|).
+    #expect(worst < 1e-14, "max |Δ| / max(1, |z|) = \(worst)")
+}
+
+/// `addGaussians` is the scalar loop of `gaussian(block:)`, bit for bit, for any start and any
+/// length (groups of four blocks, partial tiles and tails).
+@Test(arguments: [(0, 1), (3, 5), (1, 255), (7, 1031)] as [(UInt64, Int)])
+func addGaussiansIsTheScalarLoop(first: UInt64, count: Int) {
+    var rng = Philox(seed: 2, stream: "bulk")
+    _ = rng.nextGaussian()
+    let base = (0..<count).map { Float($0 % 5) - 2 }
+    var bulk = base
+    bulk.withUnsafeMutableBufferPointer { rng.addGaussians(scale: 0.3, firstBlock: first, to: $0) }
+    let loop = (0..<count).map { base[$0] + Float(0.3 * rng.gaussian(block: first + UInt64($0))) }
+    #expect(bulk == loop)
+}
+
+/// Across the low 64 bits of the counter wrapping, the bulk draws carry as `advance(blocks:)`.
+@Test func addGaussiansCarriesAcrossTheCounterWrap() {
+    let start = Philox(seed: 5, stream: "wrap")
+    var bulk = [Float](repeating: 0, count: 9)
+    let first = UInt64.max - 4
+    bulk.withUnsafeMutableBufferPointer { start.addGaussians(scale: 1, firstBlock: first, to: $0) }
+    for i in 0..<9 {
+        var jumped = start
+        jumped.advance(blocks: first &+ UInt64(i))
+        #expect(bulk[i] == Float(jumped.gaussian(block: 0)), "block \(i)")
+        #expect(abs(Double(bulk[i]) - jumped.nextGaussian()) < 1e-6, "block \(i)")
+    }
+}

@@ -164,8 +164,9 @@ func stepsAreIdenticalForEveryWorkerCount(mechanism: MechanismKind) throws {
     #expect(one.0.isFinite && one.0 > 1)
 }
 
-/// The chunked, multi-threaded noise is the sequential loop's noise, bit for bit, and leaves
-/// the generator where the loop leaves it.
+/// The chunked, multi-threaded noise is the sequential loop's noise (`Philox.gaussian(block:)`),
+/// bit for bit, for every worker count, and leaves the generator where drawing that many
+/// Gaussians with `nextGaussian()` leaves it.
 @Test(arguments: [1, 2, 3])
 func parallelNoiseEqualsTheSequentialLoop(workers: Int) {
     let count = 3 * gaussianNoiseChunk + 123
@@ -174,7 +175,8 @@ func parallelNoiseEqualsTheSequentialLoop(workers: Int) {
     _ = sequentialRNG.nextGaussian()  // not at the stream's start
     var parallelRNG = sequentialRNG
     var sequential = base
-    for i in 0..<count { sequential[i] += Float(1.7 * sequentialRNG.nextGaussian()) }
+    for i in 0..<count { sequential[i] += Float(1.7 * sequentialRNG.gaussian(block: UInt64(i))) }
+    for _ in 0..<count { _ = sequentialRNG.nextGaussian() }
     var parallel = base
     addGaussianNoise(to: &parallel, standardDeviation: 1.7, rng: &parallelRNG, workers: workers)
     #expect(parallel == sequential)

@@ -1,3 +1,4 @@
+import LinearAlgebra
 import LanguageModel
 import Persistence
 import Randomness
@@ -122,11 +123,15 @@ struct MicroBatch {
     let tokenCount: Int
 }
 
-/// `target[i] += scale · values[i]` for every i.
+/// `target[i] += scale · values[i]` for every i, in fixed chunks on the workers: elementwise, so
+/// the bits equal one serial loop's whatever the worker count.
 func addInPlace(_ target: inout [Float], _ values: [Float], scale: Float = 1) {
+    let count = target.count, chunk = 1 << 16
     target.withUnsafeMutableBufferPointer { t in
         values.withUnsafeBufferPointer { v in
-            for i in 0..<t.count { t[i] += scale * v[i] }
+            _ = parallelMap((count + chunk - 1) / chunk, workers: count > chunk ? defaultWorkerCount : 1) { index, _ in
+                for i in index * chunk ..< min(count, (index + 1) * chunk) { t[i] += scale * v[i] }
+            }
         }
     }
 }
