@@ -8,8 +8,8 @@ import Training
 /// Contract:
 /// - For each commit to check, up to `perCommit` stored runs are chosen among results that
 ///   record that commit, a clean tree and this machine's OpenBLAS kernel (results on another
-///   kernel differ in the last bits by design: docs/TRAINING.md), one per mechanism in grid
-///   order before a second of any.
+///   kernel differ in the last bits by design: docs/TRAINING.md): one per mechanism in grid
+///   order first, then one per grid cell, then further seeds.
 /// - Each is rerun by the real trainer, through a dispatcher into a scratch folder (never into
 ///   the label), and every field a table, a diff or a re-accounting reads is compared exactly:
 ///   test and validation perplexity, ε, δ, σ, q, steps, units per step, the DP event, and every
@@ -51,15 +51,20 @@ public enum PinVerification {
                 } ?? "the label holds no result of it from a clean tree"
                 continue
             }
-            // One per mechanism first, so a change to one mechanism's code is caught.
+            // One per mechanism first, so a change to one mechanism's code is caught, then one
+            // per grid cell (other settings, not another seed of a cell already chosen).
             var chosen: [PlannedRun] = []
-            var seen: Set<String> = []
-            for (run, result) in candidates where chosen.count < perCommit && seen.insert(result.config.mechanism.rawValue).inserted {
+            var mechanisms: Set<String> = []
+            var cells: Set<[String]> = []
+            func choose(_ run: PlannedRun) {
                 chosen.append(run)
+                cells.insert(run.cell)
             }
-            for (run, _) in candidates where chosen.count < perCommit && !chosen.contains(where: { $0.id == run.id }) {
-                chosen.append(run)
+            for (run, result) in candidates where chosen.count < perCommit && mechanisms.insert(result.config.mechanism.rawValue).inserted {
+                choose(run)
             }
+            for (run, _) in candidates where chosen.count < perCommit && !cells.contains(run.cell) { choose(run) }
+            for (run, _) in candidates where chosen.count < perCommit && !chosen.contains(where: { $0.id == run.id }) { choose(run) }
             checks += chosen.map { Check(run: $0, commit: commit) }
         }
         return (checks, unverifiable)

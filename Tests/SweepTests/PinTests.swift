@@ -83,6 +83,12 @@ struct PinTests {
         _ = try Dispatcher(plan: plan, definition: nil, store: store, options: fixture.options()).run()
         let (checks, unverifiable) = PinVerification.checks(plan: plan, store: store, commits: ["abc", "def"], kernel: "none", perCommit: 2)
         #expect(checks.count == 2 && Set(checks.map(\.run.config.mechanism)) == [.user, .group])
+        // Then other cells before other seeds of a chosen cell.
+        let seeded = try fixture.definition(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}, "seeds": [0, 1]}"#).plan()
+        let seededStore = fixture.store(seeded, label: "S")
+        _ = try Dispatcher(plan: seeded, definition: nil, store: seededStore, options: fixture.options()).run()
+        let spread = PinVerification.checks(plan: seeded, store: seededStore, commits: ["abc"], kernel: "none", perCommit: 2).checks
+        #expect(Set(spread.map(\.run.cell)).count == 2)
         #expect(checks.allSatisfy { $0.commit == "abc" && $0.label.hasSuffix("@abc") })
         #expect(unverifiable == ["def": "the label holds no result of it from a clean tree"])
         let three = PinVerification.checks(plan: plan, store: store, commits: ["abc"], kernel: "none", perCommit: 3).checks
