@@ -130,7 +130,7 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
         case .labelPinned(let path, let pinned, let this):
             return "\(path): this label is pinned to \(pinned), and this userdp is \(this); run a clean build of a pinned commit (`make paper` builds it for the paper labels), let this build join after it reproduces stored results (`userdp sweep pin`), or use a new --label"
         case .pinNotReproduced(let path, let differences):
-            return "\(path): this build does not reproduce the label's results bit for bit, so it does not join the pin:\n" + differences.map { "  \($0)" }.joined(separator: "\n") + "\nRun the pinned commit instead, or start a new --label"
+            return "\(path): this build does not reproduce the label's results bit for bit, so it does not join the pin: " + differences.joined(separator: " | ") + ". Run the pinned commit instead, or start a new --label"
         case .pinUnverifiable(let path, let commit, let reason):
             return "\(path): cannot check that this build reproduces the results of commit \(commit.prefix(7)): \(reason); pass --unverified to accept it anyway"
         case .runsFailed(let ids):

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 import TestSupport
+import Persistence
+import Privacy
 import Training
 
 @testable import Sweep
@@ -123,5 +125,30 @@ struct PinTests {
         #expect(PinVerification.differences(stored: stored, fresh: try #require(fresh[id])) == [
             "test_perplexity \(stored.testPerplexity) → 11.0", "extra.halted 1.0 → 0.0",
         ])
+    }
+
+    /// A `group` lemma result, k = `groupSize`, in the legacy stored form or today's.
+    func lemmaResult(legacy: Bool, groupSize: Int = 4) throws -> RunResult {
+        var config = RunConfig()
+        config.mechanism = .group
+        config.mechanismOptions.group.accounting = .lemma
+        config.k = 4
+        let record = try DPEvent.poissonSubsampledGaussian(q: 0.0146, sigma: 2.5, steps: 100)
+        let event = legacy ? record : try DPEvent.groupPrivacyLemma(groupSize: groupSize, of: record)
+        let extra: [String: JSONValue] = legacy ? ["dp_event_unit": .string("record"), "dp_event_group_size": .integer(groupSize)] : [:]
+        return RunResult(
+            config: config, testPerplexity: 95, validationPerplexity: 97, epsilon: 1, delta: 1e-5, noiseMultiplier: 2.5,
+            samplingRate: 0.0146, steps: 100, dpEvent: try JSONValue(parsing: JSONEncoder().encode(event)), unitsPerStepMean: 64,
+            wallSeconds: 1, tokensPerSecond: 1,
+            provenance: Provenance(gitCommit: "abc", gitDirty: false, gitDiffHash: nil, toolchain: "t", openblasCore: "none", blasThreads: 1, host: "h"),
+            extra: extra)
+    }
+
+    @Test("a lemma result stored in the legacy form matches today's lemma event; another group size does not")
+    func legacyLemmaEventMatches() throws {
+        let today = try lemmaResult(legacy: false)
+        #expect(PinVerification.differences(stored: try lemmaResult(legacy: true), fresh: today).isEmpty)
+        #expect(PinVerification.differences(stored: try lemmaResult(legacy: true, groupSize: 8), fresh: today) == ["dp_event differs"])
+        #expect(PinVerification.differences(stored: try lemmaResult(legacy: false, groupSize: 8), fresh: today) == ["dp_event differs"])
     }
 }
