@@ -46,6 +46,8 @@ struct PinTests {
         #expect(store.unusableReason(plan.runs[1]) == "result.json was produced by commit abc, but the label is pinned to 0123456, fedcba9")
         let status = SweepStatus(plan: plan, store: store)
         #expect(status.done.isEmpty && Set(status.unreadable) == Set(plan.runs.map(\.id)))
+        #expect(status.render().contains("label pinned to 0123456, fedcba9 (pin.json)"))
+        #expect(status.render().contains("from code the label's pin does not accept"))
         let (kept, dropped) = store.usableRows(of: set, plan: plan)
         #expect(kept.rows.isEmpty && Set(dropped) == Set(plan.runs.map(\.id)))
     }
