@@ -36,16 +36,16 @@ demo: build
 
 ## The study as the study ran it (sweeps/paper/, docs/RESULTS.md): every paper sweep under one
 ## pinned label, resuming from the committed results/. Each label's pin.json names the commits
-## whose results it accepts (docs/SWEEPS.md, "Pinned labels"): `make paper-pin` lets this build
-## join after it reproduced stored runs bit for bit; a build that changes results cannot, and
-## `make paper PAPER_USERDP=$$(scripts/build-pinned results/paper-mechanisms/paper-v1)` runs the
-## pinned commit's binary instead. A code change that changes results needs a new PAPER_LABEL.
+## whose results it accepts (docs/SWEEPS.md, "Pinned labels"); scripts/pinned-userdp picks this
+## checkout's build when it is pinned, else builds the label's last pinned commit in a worktree
+## of its own. `make paper-pin` lets this build join once it reproduced stored runs bit for bit.
+## A code change that changes results needs a new PAPER_LABEL.
 PAPER_LABEL ?= paper-v1
-PAPER_USERDP ?= $(USERDP)
 PAPER_SWEEPS := sweeps/paper/mechanisms.json sweeps/paper/selection.json sweeps/paper/random-chunk.json sweeps/paper/k-epsilon.json sweeps/paper/asi-liu.json
 
 paper: build
-	@for sweep in $(PAPER_SWEEPS); do $(PAPER_USERDP) sweep run $$sweep --label $(PAPER_LABEL) || exit 1; done
+	@userdp=$$(scripts/pinned-userdp results/paper-mechanisms/$(PAPER_LABEL)) && \
+	for sweep in $(PAPER_SWEEPS); do $$userdp sweep run $$sweep --label $(PAPER_LABEL) || exit 1; done
 
 ## Lets this (clean) build join the pins of the paper labels, after it reproduced stored runs.
 paper-pin: build
@@ -53,7 +53,8 @@ paper-pin: build
 
 ## Pre-flight of the paper sweeps: run counts, sigma per privacy setting, the wall-time estimate.
 paper-plan: build
-	@for sweep in $(PAPER_SWEEPS); do $(PAPER_USERDP) sweep run $$sweep --label $(PAPER_LABEL) --dry-run | grep -v '^[0-9a-f]\{12\} '; done
+	@userdp=$$(scripts/pinned-userdp results/paper-mechanisms/$(PAPER_LABEL)) && \
+	for sweep in $(PAPER_SWEEPS); do $$userdp sweep run $$sweep --label $(PAPER_LABEL) --dry-run | grep -v '^[0-9a-f]\{12\} '; done
 
 ## Every table, figure and claim check of docs/RESULTS.md from the committed results/
 ## (analysis/spec.json declares them; matplotlib from Debian's python3-matplotlib).
