@@ -41,7 +41,7 @@ demo: build
 ## of its own. `make paper-pin` lets this build join once it reproduced stored runs bit for bit.
 ## A code change that changes results needs a new PAPER_LABEL.
 PAPER_LABEL ?= paper-v1
-PAPER_SWEEPS := sweeps/paper/mechanisms.json sweeps/paper/selection.json sweeps/paper/random-chunk.json sweeps/paper/k-epsilon.json sweeps/paper/asi-liu.json
+PAPER_SWEEPS := sweeps/paper/mechanisms.json sweeps/paper/selection.json sweeps/paper/random-chunk.json sweeps/paper/k-epsilon.json sweeps/paper/asi-liu.json sweeps/paper/scale.json
 
 paper: build
 	@userdp=$$(scripts/pinned-userdp results/paper-mechanisms/$(PAPER_LABEL)) && \
