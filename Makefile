@@ -7,7 +7,7 @@ APT_PACKAGES := libopenblas-dev libfftw3-dev pkg-config python3-matplotlib fonts
 REPORT_APT_PACKAGES := chromium python3-pil fonts-dejavu-core
 USERDP := .build/release/userdp
 
-.PHONY: deps build demo test test-slurm bench clean paper paper-plan analysis analysis-check report-check
+.PHONY: deps build demo test test-slurm bench clean paper paper-pin paper-plan analysis analysis-check report-check
 
 ## Installs the Debian packages named in $(1) that are missing, with apt-get (sudo unless root).
 define apt_install
@@ -35,17 +35,26 @@ demo: build
 	$(USERDP) sweep table sweeps/quick.json --label $$label --rows mechanism,selection,batch_size --cols epsilon
 
 ## The study as the study ran it (sweeps/paper/, docs/RESULTS.md): every paper sweep under one
-## pinned label, resuming from the committed results/. A code change that changes results
-## needs a new PAPER_LABEL.
+## pinned label, resuming from the committed results/. Each label's pin.json names the commits
+## whose results it accepts (docs/SWEEPS.md, "Pinned labels"); scripts/pinned-userdp picks this
+## checkout's build when it is pinned, else builds the label's last pinned commit in a worktree
+## of its own. `make paper-pin` lets this build join once it reproduced stored runs bit for bit.
+## A code change that changes results needs a new PAPER_LABEL.
 PAPER_LABEL ?= paper-v1
-PAPER_SWEEPS := sweeps/paper/mechanisms.json sweeps/paper/selection.json sweeps/paper/random-chunk.json sweeps/paper/k-epsilon.json sweeps/paper/asi-liu.json
+PAPER_SWEEPS := sweeps/paper/mechanisms.json sweeps/paper/selection.json sweeps/paper/random-chunk.json sweeps/paper/k-epsilon.json sweeps/paper/asi-liu.json sweeps/paper/scale.json
 
 paper: build
-	@for sweep in $(PAPER_SWEEPS); do $(USERDP) sweep run $$sweep --label $(PAPER_LABEL) || exit 1; done
+	@userdp=$$(scripts/pinned-userdp results/paper-mechanisms/$(PAPER_LABEL)) && \
+	for sweep in $(PAPER_SWEEPS); do $$userdp sweep run $$sweep --label $(PAPER_LABEL) || exit 1; done
+
+## Lets this (clean) build join the pins of the paper labels, after it reproduced stored runs.
+paper-pin: build
+	@for sweep in $(PAPER_SWEEPS); do $(USERDP) sweep pin $$sweep --label $(PAPER_LABEL) || exit 1; done
 
 ## Pre-flight of the paper sweeps: run counts, sigma per privacy setting, the wall-time estimate.
 paper-plan: build
-	@for sweep in $(PAPER_SWEEPS); do $(USERDP) sweep run $$sweep --label $(PAPER_LABEL) --dry-run | grep -v '^[0-9a-f]\{12\} '; done
+	@userdp=$$(scripts/pinned-userdp results/paper-mechanisms/$(PAPER_LABEL)) && \
+	for sweep in $(PAPER_SWEEPS); do $$userdp sweep run $$sweep --label $(PAPER_LABEL) --dry-run | grep -v '^[0-9a-f]\{12\} '; done
 
 ## Every table, figure and claim check of docs/RESULTS.md from the committed results/
 ## (analysis/spec.json declares them; matplotlib from Debian's python3-matplotlib).

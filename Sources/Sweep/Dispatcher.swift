@@ -77,10 +77,14 @@ public final class Dispatcher {
         // A result.json that does not decode (truncated, empty, `{}`, another schema), or that
         // records other inputs than the plan's, is not this run's result: move it aside and
         // redo the run.
+        // Under a pinned label only a clean build of a pinned commit may add results.
+        if let pin = try store.pin(), !pin.acceptsThisBuild() {
+            throw .labelPinned(path: store.root.appendingPathComponent(LabelPin.fileName).path, pinned: pin.shortList, this: LabelPin.thisBuild)
+        }
         try store.withLock { () throws(SweepError) in
             for run in plan.runs {
-                guard let reason = store.unusableReason(run) else { continue }
-                let moved = try store.quarantineResult(run.id)
+                guard let (reason, kind) = store.unusable(run) else { continue }
+                let moved = try store.quarantineResult(run.id, kind: kind)
                 report(.note("run \(run.id): \(reason); moved to \(moved.lastPathComponent), redoing the run"))
             }
         }

@@ -149,18 +149,29 @@ public struct ResultStore: Sendable {
     /// Why the run's stored result cannot stand for `run`, or nil when it can (or there is
     /// none): it does not decode, or it records a dataset or model hash other than the planned
     /// run's inputs (the data changed while the run was running, or a result was copied in).
-    /// A result without a recorded hash is not checked on that input.
-    public func unusableReason(_ run: PlannedRun) -> String? {
+    /// A result without a recorded hash is not checked on that input. Under a pinned label
+    /// (`LabelPin`), a result from code the pin does not accept cannot stand either.
+    public func unusableReason(_ run: PlannedRun) -> String? { unusable(run)?.reason }
+
+    /// `unusableReason` with the suffix `quarantineResult` gives the file it moves aside:
+    /// `corrupt` for a result that does not decode or records other inputs, `unpinned` for
+    /// one from code the label's pin does not accept.
+    public func unusable(_ run: PlannedRun) -> (reason: String, kind: String)? {
         switch readResult(run.id) {
         case nil: return nil
-        case .failure(let error)?: return "result.json is unreadable (\(ResultStore.shortReason(error)))"
+        case .failure(let error)?: return ("result.json is unreadable (\(ResultStore.shortReason(error)))", "corrupt")
         case .success(let result)?:
+            switch Result(catching: { () throws(SweepError) in try pin() }) {
+            case .failure(let error): return ("the label's pin cannot be read (\(error.localizedDescription))", "unpinned")
+            case .success(let pin?): if let rejection = pin.rejection(of: result.provenance) { return (rejection, "unpinned") }
+            case .success(nil): break
+            }
             guard let inputs = run.inputs else { return nil }
             if case .string(let hash)? = result.extra["dataset_hash"], hash != inputs.datasetHash {
-                return "result.json was computed on another dataset (dataset_hash \(hash.prefix(12)), the plan's \(inputs.datasetHash.prefix(12)))"
+                return ("result.json was computed on another dataset (dataset_hash \(hash.prefix(12)), the plan's \(inputs.datasetHash.prefix(12)))", "corrupt")
             }
             if case .string(let hash)? = result.extra["model_hash"], hash != inputs.modelHash {
-                return "result.json was computed with another model (model_hash \(hash.prefix(12)), the plan's \(inputs.modelHash.prefix(12)))"
+                return ("result.json was computed with another model (model_hash \(hash.prefix(12)), the plan's \(inputs.modelHash.prefix(12)))", "corrupt")
             }
             return nil
         }
@@ -187,15 +198,16 @@ public struct ResultStore: Sendable {
         return (kept, dropped)
     }
 
-    /// Moves a `result.json` that cannot be read aside to `result.json.corrupt-<unix time>`,
-    /// so the run counts as not done and is redone. Returns the new name.
+    /// Moves a `result.json` that cannot stand aside to `result.json.corrupt-<unix time>`
+    /// (`kind` replaces `corrupt`, e.g. `unpinned`), so the run counts as not done and is
+    /// redone. Returns the new name.
     @discardableResult
-    public func quarantineResult(_ id: String, now: Date = Date()) throws(SweepError) -> URL {
+    public func quarantineResult(_ id: String, kind: String = "corrupt", now: Date = Date()) throws(SweepError) -> URL {
         let source = file(RunFile.result, of: id)
-        var target = file("\(RunFile.result).corrupt-\(Int(now.timeIntervalSince1970))", of: id)
+        var target = file("\(RunFile.result).\(kind)-\(Int(now.timeIntervalSince1970))", of: id)
         var suffix = 1
         while FileManager.default.fileExists(atPath: target.path) {
-            target = file("\(RunFile.result).corrupt-\(Int(now.timeIntervalSince1970))-\(suffix)", of: id)
+            target = file("\(RunFile.result).\(kind)-\(Int(now.timeIntervalSince1970))-\(suffix)", of: id)
             suffix += 1
         }
         do { try FileManager.default.moveItem(at: source, to: target) } catch {

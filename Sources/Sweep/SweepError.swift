@@ -43,6 +43,15 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
     /// The label's stored `sweep.json` differs from the sweep being run (`keys`: the top-level
     /// keys that differ): old and new runs would mix under one label.
     case definitionChanged(path: String, keys: [String])
+    /// The label is pinned (`path`: its pin.json) to commits (`pinned`, short) other than this
+    /// build (`this`), so this binary may not add results to it.
+    case labelPinned(path: String, pinned: String, this: String)
+    /// `sweep pin`: this build did not reproduce stored results bit for bit (`differences`: one
+    /// line per run), so it does not join the pin.
+    case pinNotReproduced(path: String, differences: [String])
+    /// `sweep pin`: a commit whose results the label should accept has no stored result this
+    /// machine can check (none, or none on this OpenBLAS kernel).
+    case pinUnverifiable(path: String, commit: String, reason: String)
     /// Runs failed (after their retries); the others finished.
     case runsFailed(ids: [String])
     /// Dispatching was interrupted (SIGINT/SIGTERM); unfinished runs will be redone on resume.
@@ -118,6 +127,12 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
             return "stopped dispatching: the same error ended \(runs.count) runs (\(runs.joined(separator: ", "))): \(error)"
         case .definitionChanged(let path, let keys):
             return "\(path): this label holds results of a different sweep definition (differs in: \(keys.isEmpty ? "its text" : keys.joined(separator: ", "))); run under a new --label, or pass --force to replace the stored definition (runs outside the new grid stay on disk but leave results.csv)"
+        case .labelPinned(let path, let pinned, let this):
+            return "\(path): this label is pinned to \(pinned), and this userdp is \(this); run a clean build of a pinned commit (`make paper` builds it for the paper labels), let this build join after it reproduces stored results (`userdp sweep pin`), or use a new --label"
+        case .pinNotReproduced(let path, let differences):
+            return "\(path): this build does not reproduce the label's results bit for bit, so it does not join the pin: " + differences.joined(separator: " | ") + ". Run the pinned commit instead, or start a new --label"
+        case .pinUnverifiable(let path, let commit, let reason):
+            return "\(path): cannot check that this build reproduces the results of commit \(commit.prefix(7)): \(reason); pass --unverified to accept it anyway"
         case .runsFailed(let ids):
             return "\(ids.count) run(s) failed: \(ids.joined(separator: ", ")); see `userdp sweep status` for their logs"
         case .interrupted(let finished, let remaining):

@@ -50,11 +50,18 @@ public struct SweepStatus: Sendable, Equatable {
     /// records other inputs than planned: not done; the next `sweep run` moves the file aside
     /// and redoes them.
     public var unreadable: [String] = []
+    /// The label's pinned commits, short (`LabelPin.shortList`), nil when it has no pin; the
+    /// reason when its pin cannot be read.
+    public var pinned: String?
 
     /// Reads the state of every planned run from the store.
     public init(plan: SweepPlan, store: ResultStore, staleAfter: TimeInterval = 120, lines: Int = 5) {
         let claims = ClaimBook(store: store, token: "status", staleAfter: staleAfter)
         total = plan.runs.count
+        switch Result(catching: { () throws(SweepError) in try store.pin() }) {
+        case .success(let pin): pinned = pin?.shortList
+        case .failure(let error): pinned = "an unreadable pin (\(error.localizedDescription))"
+        }
         (done, running, failed, missing, staleClaims) = ([], [], [], [], [])
         for run in plan.runs {
             let point = run.describe(axes: plan.axes)
@@ -93,8 +100,9 @@ public struct SweepStatus: Sendable, Equatable {
     /// A human-readable report: counts, then running and failed runs (with their last lines).
     public func render() -> String {
         var lines = ["\(total) runs: \(done.count) done, \(running.count) running, \(failed.count) failed, \(missing.count) missing"]
+        if let pinned { lines.append("label pinned to \(pinned) (pin.json): only their results count") }
         if !unreadable.isEmpty {
-            lines.append("\(unreadable.count) unusable result.json (unreadable, or computed on other inputs: \(unreadable.joined(separator: ", "))): not counted as done; the next `sweep run` moves them aside and redoes the runs")
+            lines.append("\(unreadable.count) unusable result.json (unreadable, computed on other inputs, or from code the label's pin does not accept: \(unreadable.joined(separator: ", "))): not counted as done; the next `sweep run` moves them aside and redoes the runs")
         }
         if !staleClaims.isEmpty {
             lines.append("\(staleClaims.count) stale claim(s) (owner gone): the next `sweep run` takes them over")

@@ -12,7 +12,7 @@ struct SweepCommand: ParsableCommand {
         discussion: "See docs/SWEEPS.md for the sweep file format and the results layout.",
         subcommands: [
             SweepRunCommand.self, SweepStatusCommand.self, SweepTableCommand.self, SweepDiffCommand.self, SweepLabelCommand.self,
-            SweepMigrateCommand.self, SweepCancelCommand.self, SweepNamesCommand.self,
+            SweepMigrateCommand.self, SweepCancelCommand.self, SweepNamesCommand.self, SweepPinCommand.self,
         ]
     )
 }
@@ -148,6 +148,11 @@ struct SweepRunCommand: ParsableCommand {
             return facts
         }
         let jobCount = jobs ?? ProcessInfo.processInfo.activeProcessorCount
+        if let pin = try store.pin(), !pin.acceptsThisBuild() {
+            let error = SweepError.labelPinned(path: store.root.appendingPathComponent(LabelPin.fileName).path, pinned: pin.shortList, this: LabelPin.thisBuild)
+            guard dryRun else { throw error }
+            printError("warning: \(error.localizedDescription)")
+        }
         if launcher == .slurm {
             try submitToSlurm(definition: definition, plan: plan, store: store, problems: problems.map(\.description))
             return

@@ -191,7 +191,9 @@ struct FuzzTests {
         let budget = Self.totalBudget / Self.categories
         var ran = 0, succeeded = 0
         for index in 0..<Self.casesPerCategory {
-            if Date().timeIntervalSince(start) > budget { break }
+            // At least four cases whatever the machine's load; the budget bounds only the rest,
+            // so a loaded machine runs fewer cases but never fails for being slow.
+            if index >= 4, Date().timeIntervalSince(start) > budget { break }
             // One Philox substream per case: a case is reproduced from the seed and its index.
             var random = Philox(seed: seed, stream: "fuzz-\(category)").substream(UInt64(index))
             let folder = root.appendingPathComponent("case-\(index)")
@@ -217,7 +219,6 @@ struct FuzzTests {
             try? FileManager.default.removeItem(at: folder)
         }
         print("fuzz \(category): \(ran) cases (\(succeeded) exit 0, \(ran - succeeded) clean errors) in \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
-        #expect(ran >= 4, "fewer than 4 \(category) cases ran within the time budget")
     }
 
     /// A model directory with the shipped tokenizer and a tiny network (vocab_size equal to the

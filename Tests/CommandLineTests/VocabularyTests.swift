@@ -33,7 +33,7 @@ struct CommandLineVocabularyTests {
         let outcome = try runUserdp(["sweep", "xyzzy"], in: folder)
         #expect(outcome.status == 64, "\(outcome)")
         #expect(
-            outcome.errorLines.first == "Error: Unknown subcommand 'xyzzy' of 'userdp sweep'; its subcommands are run, status, table, diff, label, migrate, cancel, names",
+            outcome.errorLines.first == "Error: Unknown subcommand 'xyzzy' of 'userdp sweep'; its subcommands are run, status, table, diff, label, migrate, cancel, names, pin",
             "\(outcome)")
     }
 

@@ -99,7 +99,11 @@ import Testing
         #expect(!BLASEnvironment.coreName.isEmpty)
         #expect(BLASEnvironment.threadCount >= 1)
         // The benchmark's own correctness check: float32 products of 64 terms in [-0.5, 0.5).
-        let measurement = GemmBenchmark.measure(size: 64, minimumSeconds: 0)
+        // On one thread: `measure` lifts OpenBLAS to the process's whole thread budget for its
+        // body, and every test target shares this process, so a multi-threaded sgemm here would
+        // change the summation order of a concurrent test's products (it broke pretraining's
+        // reproducibility test once, under load, in a fresh-clone CI run).
+        let measurement = GemmBenchmark.measure(size: 64, minimumSeconds: 0, threads: 1)
         #expect(measurement.maxRelativeError < 1e-5, "max relative error \(measurement.maxRelativeError)")
         #expect(measurement.repetitions >= 3)
     }
