@@ -156,47 +156,10 @@ extension SweepDefinition {
     ///   nil plans ids from the configs alone (tests with fake inputs).
     /// - Parameter allowLargeGrid: plan grids above `SweepPlan.refuseAbove` runs.
     public func plan(inputs: InputFingerprintResolver? = nil, allowLargeGrid: Bool = false) throws(SweepError) -> SweepPlan {
-        // Count before expanding: a typo such as 1e6 values would otherwise exhaust memory.
-        let gridPoints = grids.reduce(0.0) { total, grid in total + grid.values.reduce(1.0) { $0 * Double($1.count) } }
-        let pointCount = gridPoints * Double(seeds.count) + Double(include.count * seeds.count)
-        if pointCount > Double(SweepPlan.refuseAbove), !allowLargeGrid {
-            throw .gridTooLarge(file: file, runs: pointCount, limit: SweepPlan.refuseAbove)
-        }
-        // A typo in the base would fail every point; name it as a base key instead.
-        do { _ = try RunConfig(json: .object(base)) } catch {
-            if case .unknownKey(let keyPath, let known) = error {
-                let last = String(keyPath.split(separator: ".").last ?? Substring(keyPath))
-                throw .unknownKey(file: file, keyPath: "base.\(keyPath)", suggestion: closest(to: last, among: known))
-            }
-        }
-
+        try checkSizeAndBase(allowLargeGrid: allowLargeGrid)
         var warnings: [String] = []
         let gridKeys = Set(grids.flatMap(\.keys)).sorted()
-        var points: [[String: JSONValue]] = []
-        for (gridIndex, grid) in grids.enumerated() {
-            var product: [[String: JSONValue]] = [[:]]
-            for key in grid.keys.sorted() {
-                product = product.flatMap { point in grid[key]!.map { value in point.merging([key: value]) { $1 } } }
-            }
-            let gridPath = gridIsList ? "grid[\(gridIndex)]" : "grid"
-            points += try product.map { point throws(SweepError) in try resolvingLinks(point, gridPath: gridPath) }
-        }
-        if gridKeys.isEmpty, !include.isEmpty { points = [] }  // only the included points
-
-        for (index, entry) in exclude.enumerated() {
-            let before = points
-            points.removeAll { matches($0, entry) }
-            if points.count == before.count { throw .excludeMatchesNothing(file: file, index: index) }
-            // Removing every point of a mechanism is what `{"mechanism": m}` says; with more
-            // keys it is more likely a mistake, so say it.
-            if entry.count > 1 {
-                let mechanismsBefore = Dictionary(grouping: before, by: { mechanismName(of: $0) }).mapValues(\.count)
-                let mechanismsAfter = Set(points.map { mechanismName(of: $0) })
-                for (mechanism, count) in mechanismsBefore.sorted(by: { $0.key < $1.key }) where !mechanismsAfter.contains(mechanism) {
-                    warnings.append("exclude[\(index)] removes every \(mechanism) grid point (\(count)); if that is intended, write it as {\"mechanism\": \"\(mechanism)\"}")
-                }
-            }
-        }
+        let points = try excluding(from: try expandedGridPoints(), warnings: &warnings)
         let includeKeys = Set(include.flatMap(\.keys)).subtracting(gridKeys).sorted()
         let axes = (gridKeys + includeKeys).sorted()
 
@@ -277,6 +240,60 @@ extension SweepDefinition {
             plan.warnings.append("\(runs.count) runs (more than \(SweepPlan.warnAbove)); check the grid's size before dispatching")
         }
         return plan
+    }
+
+    /// Fails before anything is expanded when the grid would have more than
+    /// `SweepPlan.refuseAbove` runs (a typo such as 1e6 values would otherwise exhaust memory)
+    /// unless `allowLargeGrid`, and names an unknown key of the base as `base.KEY` (it would
+    /// otherwise fail every point).
+    private func checkSizeAndBase(allowLargeGrid: Bool) throws(SweepError) {
+        let gridPoints = grids.reduce(0.0) { total, grid in total + grid.values.reduce(1.0) { $0 * Double($1.count) } }
+        let pointCount = gridPoints * Double(seeds.count) + Double(include.count * seeds.count)
+        if pointCount > Double(SweepPlan.refuseAbove), !allowLargeGrid {
+            throw .gridTooLarge(file: file, runs: pointCount, limit: SweepPlan.refuseAbove)
+        }
+        do { _ = try RunConfig(json: .object(base)) } catch {
+            if case .unknownKey(let keyPath, let known) = error {
+                let last = String(keyPath.split(separator: ".").last ?? Substring(keyPath))
+                throw .unknownKey(file: file, keyPath: "base.\(keyPath)", suggestion: closest(to: last, among: known))
+            }
+        }
+    }
+
+    /// Every grid's Cartesian product, grid after grid, keys in sorted order, linked values
+    /// resolved; empty when there is no grid key but there are included points (only those run).
+    private func expandedGridPoints() throws(SweepError) -> [[String: JSONValue]] {
+        var points: [[String: JSONValue]] = []
+        for (gridIndex, grid) in grids.enumerated() {
+            var product: [[String: JSONValue]] = [[:]]
+            for key in grid.keys.sorted() {
+                product = product.flatMap { point in grid[key]!.map { value in point.merging([key: value]) { $1 } } }
+            }
+            let gridPath = gridIsList ? "grid[\(gridIndex)]" : "grid"
+            points += try product.map { point throws(SweepError) in try resolvingLinks(point, gridPath: gridPath) }
+        }
+        let gridKeys = grids.flatMap(\.keys)
+        return gridKeys.isEmpty && !include.isEmpty ? [] : points
+    }
+
+    /// `points` without those an `exclude` entry matches. An entry that matches nothing is an
+    /// error; one with several keys that removes every point of a mechanism adds a warning
+    /// (`{"mechanism": m}` says that; with more keys it is more likely a mistake).
+    private func excluding(from points: [[String: JSONValue]], warnings: inout [String]) throws(SweepError) -> [[String: JSONValue]] {
+        var points = points
+        for (index, entry) in exclude.enumerated() {
+            let before = points
+            points.removeAll { matches($0, entry) }
+            if points.count == before.count { throw .excludeMatchesNothing(file: file, index: index) }
+            if entry.count > 1 {
+                let mechanismsBefore = Dictionary(grouping: before, by: { mechanismName(of: $0) }).mapValues(\.count)
+                let mechanismsAfter = Set(points.map { mechanismName(of: $0) })
+                for (mechanism, count) in mechanismsBefore.sorted(by: { $0.key < $1.key }) where !mechanismsAfter.contains(mechanism) {
+                    warnings.append("exclude[\(index)] removes every \(mechanism) grid point (\(count)); if that is intended, write it as {\"mechanism\": \"\(mechanism)\"}")
+                }
+            }
+        }
+        return points
     }
 
     /// The point with its linked values (`{"=": expr}`) computed from its other values, the

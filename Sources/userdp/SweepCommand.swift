@@ -158,42 +158,7 @@ struct SweepRunCommand: ParsableCommand {
             return
         }
         if dryRun {
-            print("\(plan.runs.count) runs → \(store.root.path)")
-            print("runs per mechanism: " + plan.runsPerMechanism.map { "\($0.mechanism.rawValue) \($0.runs)" }.joined(separator: ", "))
-            for note in plan.notes { print("note: \(note)") }
-            do { try store.checkDefinitionUnchanged(definition) } catch {
-                print("warning: \(error.localizedDescription)")
-            }
-            for run in plan.runs {
-                let done = store.hasResult(run.id) && store.unusableReason(run) == nil
-                print("\(run.id) \(run.describe(axes: plan.axes))\(done ? " (done)" : "")")
-            }
-            let (seconds, withoutBasis) = SweepPreflight.estimate(plan: plan, store: store, jobs: jobCount)
-            if let seconds {
-                print("estimated wall time of the unfinished runs at \(jobCount) at once: \(formatDuration(seconds))" + (withoutBasis > 0 ? " plus \(withoutBasis) run(s) of shapes not run yet" : ""))
-            } else if withoutBasis > 0 {
-                print("no estimate of wall time: no finished run has the shape of the \(withoutBasis) unfinished run(s)")
-            }
-            // σ per distinct privacy setting, calibrated into the sweep's shared cache, so the
-            // runs reuse it; a target no σ meets is a problem like the others.
-            var allProblems = problems.map(\.description)
-            let settings = SweepPreflight.privacySettings(plan: plan, facts: { config in
-                factsCache["\(config.dataset)\u{0}\(config.model)\u{0}\(config.splitSeed)"] ?? .failure(SweepError.noResults(path: config.dataset))
-            }, calibrate: { config, population in
-                try NoisePreview.sigma(config: config, population: population, calibrationDirectory: store.calibrationDirectory)
-            })
-            for setting in settings {
-                switch setting.sigma {
-                case .success(let sigma):
-                    print("σ = \(String(format: "%.4f", sigma)) for \(setting.description) (\(setting.runs.count) run\(setting.runs.count == 1 ? "" : "s"))")
-                case .failure(let failure):
-                    allProblems.append("\(setting.description): calibration fails: \(failure.message) (\(setting.runs.count) runs)")
-                }
-            }
-            if !allProblems.isEmpty {
-                throw SweepError.preflightFailed(file: sweep, problems: allProblems)
-            }
-            print("pre-flight: no problems found")
+            try printDryRun(definition: definition, plan: plan, store: store, problems: problems.map(\.description), jobs: jobCount, facts: factsCache)
             return
         }
         if !problems.isEmpty {
@@ -239,6 +204,52 @@ struct SweepRunCommand: ParsableCommand {
 
     /// `--launcher slurm`: writes the job array script for the runs still to do and submits it
     /// (with --dry-run: prints it and submits nothing).
+    /// `--dry-run`: the planned runs (marked done where a usable result exists), the wall-time
+    /// estimate, σ per distinct privacy setting (calibrated into the sweep's shared cache, so the
+    /// runs reuse it) and the pre-flight problems, a target no σ meets among them; throws when
+    /// there is any problem.
+    private func printDryRun(
+        definition: SweepDefinition, plan: SweepPlan, store: ResultStore, problems: [String], jobs jobCount: Int,
+        facts factsCache: [String: Result<InputFacts, any Error>]
+    ) throws {
+        print("\(plan.runs.count) runs → \(store.root.path)")
+        print("runs per mechanism: " + plan.runsPerMechanism.map { "\($0.mechanism.rawValue) \($0.runs)" }.joined(separator: ", "))
+        for note in plan.notes { print("note: \(note)") }
+        do { try store.checkDefinitionUnchanged(definition) } catch {
+            print("warning: \(error.localizedDescription)")
+        }
+        for run in plan.runs {
+            let done = store.hasResult(run.id) && store.unusableReason(run) == nil
+            print("\(run.id) \(run.describe(axes: plan.axes))\(done ? " (done)" : "")")
+        }
+        let (seconds, withoutBasis) = SweepPreflight.estimate(plan: plan, store: store, jobs: jobCount)
+        if let seconds {
+            print("estimated wall time of the unfinished runs at \(jobCount) at once: \(formatDuration(seconds))" + (withoutBasis > 0 ? " plus \(withoutBasis) run(s) of shapes not run yet" : ""))
+        } else if withoutBasis > 0 {
+            print("no estimate of wall time: no finished run has the shape of the \(withoutBasis) unfinished run(s)")
+        }
+        // σ per distinct privacy setting, calibrated into the sweep's shared cache, so the
+        // runs reuse it; a target no σ meets is a problem like the others.
+        var allProblems = problems
+        let settings = SweepPreflight.privacySettings(plan: plan, facts: { config in
+            factsCache["\(config.dataset)\u{0}\(config.model)\u{0}\(config.splitSeed)"] ?? .failure(SweepError.noResults(path: config.dataset))
+        }, calibrate: { config, population in
+            try NoisePreview.sigma(config: config, population: population, calibrationDirectory: store.calibrationDirectory)
+        })
+        for setting in settings {
+            switch setting.sigma {
+            case .success(let sigma):
+                print("σ = \(String(format: "%.4f", sigma)) for \(setting.description) (\(setting.runs.count) run\(setting.runs.count == 1 ? "" : "s"))")
+            case .failure(let failure):
+                allProblems.append("\(setting.description): calibration fails: \(failure.message) (\(setting.runs.count) runs)")
+            }
+        }
+        if !allProblems.isEmpty {
+            throw SweepError.preflightFailed(file: sweep, problems: allProblems)
+        }
+        print("pre-flight: no problems found")
+    }
+
     func submitToSlurm(definition: SweepDefinition, plan: SweepPlan, store: ResultStore, problems: [String]) throws {
         if !problems.isEmpty {
             let error = SweepError.preflightFailed(file: sweep, problems: problems)
