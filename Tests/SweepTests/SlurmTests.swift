@@ -239,10 +239,12 @@ struct SlurmLauncherTests {
         let run = ["sweep", "run", file.path, "--results", fixture.results.path, "--label", "L", "--launcher", "slurm", "--array-limit", "2"]
         defer { _ = try? SlurmJobBook(store: store).cancelAll(client: SlurmClient()) }
 
-        // The trainers wait at the gate, so two tasks are mid-run when they are cancelled.
+        // The trainers wait at the gate, so two tasks are mid-run when they are cancelled. A
+        // claim names its child as soon as the child is spawned, before the child has written its
+        // ledger line; wait for both, or a cancel in between makes an attempt that left no trace.
         let first = try userdp(run, fixture, gated: true)
         #expect(first.status == 0, "\(first.text)")
-        let started = waitUntil(timeout: 300) { claimsWithChildren(store).count == 2 }
+        let started = waitUntil(timeout: 300) { claimsWithChildren(store).count == 2 && fixture.ledgerIDs().count == 2 }
         try #require(started, "two array tasks should start: \(SweepStatus(plan: plan, store: store).render())")
         let running = try userdp(["sweep", "status", file.path, "--results", fixture.results.path, "--label", "L"], fixture)
         #expect(running.text.contains(" RUNNING run "), "\(running.text)")
@@ -284,7 +286,9 @@ struct SlurmLauncherTests {
 
         let first = try userdp(run, fixture, gated: true)
         #expect(first.status == 0, "\(first.text)")
-        try #require(waitUntil(timeout: 300) { claimsWithChildren(store).count == 1 }, "the task should start")
+        // Wait for the trainer's ledger line too: a SIGKILL between spawn and that line would
+        // leave an attempt that the ledger cannot count.
+        try #require(waitUntil(timeout: 300) { claimsWithChildren(store).count == 1 && fixture.ledgerIDs().count == 1 }, "the task should start")
         // SIGKILL to the task's dispatcher and trainer, as from the out-of-memory killer or after
         // KillWait. (`scancel --signal=KILL` would not do: Slurm turns it into a cancel, which
         // sends SIGTERM first.)
