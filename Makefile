@@ -61,8 +61,10 @@ paper-plan: build
 analysis: build
 	/usr/bin/python3 analysis/make.py --userdp $(USERDP)
 
-## Fails when the committed analysis/ outputs differ from a fresh regeneration.
+## Runs analysis/make.py's tests, then fails when the committed analysis/ outputs differ from a
+## fresh regeneration.
 analysis-check: build
+	/usr/bin/python3 -B -m unittest analysis/test_make.py
 	@scratch=$$(mktemp -d); cp -r analysis/. $$scratch/; \
 	/usr/bin/python3 analysis/make.py --userdp $(USERDP) --out $$scratch >/dev/null && \
 	if diff -r -q analysis $$scratch >/dev/null; then echo "analysis/ is up to date"; rm -rf $$scratch; \

@@ -22,6 +22,7 @@ import csv
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -54,7 +55,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = {"axis": {}, "value": {}}
 
 
+# The runs each sweep plans, read once per (sweep, label) by load_plan().
+PLANS = {}
+PLAN_LINE = re.compile(r"^[0-9a-f]{12} \{(.*)\}")
+
+
 def load_names(userdp):
+    PLANS["userdp"] = userdp
     result = subprocess.run([userdp, "sweep", "names"], check=True, cwd=ROOT, capture_output=True, text=True)
     for row in csv.DictReader(result.stdout.splitlines()):
         if row["kind"] == "axis":
@@ -97,6 +104,32 @@ def load_rows(sweep_path, label):
 
 def matches(row, where):
     return all(row.get(key) == str(value) for key, value in (where or {}).items())
+
+
+def load_plan(sweep_path, label):
+    """The axis values of every run a sweep plans, one dict per run, as `userdp sweep run
+    --dry-run` lists them: the plan `sweep run` executes (grid, excludes, seeds). Only the axes
+    that vary appear; a key the sweep holds constant is absent (see plan_matches)."""
+    key = (sweep_path, label)
+    if key not in PLANS:
+        result = subprocess.run([PLANS["userdp"], "sweep", "run", sweep_path, "--dry-run", "--label", label,
+                                 "--results", os.path.join(ROOT, "results")], check=True, cwd=ROOT, capture_output=True, text=True)
+        runs = [dict(item.split("=", 1) for item in match.group(1).split(", "))
+                for match in map(PLAN_LINE.match, result.stdout.splitlines()) if match]
+        if not runs:
+            raise SystemExit(f"analysis/make.py: `userdp sweep run {sweep_path} --dry-run --label {label}` listed no runs:\n{result.stdout}")
+        PLANS[key] = runs
+    return PLANS[key]
+
+
+def plan_matches(run, where):
+    """Whether a planned run has the given axis values. A key the run does not list is an axis the
+    sweep holds constant, so it cannot tell runs apart and is not compared."""
+    return all(run.get(key, str(value)) == str(value) for key, value in (where or {}).items())
+
+
+def planned_count(sweep_path, label, where):
+    return sum(1 for run in load_plan(sweep_path, label) if plan_matches(run, where))
 
 
 def number(text):
@@ -242,13 +275,12 @@ def make_table(spec, label, userdp, out):
     return None
 
 
-def figure_metric_vs_axis(spec, rows):
+def figure_metric_vs_axis(spec, rows, label):
     figure, axes = plt.subplots()
     keys = spec["series"]
     reference = [r for r in rows if matches(r, spec.get("reference"))]
     private = [r for r in rows if r not in reference]
     best = tuned(private, keys + [spec["x"]], spec.get("tune"))
-    planned = planned_per_cell(spec["sweep"], spec.get("tune"))
     counts = defaultdict(int)
     for row in private:
         counts[tuple(row.get(k, "") for k in keys + [spec["x"]])] += 1
@@ -256,6 +288,9 @@ def figure_metric_vs_axis(spec, rows):
     for cell, (_, by_seed) in best.items():
         values = [number(r["test_perplexity"]) for r in by_seed.values()]
         m, s = mean_std(values)
+        where = dict(zip(keys + [spec["x"]], cell))
+        planned = sum(1 for run in load_plan(spec["sweep"], label)
+                      if plan_matches(run, where) and not (spec.get("reference") and plan_matches(run, spec["reference"])))
         by_series[cell[:-1]].append((number(cell[-1]), m, s, counts[cell] >= planned))
     incomplete = False
     for index, series in enumerate(sorted(by_series)):
@@ -283,7 +318,7 @@ def figure_metric_vs_axis(spec, rows):
     return figure
 
 
-def figure_best_axis(spec, rows):
+def figure_best_axis(spec, rows, label):
     figure, axes = plt.subplots()
     keys = spec["series"]
     best = tuned(rows, keys + [spec["x"], spec["best_of"]], spec.get("tune"))
@@ -308,7 +343,7 @@ def figure_best_axis(spec, rows):
     return figure
 
 
-def figure_bars(spec, rows):
+def figure_bars(spec, rows, label):
     figure, axes = plt.subplots()
     keys = spec["series"]
     best = tuned(rows, keys + spec["bars"], spec.get("tune"))
@@ -334,7 +369,7 @@ def figure_bars(spec, rows):
     return figure
 
 
-def figure_halting(spec, rows):
+def figure_halting(spec, rows, label):
     rows = [r for r in rows if matches(r, spec.get("where"))]
     figure, (left, right) = plt.subplots(1, 2)
     steps = defaultdict(list)
@@ -409,29 +444,26 @@ def figure_per_user(spec, userdp, out):
 
 # MARK: - claims
 
-def planned_per_cell(sweep_path, tune):
-    """Runs a fully finished cell holds: the tuning axis's values in the sweep file times its
-    seeds (the sweeps of spec.json give every cell the same tuning values)."""
-    with open(os.path.join(ROOT, sweep_path)) as f:
-        definition = json.load(f)
-    grids = definition["grid"] if isinstance(definition["grid"], list) else [definition["grid"]]
-    values = max((len(g.get(tune, [None])) for g in grids), default=1) if tune else 1
-    seeds = len(definition.get("seeds", [])) or int(definition.get("replicates", 1))
-    return values * seeds
-
-
 def cell_size(rows, assignment, cell_key, value):
     return sum(1 for r in rows if r.get(cell_key) == value and all(r.get(k) == str(v) for k, v in assignment.items()))
 
 
-def claim_cells(spec, rows):
-    rows = [r for r in rows if matches(r, spec.get("where"))]
+def claim_cells(spec, rows, label):
+    """One line per cell that either side plans: (value, tuned lr better, tuned lr worse, Δ mean,
+    t, p, seeds, complete). A cell neither side plans (the non-private reference's ε = n/a) is
+    not a cell of the claim; a planned cell without runs on a side is kept, as incomplete."""
+    where = spec.get("where") or {}
+    rows = [r for r in rows if matches(r, where)]
     keys = list(spec["better"].keys() | spec["worse"].keys())
     cell_key = spec["cells"]
     best = tuned(rows, sorted(keys) + [cell_key], spec.get("tune"))
     lines = []
+    sides = (spec["better"], spec["worse"])
+    planned = [run for run in load_plan(spec["sweep"], label) if plan_matches(run, where) and any(plan_matches(run, side) for side in sides)]
+    values = {run[cell_key] for run in planned if cell_key in run}
+    values |= {row.get(cell_key, "") for row in rows if any(matches(row, side) for side in sides)}
     # Numeric cells (epsilon) in numeric order, text cells (a dataset name) after them by name.
-    cells = sorted({cell[-1] for cell in best}, key=lambda v: (0, number(v), v) if is_number(v) else (1, 0.0, v))
+    cells = sorted(values, key=lambda v: (0, number(v), v) if is_number(v) else (1, 0.0, v))
     for value in cells:
         def side(assignment):
             for cell, (setting, by_seed) in best.items():
@@ -446,8 +478,8 @@ def claim_cells(spec, rows):
             continue
         seeds = sorted(set(better[1]) & set(worse[1]), key=int)
         differences = [number(worse[1][s]["test_perplexity"]) - number(better[1][s]["test_perplexity"]) for s in seeds]
-        planned = planned_per_cell(spec["sweep"], spec.get("tune"))
-        complete = all(cell_size(rows, side, cell_key, value) >= planned for side in (spec["better"], spec["worse"]))
+        complete = all(cell_size(rows, side, cell_key, value) >= sum(1 for run in planned if plan_matches(run, {**side, cell_key: value}))
+                       for side in sides)
         lines.append((value, better[0], worse[0]) + paired_test(differences) + (complete,))
     return lines
 
@@ -464,8 +496,8 @@ def verdict(cells, adjusted, alpha=0.05):
     return "not reproduced"
 
 
-def claim_comparison(spec, rows):
-    cells = claim_cells(spec, rows)
+def claim_comparison(spec, rows, label):
+    cells = claim_cells(spec, rows, label)
     adjusted = holm([c[5] for c in cells])
     lines = [f"| {spec['cells']} = {c[0]}{'' if c[7] else ' †'} | {c[1]} / {c[2]} | {c[3]:+.3f} | {c[4]:.2f} | {c[5]:.3f} | {a:.3f} | {c[6]} |"
              if c[6] else f"| {spec['cells']} = {c[0]} † | {c[1]} / {c[2]} | — | — | — | — | 0 |"
@@ -485,7 +517,7 @@ def claim_comparison(spec, rows):
     return result, lines, note
 
 
-def claim_best_axis_grows(spec, rows):
+def claim_best_axis_grows(spec, rows, label):
     best = tuned(rows, [spec["series"], spec["along"], spec["axis"]], spec.get("tune"))
     choice = {}
     for (series, along, value), (_, by_seed) in best.items():
@@ -501,20 +533,33 @@ def claim_best_axis_grows(spec, rows):
     if not outcomes:
         return "pending", lines, ""
     if all(o > 0 for o in outcomes):
-        return "reproduced", lines, ""
-    if all(o < 0 for o in outcomes):
-        return "reversed", lines, ""
-    return "not reproduced", lines, ""
+        result = "reproduced"
+    elif all(o < 0 for o in outcomes):
+        result = "reversed"
+    else:
+        result = "not reproduced"
+    return until_complete(spec, rows, label, result), lines, ""
 
 
-def claim_halts(spec, rows):
+def until_complete(spec, rows, label, result):
+    """The verdict, or pending while the claim's sweep has planned runs without a result: a
+    verdict read from part of a grid can change when the rest arrives."""
+    planned = planned_count(spec["sweep"], label, spec.get("where"))
+    finished = sum(1 for r in rows if matches(r, spec.get("where")))
+    if finished < planned:
+        return f"pending ({finished} of {planned} planned runs; so far it reads: {result})"
+    return result
+
+
+def claim_halts(spec, rows, label):
     rows = [r for r in rows if matches(r, spec.get("where"))]
     if not rows:
         return "pending", [], ""
     halted = [r for r in rows if r.get("extra.asi_liu_halted", "") in ("true", "1", "1.0")]
     share = len(halted) / len(rows)
     lines = [f"| all τ, ε, learning rates, seeds | | {share:.2f} halted | | | | {len(rows)} |"]
-    return ("reproduced" if share >= spec["often"] else "not reproduced"), lines, f" {len(halted)} of {len(rows)} runs halted."
+    result = "reproduced" if share >= spec["often"] else "not reproduced"
+    return until_complete(spec, rows, label, result), lines, f" {len(halted)} of {len(rows)} runs halted."
 
 
 def make_claims(specs, label, out):
@@ -523,7 +568,7 @@ def make_claims(specs, label, out):
             "rate (lowest mean validation perplexity); Δ = worse − better in test perplexity (positive: the claim's direction); "
             "two-sided paired t-test over seeds, Holm-adjusted across the claim's cells. Verdict: reproduced when every cell "
             "points the claim's way and at least one is significant at 0.05 after Holm; reversed when every cell points the "
-            "other way with one significant; not reproduced otherwise. With 3 seeds a cell needs |t| > 4.30 to be significant. A cell marked † does not yet hold every planned learning rate and seed; a claim with such a cell is pending." % label, ""]
+            "other way with one significant; not reproduced otherwise. With 3 seeds a cell needs |t| > 4.30 to be significant. A cell marked † does not yet hold every planned run of either side; a claim with such a cell is pending, as is a halting or best-k claim while its sweep has planned runs without a result. Planned runs are those `userdp sweep run --dry-run` lists." % label, ""]
     pending = {}
     summary = ["| finding | whose | verdict | cells |", "| --- | --- | --- | ---: |"]
     for spec in specs:
@@ -535,11 +580,11 @@ def make_claims(specs, label, out):
             continue
         kind = spec.get("kind", "comparison")
         if kind == "best-axis-grows":
-            result, lines, note = claim_best_axis_grows(spec, rows)
+            result, lines, note = claim_best_axis_grows(spec, rows, label)
         elif kind == "halts":
-            result, lines, note = claim_halts(spec, rows)
+            result, lines, note = claim_halts(spec, rows, label)
         else:
-            result, lines, note = claim_comparison(spec, rows)
+            result, lines, note = claim_comparison(spec, rows, label)
         owner = "the study's finding" if spec.get("study") else "our own finding, not in the study"
         text += [f"## {spec['name']} ({owner})", "", f"**Verdict: {result}.**{note}", "",
                  "| cell | tuned lr (better / worse) | Δ mean | t | p | p (Holm) | seeds |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
@@ -599,18 +644,6 @@ def table_command(spec, label):
     return " ".join(["userdp", "sweep", "table", spec["sweep"], "--label", label] + table_options(spec))
 
 
-def planned_runs(userdp, sweep_path, label):
-    """The number of runs a sweep plans (`userdp sweep status`'s first line; the other counts
-    there depend on live claims, so they are not used)."""
-    result = subprocess.run([userdp, "sweep", "status", sweep_path, "--label", label, "--results", os.path.join(ROOT, "results")],
-                            check=True, cwd=ROOT, capture_output=True, text=True)
-    for line in result.stdout.splitlines():
-        words = line.split(" ")
-        if len(words) > 1 and words[1] == "runs:" and words[0].isdigit():
-            return int(words[0])
-    raise SystemExit(f"analysis/make.py: `userdp sweep status {sweep_path} --label {label}` printed no 'N runs:' line:\n{result.stdout}")
-
-
 def sweep_state(userdp, sweep_path, label):
     """What a label's page says about one sweep: planned run count, finished rows, its axes,
     and the run folders that hold a config but no result (started) or a result that
@@ -632,7 +665,7 @@ def sweep_state(userdp, sweep_path, label):
                 unlisted.append(run)
         elif os.path.exists(os.path.join(runs, run, "config.json")):
             started.append(run)
-    return {"sweep": sweep_path, "name": sweep_name(sweep_path), "planned": planned_runs(userdp, sweep_path, label), "rows": rows,
+    return {"sweep": sweep_path, "name": sweep_name(sweep_path), "planned": len(load_plan(sweep_path, label)), "rows": rows,
             "axes": axes, "started": started, "unlisted": unlisted}
 
 
@@ -714,7 +747,7 @@ def main():
         if kind == "curves":
             figure = figure_curves(figure_spec, rows, results_folder(figure_spec["sweep"], figure_label))
         else:
-            figure = drawers[kind](figure_spec, rows)
+            figure = drawers[kind](figure_spec, rows, figure_label)
         save_figure(figure, arguments.out, figure_spec["name"])
     pending["claim"] = make_claims(spec["claims"], label, arguments.out)
     labels = make_reports(spec, pending, arguments.userdp, arguments.out)
