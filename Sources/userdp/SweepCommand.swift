@@ -139,14 +139,8 @@ struct SweepRunCommand: ParsableCommand {
     func run() throws {
         let (definition, plan) = try loadPlan(sweep, allowLargeGrid: force, warnUnresolved: !dryRun)
         let store = try location.store(for: plan)
-        var factsCache: [String: Result<InputFacts, any Error>] = [:]
-        let problems = SweepPreflight.check(plan: plan, reportUnreadable: dryRun) { config in
-            let key = "\(config.dataset)\u{0}\(config.model)\u{0}\(config.splitSeed)"
-            if let known = factsCache[key] { return known }
-            let facts = Result { try InputFacts.read(dataset: config.dataset, model: config.model, splitSeed: config.splitSeed) }
-            factsCache[key] = facts
-            return facts
-        }
+        let facts = InputFactsMemo()
+        let problems = SweepPreflight.check(plan: plan, reportUnreadable: dryRun, facts: facts.callAsFunction)
         let jobCount = jobs ?? ProcessInfo.processInfo.activeProcessorCount
         if let pin = try store.pin(), !pin.acceptsThisBuild() {
             let error = SweepError.labelPinned(path: store.root.appendingPathComponent(LabelPin.fileName).path, pinned: pin.shortList, this: LabelPin.thisBuild)
@@ -158,7 +152,7 @@ struct SweepRunCommand: ParsableCommand {
             return
         }
         if dryRun {
-            try printDryRun(definition: definition, plan: plan, store: store, problems: problems.map(\.description), jobs: jobCount, facts: factsCache)
+            try printDryRun(definition: definition, plan: plan, store: store, problems: problems.map(\.description), jobs: jobCount, facts: facts)
             return
         }
         if !problems.isEmpty {
@@ -210,7 +204,7 @@ struct SweepRunCommand: ParsableCommand {
     /// there is any problem.
     private func printDryRun(
         definition: SweepDefinition, plan: SweepPlan, store: ResultStore, problems: [String], jobs jobCount: Int,
-        facts factsCache: [String: Result<InputFacts, any Error>]
+        facts: InputFactsMemo
     ) throws {
         print("\(plan.runs.count) runs → \(store.root.path)")
         print("runs per mechanism: " + plan.runsPerMechanism.map { "\($0.mechanism.rawValue) \($0.runs)" }.joined(separator: ", "))
@@ -231,9 +225,7 @@ struct SweepRunCommand: ParsableCommand {
         // σ per distinct privacy setting, calibrated into the sweep's shared cache, so the
         // runs reuse it; a target no σ meets is a problem like the others.
         var allProblems = problems
-        let settings = SweepPreflight.privacySettings(plan: plan, facts: { config in
-            factsCache["\(config.dataset)\u{0}\(config.model)\u{0}\(config.splitSeed)"] ?? .failure(SweepError.noResults(path: config.dataset))
-        }, calibrate: { config, population in
+        let settings = SweepPreflight.privacySettings(plan: plan, facts: facts.callAsFunction, calibrate: { config, population in
             try NoisePreview.sigma(config: config, population: population, calibrationDirectory: store.calibrationDirectory)
         })
         for setting in settings {
@@ -701,4 +693,18 @@ struct SweepMigrateCommand: ParsableCommand {
 /// a malformed format string; more than 12 digits only shows float noise).
 func validateDigits(_ digits: Int) throws {
     guard (0...12).contains(digits) else { throw ValidationError("--digits \(digits) is outside 0...12") }
+}
+
+/// The input facts of each (dataset, model, split seed) a sweep names, read once: the pre-flight
+/// check and the dry run's σ preview ask for the same ones.
+private final class InputFactsMemo {
+    private var known: [String: Result<InputFacts, any Error>] = [:]
+
+    func callAsFunction(_ config: RunConfig) -> Result<InputFacts, any Error> {
+        let key = "\(config.dataset)\u{0}\(config.model)\u{0}\(config.splitSeed)"
+        if let facts = known[key] { return facts }
+        let facts = Result { try InputFacts.read(dataset: config.dataset, model: config.model, splitSeed: config.splitSeed) }
+        known[key] = facts
+        return facts
+    }
 }
