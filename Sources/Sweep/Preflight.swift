@@ -108,13 +108,16 @@ public enum SweepPreflight {
     }
 
     /// The shape of a run for time estimates: everything that sets its cost (mechanism, k,
-    /// batch, steps, context, LoRA, model, dataset), not what sets its outcome (ε, η, seed).
+    /// selection, batch, steps, context, LoRA, model, dataset), not what sets its outcome (ε,
+    /// η, seed). The selection is part of it: a random-chunk unit holds a whole context of
+    /// tokens where a record may hold a few, and perplexity selection scores every record first.
     public static func shape(of config: RunConfig) -> String {
         var shape = RunConfig()
         shape.dataset = config.dataset
         shape.model = config.model
         shape.mechanism = config.mechanism
         shape.k = config.k
+        shape.selection = config.selection
         shape.batchSize = config.batchSize
         shape.steps = config.steps
         shape.contextLength = config.contextLength
@@ -123,11 +126,12 @@ public enum SweepPreflight {
         return shape.canonicalText
     }
 
-    /// Estimated wall time of the unfinished runs of `plan`, from the mean `wall_seconds` of
-    /// finished runs of the same shape (in this label), divided over `jobs`. Returns the
-    /// estimate (nil when no unfinished run has a finished run of its shape) and how many
-    /// unfinished runs had no basis.
-    public static func estimate(plan: SweepPlan, store: ResultStore, jobs: Int) -> (seconds: Double?, withoutBasis: Int) {
+    /// Estimated wall time of the unfinished runs of `plan`, divided over `jobs`. A run's time
+    /// is the mean `wall_seconds` of the finished runs of its shape in this label; for a shape
+    /// this label has not finished yet, of its shape in `elsewhere` (other sweeps and labels on
+    /// this results folder, ``finishedWallSeconds(under:)``); a run of a shape found in
+    /// neither counts as without basis.
+    public static func estimate(plan: SweepPlan, store: ResultStore, jobs: Int, elsewhere: [String: [Double]] = [:]) -> WallTimeEstimate {
         var seconds: [String: [Double]] = [:]
         var unfinished: [RunConfig] = []
         for run in plan.runs {
@@ -137,18 +141,58 @@ public enum SweepPreflight {
                 unfinished.append(run.config)
             }
         }
+        var estimate = WallTimeEstimate()
         var total = 0.0
-        var withoutBasis = 0
-        var anyBasis = false
         for config in unfinished {
-            guard let known = seconds[shape(of: config)], !known.isEmpty else {
-                withoutBasis += 1
+            let key = shape(of: config)
+            let basis: [Double]
+            if let known = seconds[key], !known.isEmpty {
+                basis = known
+            } else if let known = elsewhere[key], !known.isEmpty {
+                basis = known
+                estimate.fromElsewhere += 1
+            } else {
+                estimate.withoutBasis += 1
                 continue
             }
-            anyBasis = true
-            total += known.reduce(0, +) / Double(known.count)
+            total += basis.reduce(0, +) / Double(basis.count)
+            estimate.seconds = total / Double(max(1, jobs))
         }
-        return (anyBasis ? total / Double(max(1, jobs)) : nil, withoutBasis)
+        return estimate
+    }
+
+    /// The `wall_seconds` of every readable result under `results` (every sweep and label
+    /// folder, `SWEEP/LABEL/runs/ID/result.json`), by run shape: the basis of a wall-time
+    /// estimate for shapes a label has not run yet. Unreadable results are skipped.
+    public static func finishedWallSeconds(under results: URL) -> [String: [Double]] {
+        let files = FileManager.default
+        func children(_ url: URL) -> [String] { ((try? files.contentsOfDirectory(atPath: url.path)) ?? []).sorted() }
+        var seconds: [String: [Double]] = [:]
+        for sweep in children(results) where !sweep.hasPrefix(".") {
+            for label in children(results.appendingPathComponent(sweep)) where !label.hasPrefix(".") {
+                let store = ResultStore(results: results, sweep: sweep, label: label)
+                for id in children(store.runsDirectory) {
+                    guard let result = store.result(id) else { continue }
+                    seconds[shape(of: result.config), default: []].append(result.wallSeconds)
+                }
+            }
+        }
+        return seconds
+    }
+}
+
+/// A sweep's estimated wall time (``SweepPreflight/estimate(plan:store:jobs:elsewhere:)``).
+public struct WallTimeEstimate: Equatable, Sendable {
+    /// Seconds for the unfinished runs that have a basis, nil when none has.
+    public var seconds: Double?
+    /// Unfinished runs timed from finished runs of their shape in other sweeps or labels.
+    public var fromElsewhere = 0
+    /// Unfinished runs whose shape no finished run has.
+    public var withoutBasis = 0
+
+    /// An estimate with no basis yet.
+    public init(seconds: Double? = nil, fromElsewhere: Int = 0, withoutBasis: Int = 0) {
+        (self.seconds, self.fromElsewhere, self.withoutBasis) = (seconds, fromElsewhere, withoutBasis)
     }
 }
 

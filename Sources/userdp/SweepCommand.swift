@@ -216,11 +216,14 @@ struct SweepRunCommand: ParsableCommand {
             let done = store.hasResult(run.id) && store.unusableReason(run) == nil
             print("\(run.id) \(run.describe(axes: plan.axes))\(done ? " (done)" : "")")
         }
-        let (seconds, withoutBasis) = SweepPreflight.estimate(plan: plan, store: store, jobs: jobCount)
-        if let seconds {
-            print("estimated wall time of the unfinished runs at \(jobCount) at once: \(formatDuration(seconds))" + (withoutBasis > 0 ? " plus \(withoutBasis) run(s) of shapes not run yet" : ""))
-        } else if withoutBasis > 0 {
-            print("no estimate of wall time: no finished run has the shape of the \(withoutBasis) unfinished run(s)")
+        let elsewhere = SweepPreflight.finishedWallSeconds(under: store.sweepDirectory.deletingLastPathComponent())
+        let estimate = SweepPreflight.estimate(plan: plan, store: store, jobs: jobCount, elsewhere: elsewhere)
+        if let seconds = estimate.seconds {
+            let basis = estimate.fromElsewhere > 0 ? " (\(estimate.fromElsewhere) of them timed by finished runs of their shape in other sweeps or labels)" : ""
+            print("estimated wall time of the unfinished runs at \(jobCount) at once: \(formatDuration(seconds))\(basis)"
+                + (estimate.withoutBasis > 0 ? " plus \(estimate.withoutBasis) run(s) of shapes not run yet" : ""))
+        } else if estimate.withoutBasis > 0 {
+            print("no estimate of wall time: no finished run has the shape of the \(estimate.withoutBasis) unfinished run(s)")
         }
         // σ per distinct privacy setting, calibrated into the sweep's shared cache, so the
         // runs reuse it; a target no σ meets is a problem like the others.

@@ -511,9 +511,26 @@ struct PreflightTests {
         // Finish only the learning_rate 0.001 runs (fake wall_seconds 0.25 each).
         let partial = SweepPlan(name: plan.name, axes: plan.axes, seeds: plan.seeds, runs: plan.runs.filter { $0.config.learningRate == 0.001 }, warnings: [])
         _ = try Dispatcher(plan: partial, definition: nil, store: fixture.store(plan), options: options).run()
-        let (seconds, withoutBasis) = SweepPreflight.estimate(plan: plan, store: fixture.store(plan), jobs: 2)
-        #expect(withoutBasis == 0)
-        #expect(abs(seconds! - 2 * 0.25 / 2) < 1e-12)
+        let estimate = SweepPreflight.estimate(plan: plan, store: fixture.store(plan), jobs: 2)
+        #expect(estimate.withoutBasis == 0 && estimate.fromElsewhere == 0)
+        #expect(abs(estimate.seconds! - 2 * 0.25 / 2) < 1e-12)
+    }
+
+    @Test("a shape this label has not run is timed by its finished runs in other labels; another selection is another shape")
+    func estimateFromElsewhere() throws {
+        let fixture = try Fixture()
+        let plan = try fixture.definition(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#).plan()
+        var options = fixture.options(jobs: 1)
+        options.waitForOthers = false
+        _ = try Dispatcher(plan: plan, definition: nil, store: fixture.store(plan, label: "other"), options: options).run()
+        let elsewhere = SweepPreflight.finishedWallSeconds(under: fixture.results)
+        #expect(elsewhere.values.map(\.count).sorted() == [1, 1])
+
+        let fresh = fixture.store(plan, label: "fresh")
+        #expect(SweepPreflight.estimate(plan: plan, store: fresh, jobs: 2) == WallTimeEstimate(withoutBasis: 2))
+        #expect(SweepPreflight.estimate(plan: plan, store: fresh, jobs: 2, elsewhere: elsewhere) == WallTimeEstimate(seconds: 2 * 0.25 / 2, fromElsewhere: 2))
+        let longest = try fixture.definition(#"{"base": {"dataset": "ok", "selection": "longest"}, "grid": {"k": [1, 2]}}"#).plan()
+        #expect(SweepPreflight.estimate(plan: longest, store: fresh, jobs: 2, elsewhere: elsewhere) == WallTimeEstimate(withoutBasis: 2))
     }
 }
 
