@@ -133,7 +133,8 @@ def planned_count(sweep_path, label, where):
 
 
 def number(text):
-    return float(text) if text not in ("", "n/a", "none") else math.nan
+    # "null": a result field that JSON left empty (a run that never halted has no halting step).
+    return float(text) if text not in ("", "n/a", "none", "null") else math.nan
 
 
 def is_number(text):
@@ -378,7 +379,7 @@ def figure_halting(spec, rows, label):
         series = tuple(row.get(k, "") for k in spec["series"])
         tau = number(row[spec["x"]])
         halted = row.get("extra.asi_liu_halted_at_step", "")
-        steps[series].append((tau, number(halted) if halted not in ("", "none") else number(row.get("extra.asi_liu_steps_run", "nan"))))
+        steps[series].append((tau, number(halted) if halted not in ("", "none", "null") else number(row.get("extra.asi_liu_steps_run", "nan"))))
         passes[series].append((tau, number(row.get("extra.asi_liu_pass_rate", "nan"))))
     for series in sorted(steps):
         for axes, data in ((left, steps[series]), (right, passes[series])):

@@ -86,6 +86,17 @@ class ClaimTests(unittest.TestCase):
         rows[0]["extra.asi_liu_halted"] = rows[1]["extra.asi_liu_halted"] = rows[2]["extra.asi_liu_halted"] = "false"
         self.assertEqual(make.claim_halts(spec, rows, LABEL)[0], "not reproduced")
 
+    def test_a_run_that_never_halted_is_drawn_at_its_last_step(self):
+        rows = [{"mechanism_options.asi_liu.tau": "1", "epsilon": "8", "extra.asi_liu_halted_at_step": "null",
+                 "extra.asi_liu_steps_run": "20", "extra.asi_liu_pass_rate": "1"},
+                {"mechanism_options.asi_liu.tau": "1", "epsilon": "8", "extra.asi_liu_halted_at_step": "4",
+                 "extra.asi_liu_steps_run": "4", "extra.asi_liu_pass_rate": "0.75"}]
+        spec = {"x": "mechanism_options.asi_liu.tau", "series": ["epsilon"], "title": "t"}
+        figure = make.figure_halting(spec, rows, LABEL)
+        left = figure.axes[0].lines[0]
+        self.assertEqual(list(left.get_ydata()), [12.0])
+        make.plt.close(figure)
+
     def test_a_key_the_plan_does_not_list_is_held_constant(self):
         self.assertTrue(make.plan_matches({"epsilon": "1"}, {"epsilon": 1, "mechanism": "group"}))
         self.assertFalse(make.plan_matches({"epsilon": "1", "mechanism": "user"}, {"mechanism": "group"}))
