@@ -645,7 +645,7 @@ def table_command(spec, label):
     return " ".join(["userdp", "sweep", "table", spec["sweep"], "--label", label] + table_options(spec))
 
 
-def sweep_state(userdp, sweep_path, label):
+def sweep_state(sweep_path, label):
     """What a label's page says about one sweep: planned run count, finished rows, its axes,
     and the run folders that hold a config but no result (started) or a result that
     results.csv does not list yet (unlisted)."""
@@ -682,7 +682,7 @@ def make_reports(spec, pending, userdp, out):
         for _, entry in mine:
             if entry.get("sweep") and entry["sweep"] not in sweeps:
                 sweeps.append(entry["sweep"])
-        states = [sweep_state(userdp, sweep, label) for sweep in sweeps]
+        states = [sweep_state(sweep, label) for sweep in sweeps]
         tables = []
         for kind, entry in mine:
             if kind != "table":
