@@ -156,6 +156,8 @@ public enum SweepPreflight {
                 continue
             }
             total += basis.reduce(0, +) / Double(basis.count)
+        }
+        if estimate.withoutBasis < unfinished.count {
             estimate.seconds = total / Double(max(1, jobs))
         }
         return estimate
