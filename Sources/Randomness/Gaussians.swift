@@ -1,69 +1,89 @@
-// Bulk standard normal draws for DP noise: one draw per Philox block, Box–Muller on the
-// block's two 53-bit uniforms exactly as `nextGaussian()` draws them, but four blocks at a time
-// in SIMD lanes and with userdp's own logarithm and cosine (fdlibm's polynomials: Sun
-// Microsystems 1993, e_log.c, k_sin.c, k_cos.c) instead of the C library's. Why:
+// Bulk standard normal draws for DP noise: two draws per Philox block, Box–Muller's cosine and
+// sine outputs for the block's two 53-bit uniforms (read as `nextGaussian()` reads them; its draw
+// is the cosine one), four blocks at a time in SIMD lanes and with userdp's own logarithm, cosine
+// and sine (fdlibm's polynomials: Sun Microsystems 1993, e_log.c, k_sin.c, k_cos.c) instead of
+// the C library's. Why:
 // - Speed: a private step of a 14M-parameter model draws 14M Gaussians; the scalar generic path
-//   with libm's log and cos took as long as a fifth of the step.
+//   with libm's log and cos took as long as a fifth of the step, and one draw per block spent a
+//   Philox block, a logarithm and a square root on every coordinate (Box–Muller's two outputs
+//   are independent standard normals: Box and Muller 1958).
 // - Reproducibility: plain IEEE double operations, no fused multiply-add, so every lane and
 //   every machine gives the same bits (libm picks an FMA or a non-FMA variant by CPU).
-// A draw agrees with `nextGaussian()` to within a few units in the last place of a double; after
-// rounding to float32 (as noise is added) the two differ, by one float ulp, only when the double
-// lies that close to a float rounding boundary: about one draw in 10⁸.
+// A draw agrees with libm's Box–Muller on the same uniforms to within a few units in the last
+// place of a double; after rounding to float32 (as noise is added) the two differ, by one float
+// ulp, only when the double lies that close to a float rounding boundary: about one draw in 10⁸.
 
 extension Philox {
-    /// The standard normal draw of the block `index` blocks after this generator's position:
-    /// `√(−2·ln u₁)·cos(2π·u₂)` with u₁, u₂ the block's two open-interval uniforms (words 0–1
-    /// and 2–3, as `nextOpenUnit()` reads them). The scalar twin of `addGaussians`, bit for bit.
+    /// The standard normal draw `index` draws after this generator's position, in the stream
+    /// where block b carries draws 2b and 2b + 1: `√(−2·ln u₁)·cos(2π·u₂)` and
+    /// `√(−2·ln u₁)·sin(2π·u₂)`, with u₁, u₂ the block's two open-interval uniforms (words 0–1
+    /// and 2–3, as `nextOpenUnit()` reads them). Box–Muller's two outputs are independent
+    /// standard normals, so one block serves two coordinates. The scalar twin of
+    /// `addGaussians`, bit for bit; an even draw agrees with the `nextGaussian()` of its block.
     ///
     /// Precondition: `isBlockAligned`.
-    public func gaussian(block index: UInt64) -> Double {
-        precondition(isBlockAligned, "Philox.gaussian(block:) needs a block-aligned generator")
-        let c = counter(advancedBy: index)
-        let (radiusSquared, cosine) = Philox.boxMullerParts(key: key, c, c, c, c)
-        return radiusSquared[0].squareRoot() * cosine[0]
+    public func gaussian(index: UInt64) -> Double {
+        precondition(isBlockAligned, "Philox.gaussian(index:) needs a block-aligned generator")
+        let c = counter(advancedBy: index >> 1)
+        let parts = Philox.boxMullerParts(key: key, c, c, c, c)
+        return parts.radiusSquared[0].squareRoot() * (index & 1 == 0 ? parts.cosine[0] : parts.sine[0])
     }
 
-    /// Adds `Float(scale · gaussian(block: firstBlock + j))` to `values[j]` for every j, without
+    /// Blocks that `count` draws starting at draw 0 occupy: ⌈count / 2⌉.
+    public static func blocks(forGaussians count: Int) -> UInt64 { UInt64(count / 2 + count % 2) }
+
+    /// Adds `Float(scale · gaussian(index: firstIndex + j))` to `values[j]` for every j, without
     /// moving the generator. Equal, bit for bit, to that scalar loop, and several times faster
     /// than drawing with `nextGaussian()`.
     ///
     /// Precondition: `isBlockAligned`.
-    public func addGaussians(scale: Double, firstBlock: UInt64, to values: UnsafeMutableBufferPointer<Float>) {
+    public func addGaussians(scale: Double, firstIndex: UInt64, to values: UnsafeMutableBufferPointer<Float>) {
         precondition(isBlockAligned, "Philox.addGaussians needs a block-aligned generator")
-        guard let base = values.baseAddress else { return }
-        let n = values.count, tile = 256
+        guard let base = values.baseAddress, !values.isEmpty else { return }
+        // Positions p relative to the first block's first draw: the values are p in [skip, end).
+        let skip = Int(firstIndex & 1), end = skip + values.count
+        let firstBlock = firstIndex >> 1, blockCount = (end + 1) / 2, tile = 128
         let first = counter(advancedBy: firstBlock)
         let firstLow = UInt64(first.0) | (UInt64(first.1) << 32)
-        withUnsafeTemporaryAllocation(of: SIMD4<Double>.self, capacity: 2 * tile / 4) { scratch in
-            let radii = scratch.baseAddress!, cosines = radii + tile / 4
-            var start = 0
-            while start < n {
-                let count = min(tile, n - start)
-                // Vector part, stored: the square roots come after, one lane at a time, because
-                // `squareRoot()` on a vector compiles to libm calls that would keep the whole
-                // computation from vectorising.
+        withUnsafeTemporaryAllocation(of: SIMD4<Double>.self, capacity: 3 * tile / 4 + tile / 2) { scratch in
+            let radii = scratch.baseAddress!, cosines = radii + tile / 4, sines = cosines + tile / 4
+            let draws = UnsafeMutableRawPointer(sines + tile / 4).assumingMemoryBound(to: Double.self)
+            var tileStart = 0
+            while tileStart < blockCount {
+                let count = min(tile, blockCount - tileStart)
                 for group in 0 ..< (count + 3) / 4 {
-                    let offset = firstLow &+ UInt64(start + 4 * group)
-                    if !firstLow.addingReportingOverflow(UInt64(start + 4 * group + 3)).overflow {
+                    let offset = firstLow &+ UInt64(tileStart + 4 * group)
+                    let parts: (radiusSquared: SIMD4<Double>, cosine: SIMD4<Double>, sine: SIMD4<Double>)
+                    if !firstLow.addingReportingOverflow(UInt64(tileStart + 4 * group + 3)).overflow {
                         let (h0, l0) = (UInt32(truncatingIfNeeded: offset >> 32), UInt32(truncatingIfNeeded: offset))
                         let (h1, l1) = (UInt32(truncatingIfNeeded: (offset &+ 1) >> 32), UInt32(truncatingIfNeeded: offset &+ 1))
                         let (h2, l2) = (UInt32(truncatingIfNeeded: (offset &+ 2) >> 32), UInt32(truncatingIfNeeded: offset &+ 2))
                         let (h3, l3) = (UInt32(truncatingIfNeeded: (offset &+ 3) >> 32), UInt32(truncatingIfNeeded: offset &+ 3))
-                        (radii[group], cosines[group]) = Philox.boxMullerParts(
+                        parts = Philox.boxMullerParts(
                             key: key, (l0, h0, first.2, first.3), (l1, h1, first.2, first.3), (l2, h2, first.2, first.3), (l3, h3, first.2, first.3))
                     } else {
                         // The low 64 bits have wrapped (after 2⁶⁴ blocks): the full carry.
-                        let blocks = firstBlock &+ UInt64(start + 4 * group)
-                        (radii[group], cosines[group]) = Philox.boxMullerParts(
+                        let blocks = firstBlock &+ UInt64(tileStart + 4 * group)
+                        parts = Philox.boxMullerParts(
                             key: key, counter(advancedBy: blocks), counter(advancedBy: blocks &+ 1), counter(advancedBy: blocks &+ 2),
                             counter(advancedBy: blocks &+ 3))
                     }
+                    (radii[group], cosines[group], sines[group]) = parts
                 }
+                // The square roots one lane at a time: `squareRoot()` on a vector compiles to
+                // libm calls that would keep the whole computation from vectorising.
                 let radius = UnsafeRawPointer(radii).assumingMemoryBound(to: Double.self)
                 let cosine = UnsafeRawPointer(cosines).assumingMemoryBound(to: Double.self)
-                let out = base + start
-                for i in 0..<count { out[i] += Float(scale * (radius[i].squareRoot() * cosine[i])) }
-                start += count
+                let sine = UnsafeRawPointer(sines).assumingMemoryBound(to: Double.self)
+                for b in 0..<count {
+                    let r = radius[b].squareRoot()
+                    draws[2 * b] = r * cosine[b]
+                    draws[2 * b + 1] = r * sine[b]
+                }
+                let lower = max(2 * tileStart, skip), upper = min(2 * (tileStart + count), end)
+                let out = base - skip, tileDraws = draws - 2 * tileStart
+                for p in lower..<upper { out[p] += Float(scale * tileDraws[p]) }
+                tileStart += count
             }
         }
     }
@@ -76,15 +96,15 @@ extension Philox {
         return copy.counter
     }
 
-    /// Box–Muller's −2·ln u₁ and cos(2π·u₂) for four blocks, one per lane (their counters);
-    /// the draw is `√(−2·ln u₁)·cos(2π·u₂)`. The blocks come from the scalar `Philox.block`
-    /// (four independent chains are faster than a vector version under SSE2), the
-    /// floating-point part runs in vector lanes.
+    /// Box–Muller's −2·ln u₁, cos(2π·u₂) and sin(2π·u₂) for four blocks, one per lane (their
+    /// counters); the draws are `√(−2·ln u₁)·cos(2π·u₂)` and `√(−2·ln u₁)·sin(2π·u₂)`. The blocks
+    /// come from the scalar `Philox.block` (four independent chains are faster than a vector
+    /// version under SSE2), the floating-point part runs in vector lanes.
     @inline(__always)
     static func boxMullerParts(
         key: (UInt32, UInt32), _ counter0: (UInt32, UInt32, UInt32, UInt32), _ counter1: (UInt32, UInt32, UInt32, UInt32),
         _ counter2: (UInt32, UInt32, UInt32, UInt32), _ counter3: (UInt32, UInt32, UInt32, UInt32)
-    ) -> (SIMD4<Double>, SIMD4<Double>) {
+    ) -> (radiusSquared: SIMD4<Double>, cosine: SIMD4<Double>, sine: SIMD4<Double>) {
         // Whole vectors built from four scalars (writing single lanes goes through memory).
         let w0 = Philox.block(counter: counter0, key: key), w1 = Philox.block(counter: counter1, key: key)
         let w2 = Philox.block(counter: counter2, key: key), w3 = Philox.block(counter: counter3, key: key)
@@ -93,7 +113,8 @@ extension Philox {
         let b = SIMD4<UInt64>(joined(w0.2, w0.3), joined(w1.2, w1.3), joined(w2.2, w2.3), joined(w3.2, w3.3))
         let u1 = (exactDouble(a &>> 11) + 0.5) * 0x1.0p-53
         let u2 = (exactDouble(b &>> 11) + 0.5) * 0x1.0p-53
-        return (-2 * logarithm(u1), cosineOfTurns(u2))
+        let (cosine, sine) = cosineAndSineOfTurns(u2)
+        return (-2 * logarithm(u1), cosine, sine)
     }
 }
 
@@ -138,10 +159,11 @@ private func logarithm(_ x: SIMD4<Double>) -> SIMD4<Double> {
     return k * ln2High - ((halfSquare - inner) - f)
 }
 
-/// cos(2π·u) for u in [0, 1]: u = q/4 + r exactly with |r| ≤ 1/8, θ = 2π·r in [−π/4, π/4], then
-/// ±cos θ or ±sin θ by quadrant q, with fdlibm's k_cos.c and k_sin.c kernels (error < 1 ulp).
+/// cos(2π·u) and sin(2π·u) for u in [0, 1]: u = q/4 + r exactly with |r| ≤ 1/8, θ = 2π·r in
+/// [−π/4, π/4], then ±cos θ or ±sin θ by quadrant q, with fdlibm's k_cos.c and k_sin.c kernels
+/// (error < 1 ulp).
 @inline(__always)
-private func cosineOfTurns(_ u: SIMD4<Double>) -> SIMD4<Double> {
+private func cosineAndSineOfTurns(_ u: SIMD4<Double>) -> (cosine: SIMD4<Double>, sine: SIMD4<Double>) {
     let shifted = u * 4 + 0x1.8p52  // rounds 4u to the nearest integer, kept in the low bits
     let quarter = shifted - 0x1.8p52
     let quadrant = unsafeBitCast(shifted, to: SIMD4<UInt64>.self) & 3
@@ -167,10 +189,14 @@ private func cosineOfTurns(_ u: SIMD4<Double>) -> SIMD4<Double> {
     let sinR = sinLow + sinHigh
     let v: SIMD4<Double> = z * theta
     let sine: SIMD4<Double> = theta + v * (s1 + z * sinR)
-    // q = 0: cos θ, 1: −sin θ, 2: −cos θ, 3: sin θ, as bit operations (lane selects compile to
-    // branches): sine where q is odd, the sign flipped where q is 1 or 2.
-    let useSine = 0 &- (quadrant & 1)
-    let chosen = (unsafeBitCast(cosine, to: SIMD4<UInt64>.self) & ~useSine) | (unsafeBitCast(sine, to: SIMD4<UInt64>.self) & useSine)
-    let sign = (((quadrant &+ 1) &>> 1) & 1) &<< 63
-    return unsafeBitCast(chosen ^ sign, to: SIMD4<Double>.self)
+    // cos(2πu) by q = 0..3: cos θ, −sin θ, −cos θ, sin θ; sin(2πu): sin θ, cos θ, −sin θ, −cos θ.
+    // As bit operations (lane selects compile to branches): the other kernel where q is odd,
+    // the sign flipped where q is 1 or 2 (cosine) and where q is 2 or 3 (sine).
+    let odd = 0 &- (quadrant & 1)
+    let cosineBits = unsafeBitCast(cosine, to: SIMD4<UInt64>.self), sineBits = unsafeBitCast(sine, to: SIMD4<UInt64>.self)
+    let forCosine = (cosineBits & ~odd) | (sineBits & odd)
+    let forSine = (sineBits & ~odd) | (cosineBits & odd)
+    let cosineSign = (((quadrant &+ 1) &>> 1) & 1) &<< 63
+    let sineSign = ((quadrant &>> 1) & 1) &<< 63
+    return (unsafeBitCast(forCosine ^ cosineSign, to: SIMD4<Double>.self), unsafeBitCast(forSine ^ sineSign, to: SIMD4<Double>.self))
 }

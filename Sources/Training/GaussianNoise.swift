@@ -1,11 +1,11 @@
 import LinearAlgebra
 import Randomness
 
-/// Adds `Float(standardDeviation · rng.gaussian(block: i))` to every element `values[i]` (the
-/// i-th Gaussian of `rng`'s stream, one Philox block each: Randomness/Gaussians.swift) and
-/// advances `rng` past those `values.count` blocks. The draws are computed in fixed chunks spread
-/// over `workers` threads, so the result is bit-identical to the sequential loop for every worker
-/// count. A generator with buffered output (not block-aligned) takes the scalar loop of
+/// Adds `Float(standardDeviation · rng.gaussian(index: i))` to every element `values[i]` (the
+/// i-th Gaussian of `rng`'s stream, two per Philox block: Randomness/Gaussians.swift) and
+/// advances `rng` past the ⌈values.count / 2⌉ blocks they use. The draws are computed in fixed
+/// chunks spread over `workers` threads, so the result is bit-identical to the sequential loop
+/// for every worker count. A generator with buffered output (not block-aligned) takes the scalar loop of
 /// `nextGaussian()` instead.
 func addGaussianNoise(to values: inout [Float], standardDeviation: Double, rng: inout Philox, workers: Int) {
     let count = values.count
@@ -19,10 +19,10 @@ func addGaussianNoise(to values: inout [Float], standardDeviation: Double, rng: 
         _ = parallelMap(chunks, workers: workers) { chunk, _ in
             let lower = chunk * gaussianNoiseChunk
             let slice = UnsafeMutableBufferPointer(rebasing: buffer[lower ..< min(lower + gaussianNoiseChunk, count)])
-            start.addGaussians(scale: standardDeviation, firstBlock: UInt64(lower), to: slice)
+            start.addGaussians(scale: standardDeviation, firstIndex: UInt64(lower), to: slice)
         }
     }
-    rng.advance(blocks: UInt64(count))
+    rng.advance(blocks: Philox.blocks(forGaussians: count))
 }
 
 /// Elements per chunk of `addGaussianNoise` (a chunk's draws take a fraction of a millisecond).

@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 @testable import Randomness
 
 /// Known-answer vectors of Random123 (kat_vectors, philox4x32 with 10 rounds).
@@ -66,47 +67,74 @@ func advanceMatchesDrawingGaussians(blocks: UInt64) {
     #expect(!partial.isBlockAligned)
 }
 
-/// The bulk draws (`gaussian(block:)`, `addGaussians`, userdp's own log and cos) agree with
-/// `nextGaussian()` (libm's log and cos) to a few units in the last place of a double, over
-/// draws that include the far tail and every quadrant of the cosine.
-@Test func bulkGaussiansAgreeWithNextGaussian() {
+/// The bulk draws (`gaussian(index:)`, `addGaussians`, userdp's own log, cos and sin) agree with
+/// Box–Muller through libm on the same block's uniforms: the even draw with `nextGaussian()`
+/// (the cosine output), the odd one with the sine output; over draws that include the far tail
+/// and every quadrant.
+@Test func bulkGaussiansAgreeWithLibmBoxMuller() {
     var drawn = Philox(seed: 9, stream: "bulk")
     let start = drawn
     var worst = 0.0
-    for i in 0..<200_000 {
-        let expected = drawn.nextGaussian(), bulk = start.gaussian(block: UInt64(i))
-        worst = max(worst, abs(bulk - expected) / max(1, abs(expected)))
+    for block in 0..<100_000 as Range<UInt64> {
+        var uniforms = drawn
+        let u1 = uniforms.nextOpenUnit(), u2 = uniforms.nextOpenUnit()
+        let cosine = drawn.nextGaussian()
+        let sine = (-2 * log(u1)).squareRoot() * sin(2 * Double.pi * u2)
+        for (expected, bulk) in [(cosine, start.gaussian(index: 2 * block)), (sine, start.gaussian(index: 2 * block + 1))] {
+            worst = max(worst, abs(bulk - expected) / max(1, abs(expected)))
+        }
     }
-    // Tolerance: each of log, cos and sqrt is within about 1 ulp (2⁻⁵² relative) in both
-    // implementations, and libm's cos(2π·u) also rounds its argument 2π·u first, which costs up
-    // to about 2⁻⁵² absolute where the cosine crosses zero, times √(−2 ln u₁) ≤ 8.6: a few
-    // times 1e-15 relative to max(1, |z|).
+    // Tolerance: each of log, cos, sin and sqrt is within about 1 ulp (2⁻⁵² relative) in both
+    // implementations, and libm's cos(2π·u) and sin(2π·u) also round their argument 2π·u first,
+    // which costs up to about 2⁻⁵² absolute where the result crosses zero, times
+    // √(−2 ln u₁) ≤ 8.6: a few times 1e-15 relative to max(1, |z|).
     #expect(worst < 1e-14, "max |Δ| / max(1, |z|) = \(worst)")
 }
 
-/// `addGaussians` is the scalar loop of `gaussian(block:)`, bit for bit, for any start and any
-/// length (groups of four blocks, partial tiles and tails).
-@Test(arguments: [(0, 1), (3, 5), (1, 255), (7, 1031)] as [(UInt64, Int)])
+/// The two draws of a block are uncorrelated standard normals: over 200,000 blocks the sample
+/// correlation of (cosine, sine) pairs, and of each draw with the next block's, is within
+/// 4/√n ≈ 0.009 of zero (four standard errors), and each output's variance within 0.02 of 1.
+@Test func aBlocksTwoDrawsAreUncorrelated() {
+    let rng = Philox(seed: 3, stream: "pairs")
+    let n = 200_000
+    var values = [Float](repeating: 0, count: 2 * n + 2)
+    values.withUnsafeMutableBufferPointer { rng.addGaussians(scale: 1, firstIndex: 0, to: $0) }
+    func correlation(_ offset: Int, even: Bool) -> Double {
+        var sum = 0.0
+        for b in 0..<n { sum += Double(values[2 * b + (even ? 0 : 1)]) * Double(values[2 * b + offset]) }
+        return sum / Double(n)
+    }
+    #expect(abs(correlation(1, even: true)) < 4 / Double(n).squareRoot(), "cos·sin within a block")
+    #expect(abs(correlation(2, even: false)) < 4 / Double(n).squareRoot(), "sin·next cos")
+    #expect(abs(correlation(0, even: true) - 1) < 0.02, "cosine variance")
+    #expect(abs(correlation(1, even: false) - 1) < 0.02, "sine variance")
+}
+
+/// `addGaussians` is the scalar loop of `gaussian(index:)`, bit for bit, for any start (even or
+/// odd) and any length (groups of four blocks, partial tiles and tails).
+@Test(arguments: [(0, 1), (1, 1), (3, 5), (1, 255), (2, 256), (7, 1031), (6, 1030)] as [(UInt64, Int)])
 func addGaussiansIsTheScalarLoop(first: UInt64, count: Int) {
     var rng = Philox(seed: 2, stream: "bulk")
     _ = rng.nextGaussian()
     let base = (0..<count).map { Float($0 % 5) - 2 }
     var bulk = base
-    bulk.withUnsafeMutableBufferPointer { rng.addGaussians(scale: 0.3, firstBlock: first, to: $0) }
-    let loop = (0..<count).map { base[$0] + Float(0.3 * rng.gaussian(block: first + UInt64($0))) }
+    bulk.withUnsafeMutableBufferPointer { rng.addGaussians(scale: 0.3, firstIndex: first, to: $0) }
+    let loop = (0..<count).map { base[$0] + Float(0.3 * rng.gaussian(index: first + UInt64($0))) }
     #expect(bulk == loop)
 }
 
 /// Across the low 64 bits of the counter wrapping, the bulk draws carry as `advance(blocks:)`.
 @Test func addGaussiansCarriesAcrossTheCounterWrap() {
-    let start = Philox(seed: 5, stream: "wrap")
-    var bulk = [Float](repeating: 0, count: 9)
-    let first = UInt64.max - 4
-    bulk.withUnsafeMutableBufferPointer { start.addGaussians(scale: 1, firstBlock: first, to: $0) }
-    for i in 0..<9 {
+    var start = Philox(seed: 5, stream: "wrap")
+    let low = UInt64(start.counter.0) | (UInt64(start.counter.1) << 32)
+    start.advance(blocks: UInt64.max - low - 4)  // the low 64 bits wrap 5 blocks from here
+    var bulk = [Float](repeating: 0, count: 19)
+    bulk.withUnsafeMutableBufferPointer { start.addGaussians(scale: 1, firstIndex: 1, to: $0) }
+    for i in 0..<19 {
+        let draw = UInt64(i + 1)
         var jumped = start
-        jumped.advance(blocks: first &+ UInt64(i))
-        #expect(bulk[i] == Float(jumped.gaussian(block: 0)), "block \(i)")
-        #expect(abs(Double(bulk[i]) - jumped.nextGaussian()) < 1e-6, "block \(i)")
+        jumped.advance(blocks: draw / 2)
+        #expect(bulk[i] == Float(jumped.gaussian(index: draw % 2)), "draw \(draw)")
+        if draw % 2 == 0 { #expect(abs(Double(bulk[i]) - jumped.nextGaussian()) < 1e-6, "draw \(draw)") }
     }
 }

@@ -164,19 +164,19 @@ func stepsAreIdenticalForEveryWorkerCount(mechanism: MechanismKind) throws {
     #expect(one.0.isFinite && one.0 > 1)
 }
 
-/// The chunked, multi-threaded noise is the sequential loop's noise (`Philox.gaussian(block:)`),
-/// bit for bit, for every worker count, and leaves the generator where drawing that many
-/// Gaussians with `nextGaussian()` leaves it.
-@Test(arguments: [1, 2, 3])
-func parallelNoiseEqualsTheSequentialLoop(workers: Int) {
-    let count = 3 * gaussianNoiseChunk + 123
+/// The chunked, multi-threaded noise is the sequential loop's noise (`Philox.gaussian(index:)`),
+/// bit for bit, for every worker count, and leaves the generator after the ⌈count / 2⌉ blocks
+/// those draws use (two per block), for an odd and an even count.
+@Test(arguments: [(1, 123), (2, 123), (3, 123), (2, 124)])
+func parallelNoiseEqualsTheSequentialLoop(workers: Int, tail: Int) {
+    let count = 3 * gaussianNoiseChunk + tail
     let base = (0..<count).map { Float($0 % 17) * 0.25 }
     var sequentialRNG = Philox(seed: 4, stream: "noise")
     _ = sequentialRNG.nextGaussian()  // not at the stream's start
     var parallelRNG = sequentialRNG
     var sequential = base
-    for i in 0..<count { sequential[i] += Float(1.7 * sequentialRNG.gaussian(block: UInt64(i))) }
-    for _ in 0..<count { _ = sequentialRNG.nextGaussian() }
+    for i in 0..<count { sequential[i] += Float(1.7 * sequentialRNG.gaussian(index: UInt64(i))) }
+    for _ in 0 ..< (count + 1) / 2 { _ = sequentialRNG.nextGaussian() }
     var parallel = base
     addGaussianNoise(to: &parallel, standardDeviation: 1.7, rng: &parallelRNG, workers: workers)
     #expect(parallel == sequential)
