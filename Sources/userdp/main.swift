@@ -9,4 +9,6 @@ do {
     // 64 (EX_USAGE): the environment asked for something impossible (a bad thread count).
     exitAfterFailure(error, status: 64)
 }
+// Large gradients are reused from the heap instead of mapped afresh every micro-batch.
+ProcessMemory.keepLargeBlocksInTheHeap()
 runUserDP()
