@@ -113,7 +113,7 @@ public struct DispatchSummary: Sendable, Equatable {
     public enum Stop: Sendable, Equatable {
         /// Every run is done or failed (or, without `waitForOthers`, held elsewhere).
         case completed
-        /// The same error ended several runs.
+        /// The same error ended several runs; `error` is their failure code (`RunFailure.code`).
         case failFast(error: String, runs: [String])
         /// SIGINT or SIGTERM.
         case interrupted
