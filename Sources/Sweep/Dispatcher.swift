@@ -219,11 +219,10 @@ public final class Dispatcher {
 
     func childEnvironment(_ run: PlannedRun) -> [String: String] {
         var environment = options.environment
-        if environment["OPENBLAS_NUM_THREADS"] == nil {
-            environment["OPENBLAS_NUM_THREADS"] = String(max(1, options.cores / options.jobs))
-        }
-        DispatchEnvironment(dispatcherPID: claims.pid, dispatcherStart: claims.pidStart, runID: run.id, calibrationCache: store.calibrationDirectory)
-            .apply(to: &environment)
+        DispatchEnvironment(
+            dispatcherPID: claims.pid, dispatcherStart: claims.pidStart, runID: run.id, calibrationCache: store.calibrationDirectory,
+            blasThreads: DispatchEnvironment.blasThreads(cores: options.cores, jobs: options.jobs, environment: environment)
+        ).apply(to: &environment)
         return environment
     }
 

@@ -26,8 +26,8 @@ public struct Experiment: Sendable {
 
     /// An experiment with caches under `cacheDirectory` (default `$USERDP_CACHE`, else
     /// `~/.cache/userdp`) and calibrations in `calibrationDirectory` (default
-    /// `$USERDP_CALIBRATION_CACHE`, which a sweep sets so its runs share calibrations, else
-    /// `<cache>/calibration`).
+    /// `<cache>/calibration`; a sweep's trainer passes the sweep's shared folder, which its
+    /// dispatcher names in `DispatchEnvironment`).
     public init(
         config: RunConfig, cacheDirectory: URL? = nil, calibrationDirectory: URL? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment
@@ -35,13 +35,7 @@ public struct Experiment: Sendable {
         self.config = config
         let cache = cacheDirectory ?? TokenCache.defaultDirectory(environment: environment).deletingLastPathComponent()
         self.cacheDirectory = cache
-        if let calibrationDirectory {
-            self.calibrationDirectory = calibrationDirectory
-        } else if let shared = environment["USERDP_CALIBRATION_CACHE"], !shared.isEmpty {
-            self.calibrationDirectory = URL(fileURLWithPath: shared)
-        } else {
-            self.calibrationDirectory = cache.appendingPathComponent("calibration")
-        }
+        self.calibrationDirectory = calibrationDirectory ?? cache.appendingPathComponent("calibration")
     }
 
     /// Runs the experiment. `observe` receives each step's record and each evaluation as they

@@ -303,6 +303,27 @@ struct DispatcherTests {
         #expect(fixture.ledgerIDs() == [old])
     }
 
+    @Test("the environment contract round-trips through a child's environment, BLAS threads included, and never replaces the user's OPENBLAS_NUM_THREADS")
+    func environmentContract() throws {
+        let contract = DispatchEnvironment(
+            dispatcherPID: 42, dispatcherStart: 7, runID: "abc", calibrationCache: URL(fileURLWithPath: "/tmp/cal"), blasThreads: 2)
+        var fresh: [String: String] = [:]
+        contract.apply(to: &fresh)
+        #expect(fresh["OPENBLAS_NUM_THREADS"] == "2")
+        #expect(DispatchEnvironment(environment: fresh) == contract)
+
+        var user = ["OPENBLAS_NUM_THREADS": "7"]
+        contract.apply(to: &user)
+        #expect(user["OPENBLAS_NUM_THREADS"] == "7")
+        #expect(DispatchEnvironment(environment: user)?.blasThreads == 7)
+
+        #expect(DispatchEnvironment.blasThreads(cores: 8, jobs: 3, environment: [:]) == 2)
+        #expect(DispatchEnvironment.blasThreads(cores: 1, jobs: 4, environment: [:]) == 1)
+        #expect(DispatchEnvironment.blasThreads(cores: 8, jobs: 3, environment: ["OPENBLAS_NUM_THREADS": "5"]) == 5)
+        #expect(DispatchEnvironment(environment: ["USERDP_CALIBRATION_CACHE": "/tmp/cal"]) == nil)
+        #expect(DispatchEnvironment.calibrationCache(in: ["USERDP_CALIBRATION_CACHE": "/tmp/cal"]) == URL(fileURLWithPath: "/tmp/cal"))
+    }
+
     @Test("the dispatcher starts runs only through its Launcher, handing each the environment contract")
     func launcherSeam() throws {
         let fixture = try Fixture()
@@ -320,7 +341,7 @@ struct DispatcherTests {
             let contract = try #require(DispatchEnvironment(environment: request.environment))
             #expect(contract == DispatchEnvironment(
                 dispatcherPID: getpid(), dispatcherStart: ProcessProbe.startTime(of: getpid()), runID: request.runID,
-                calibrationCache: store.calibrationDirectory))
+                calibrationCache: store.calibrationDirectory, blasThreads: 4))
             #expect(request.arguments == ["train", "--config", store.file("config.json", of: request.runID).path, "--out", store.runDirectory(request.runID).path])
         }
     }
