@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LinearAlgebra
 import Persistence
 import Sweep
 import Training
@@ -48,7 +49,8 @@ struct TrainCommand: ParsableCommand {
         let runConfig = try RunConfig(contentsOf: configURL)
         let terminal = !quiet && isatty(STDERR_FILENO) == 1
         let outcome = try TrainingRun.execute(
-            config: runConfig, directory: URL(fileURLWithPath: out), calibrationDirectory: calibrationDirectory,
+            config: runConfig, directory: URL(fileURLWithPath: out), workers: defaultWorkerCount,
+            calibrationDirectory: calibrationDirectory,
             progress: terminal ? { line in FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8)) } : nil)
         if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
         let r = outcome.result
