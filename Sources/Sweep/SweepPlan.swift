@@ -131,7 +131,11 @@ public enum AxisValue {
         guard label != "n/a", value != "n/a", !axis.hasPrefix("mechanism_options") else { return false }
         // The filter as JSON when it parses (numbers, true, null, objects), else as a string.
         let json = (try? JSONValue(parsing: Data(value.utf8))) ?? .string(value)
-        guard let config = try? RunConfig(json: RunConfig.assigning(json, at: axis, in: .object(["mechanism": .string("user")]))) else { return false }
+        // Resolved under a mechanism that reads the axis, since the others leave it out of the
+        // canonical config.
+        guard let reader = MechanismKind.allCases.first(where: { $0.reads(keyPath: axis) }),
+            let config = try? RunConfig(json: RunConfig.assigning(json, at: axis, in: .object(["mechanism": .string(reader.rawValue)])))
+        else { return false }
         return self.label(config.json.value(atKeyPath: axis), at: axis) == label
     }
 
