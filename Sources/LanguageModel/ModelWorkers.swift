@@ -10,9 +10,9 @@ public struct ModelWorkers {
     /// The model (index 0) and its replicas.
     public let models: [GPTModel]
 
-    /// - Parameter workers: threads to use; values below 1 count as 1. The default is the BLAS
-    ///   thread count the process started with (`defaultWorkerCount`).
-    public init(_ model: GPTModel, workers: Int = defaultWorkerCount) {
+    /// - Parameter workers: threads to use; values below 1 count as 1. The caller decides it
+    ///   once at the top (a command, an experiment), typically `defaultWorkerCount`.
+    public init(_ model: GPTModel, workers: Int) {
         models = [model] + (1..<max(workers, 1)).map { _ in model.replica() }
     }
 

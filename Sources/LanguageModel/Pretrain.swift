@@ -180,7 +180,7 @@ public enum Pretraining {
     ///   checkpoint write errors.
     public static func run(
         config: PretrainConfig, tokenizer: BPETokenizer, trainTokens: [Int32], heldOutTokens: [Int32],
-        outputDirectory: URL?, workers: Int = defaultWorkerCount, progress: (PretrainProgress) -> Void
+        outputDirectory: URL?, workers: Int, progress: (PretrainProgress) -> Void
     ) throws -> (model: GPTModel, summary: PretrainSummary) {
         try config.validate()
         let window = config.context + 1
@@ -226,7 +226,7 @@ public enum Pretraining {
             var gradient = rawGradient
             let norm = clipGlobalNorm(&gradient, maximumNorm: config.clipNorm)
             let lr = schedule.rate(at: step)
-            model.updateTrainableParameters { optimizer.update($0, gradient: gradient, lr: lr) }
+            model.updateTrainableParameters { optimizer.update($0, gradient: gradient, lr: lr, workers: pool.count) }
             trainingSeconds += seconds(clock.now - stepStart)
 
             let completed = step + 1

@@ -48,11 +48,11 @@ public struct AdamW: Sendable {
     }
 
     /// Applies one update to `parameters` in place. Coordinates are independent, so the update
-    /// runs in fixed chunks on the process's workers (`defaultWorkerCount`); the result is the
-    /// same bits for every worker count.
+    /// runs in fixed chunks on `workers` threads (the caller's, as for its passes); the result
+    /// is the same bits for every worker count.
     ///
     /// - Precondition: `parameters.count == gradient.count == decayMask.count`, `lr >= 0`.
-    public mutating func update(_ parameters: UnsafeMutableBufferPointer<Float>, gradient: [Float], lr: Float) {
+    public mutating func update(_ parameters: UnsafeMutableBufferPointer<Float>, gradient: [Float], lr: Float, workers: Int) {
         precondition(parameters.count == decayMask.count && gradient.count == decayMask.count, "AdamW: \(parameters.count) parameters, \(gradient.count) gradients, \(decayMask.count) moments")
         step += 1
         let correction1 = 1 - Float(pow(Double(beta1), Double(step)))
@@ -63,7 +63,7 @@ public struct AdamW: Sendable {
             gradient.withUnsafeBufferPointer { gradient in
                 firstMoment.withUnsafeMutableBufferPointer { m in
                     secondMoment.withUnsafeMutableBufferPointer { v in
-                        _ = parallelMap((count + chunk - 1) / chunk, workers: count > chunk ? defaultWorkerCount : 1) { index, _ in
+                        _ = parallelMap((count + chunk - 1) / chunk, workers: count > chunk ? workers : 1) { index, _ in
                             for i in index * chunk ..< min(count, (index + 1) * chunk) {
                                 let g = gradient[i]
                                 m[i] = beta1 * m[i] + (1 - beta1) * g

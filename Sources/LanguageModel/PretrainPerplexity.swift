@@ -30,7 +30,7 @@ public enum Perplexity {
     ///   - workers: threads to spread the forward passes over; the result is bit-identical for
     ///     every worker count (the batches and their order depend only on `batchSize`).
     /// - Precondition: `tokens.count >= 2`, every token in the model's vocabulary.
-    public static func evaluate(_ model: GPTModel, tokens: [Int32], batchSize: Int = 16, workers: Int = defaultWorkerCount) -> PerplexityResult {
+    public static func evaluate(_ model: GPTModel, tokens: [Int32], batchSize: Int = 16, workers: Int) -> PerplexityResult {
         evaluate(ModelWorkers(model, workers: workers), tokens: tokens, batchSize: batchSize)
     }
 

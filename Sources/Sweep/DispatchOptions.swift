@@ -13,10 +13,11 @@ public struct DispatchOptions: Sendable {
     public var shuffle: Bool = false
     /// The `userdp` executable the children run (`userdp train --config C --out D`).
     public var trainer: URL
-    /// The environment children inherit (before the two variables set below).
+    /// The environment children inherit, before the dispatcher's contract
+    /// (`DispatchEnvironment`) is written into it.
     public var environment: [String: String] = ProcessInfo.processInfo.environment
     /// Cores of the machine; each child gets `OPENBLAS_NUM_THREADS = max(1, cores / jobs)`
-    /// unless the environment sets it.
+    /// unless the environment sets it (`DispatchEnvironment.blasThreads`).
     public var cores: Int = ProcessInfo.processInfo.activeProcessorCount
     /// A claim from another host whose heartbeat is older than this is stale (seconds).
     public var staleAfter: TimeInterval = 120
@@ -49,14 +50,6 @@ public struct DispatchOptions: Sendable {
 
     /// Environment variable that overrides the trainer executable.
     public static let trainerVariable = "USERDP_TRAIN_EXECUTABLE"
-    /// `DispatchEnvironment.calibrationCacheVariable`.
-    public static let calibrationCacheVariable = DispatchEnvironment.calibrationCacheVariable
-    /// `DispatchEnvironment.runIDVariable`.
-    public static let runIDVariable = DispatchEnvironment.runIDVariable
-    /// `DispatchEnvironment.dispatcherPIDVariable`.
-    public static let dispatcherPIDVariable = DispatchEnvironment.dispatcherPIDVariable
-    /// `DispatchEnvironment.dispatcherStartVariable`.
-    public static let dispatcherStartVariable = DispatchEnvironment.dispatcherStartVariable
 
     /// The executable for children: `USERDP_TRAIN_EXECUTABLE` if set, else the running binary
     /// (`/proc/self/exe`, or `argv[0]` resolved against the current directory and PATH).
@@ -113,7 +106,7 @@ public struct DispatchSummary: Sendable, Equatable {
     public enum Stop: Sendable, Equatable {
         /// Every run is done or failed (or, without `waitForOthers`, held elsewhere).
         case completed
-        /// The same error ended several runs.
+        /// The same error ended several runs; `error` is their failure code (`RunFailure.code`).
         case failFast(error: String, runs: [String])
         /// SIGINT or SIGTERM.
         case interrupted

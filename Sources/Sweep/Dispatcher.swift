@@ -55,7 +55,7 @@ public final class Dispatcher {
     var heldElsewhere: [String: Date] = [:]  // id → when we last found it held
     var durations: [Double] = []
     var sessionAttempts: [String: Int] = [:]
-    var errorRuns: [String: [String]] = [:]  // error signature → runs it ended
+    var errorRuns: [String: [String]] = [:]  // failure code → runs it ended
     var stop: DispatchSummary.Stop?
     var interrupts = 0
     var cachedResults: [String: RunResult] = [:]
@@ -182,19 +182,17 @@ public final class Dispatcher {
     }
 
     /// Whether another dispatcher recorded a failure of this run after we started (we do not
-    /// repeat it; a later invocation will).
+    /// repeat it; a later invocation will), by the record's own time: copying or touching a
+    /// result folder changes the file's mtime, not when the failure happened.
     private func failedInThisSession(_ id: String) -> Bool {
-        let url = store.file(ResultStore.RunFile.failure, of: id)
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.path),
-            let modified = attributes[.modificationDate] as? Date
-        else { return false }
-        return modified >= sessionStart
+        guard let finishedAt = store.failure(of: id)?.finishedAt else { return false }
+        return finishedAt >= sessionStart.timeIntervalSince1970
     }
 
     /// Starts `userdp train` for a run we own.
     private func launch(_ run: PlannedRun, attempt: Int) throws(SweepError) {
         let directory = store.runDirectory(run.id)
-        try archivePreviousAttempt(run.id)
+        try store.archiveAttempt(run.id)
         try store.write(Data((run.config.prettyText + "\n").utf8), to: store.file(ResultStore.RunFile.config, of: run.id))
         let outputURL = store.file(ResultStore.RunFile.output, of: run.id)
         guard FileManager.default.createFile(atPath: outputURL.path, contents: nil)
@@ -221,29 +219,11 @@ public final class Dispatcher {
 
     func childEnvironment(_ run: PlannedRun) -> [String: String] {
         var environment = options.environment
-        if environment["OPENBLAS_NUM_THREADS"] == nil {
-            environment["OPENBLAS_NUM_THREADS"] = String(max(1, options.cores / options.jobs))
-        }
-        DispatchEnvironment(dispatcherPID: claims.pid, dispatcherStart: claims.pidStart, runID: run.id, calibrationCache: store.calibrationDirectory)
-            .apply(to: &environment)
+        DispatchEnvironment(
+            dispatcherPID: claims.pid, dispatcherStart: claims.pidStart, runID: run.id, calibrationCache: store.calibrationDirectory,
+            blasThreads: DispatchEnvironment.blasThreads(cores: options.cores, jobs: options.jobs, environment: environment)
+        ).apply(to: &environment)
         return environment
-    }
-
-    /// Moves the files of an earlier attempt into `attempts/N/` so every attempt keeps its log.
-    private func archivePreviousAttempt(_ id: String) throws(SweepError) {
-        let present = ResultStore.RunFile.perAttempt.filter { FileManager.default.fileExists(atPath: store.file($0, of: id).path) }
-        guard !present.isEmpty else { return }
-        let attempts = store.file(ResultStore.RunFile.attempts, of: id)
-        let number = ((try? FileManager.default.contentsOfDirectory(atPath: attempts.path))?.compactMap(Int.init).max() ?? 0) + 1
-        let destination = attempts.appendingPathComponent(String(number))
-        do {
-            try FileManager.default.createDirectory(at: destination, withIntermediateDirectories: true)
-            for name in present {
-                try FileManager.default.moveItem(at: store.file(name, of: id), to: destination.appendingPathComponent(name))
-            }
-        } catch {
-            throw .storage(path: destination.path, reason: "cannot archive the previous attempt: \(error.localizedDescription)")
-        }
     }
 
     /// Handles children that exited.
@@ -282,24 +262,23 @@ public final class Dispatcher {
                 continue
             }
             var (reason, transient) = exit.failureReason
-            if let unreadable { (reason, transient) = (unreadable, false) }
+            var code = exit.failureCode
+            if let unreadable { (reason, transient, code) = (unreadable, false, RunFailure.unusableResultCode) }
             // Only this session's attempts count against `retries`.
             let willRetry = transient && sessionAttempts[run.id, default: 1] <= options.retries
-            let trainerFailure = TrainerFailure.read(from: store.runDirectory(run.id))
-            try recordFailure(run.id, attempt: slot.attempt, reason: reason, transient: transient, seconds: seconds, trainer: trainerFailure)
+            let failure = try recordFailure(run.id, attempt: slot.attempt, reason: reason, code: code, transient: transient, seconds: seconds)
             report(.failed(runID: run.id, point: point, attempt: slot.attempt, reason: reason, willRetry: willRetry))
             if willRetry && stop == nil {
-                try archivePreviousAttempt(run.id)
+                try store.archiveAttempt(run.id)
                 try relaunch(slot)  // appended to `running`; `index` already points at the next slot
                 continue
             }
             claims.release(run.id)
             failedHere.append(run.id)
-            let signature = trainerFailure.map { failureSignature(run.id, reason: reason, failure: $0) } ?? errorSignature(run.id, reason: reason)
-            errorRuns[signature, default: []].append(run.id)
-            if let runs = errorRuns[signature], runs.count >= options.failFastAfter, stop == nil {
-                stop = .failFast(error: signature, runs: runs)
-                report(.note("stopping: the same error ended \(runs.count) runs: \(signature)"))
+            errorRuns[failure.code, default: []].append(run.id)
+            if let runs = errorRuns[failure.code], runs.count >= options.failFastAfter, stop == nil {
+                stop = .failFast(error: failure.code, runs: runs)
+                report(.note("stopping: the same error (\(failure.code)) ended \(runs.count) runs"))
             }
         }
     }
@@ -308,41 +287,18 @@ public final class Dispatcher {
         try launch(slot.run, attempt: slot.attempt + 1)
     }
 
-    /// The reason plus the child's last output line that mentions an error (else its last
-    /// line), with the run's own id and paths removed, so the same error on different runs
-    /// compares equal.
-    func errorSignature(_ id: String, reason: String) -> String {
-        let lines = store.lastLines(of: id, count: 20).filter { !($0.hasPrefix("[") && $0.hasSuffix("]")) }
-        guard var last = lines.last(where: { $0.lowercased().contains("error") }) ?? lines.last else { return reason }
-        last = last.trimmingCharacters(in: .whitespaces)
-        last = last.replacingOccurrences(of: store.runDirectory(id).path, with: "<run>").replacingOccurrences(of: id, with: "<id>")
-        return "\(reason): \(last)"
-    }
-
-    /// The reason plus the trainer's own error code and message (`TrainerFailure`), with the
-    /// run's own id and paths removed, so the same error on different runs compares equal.
-    func failureSignature(_ id: String, reason: String, failure: TrainerFailure) -> String {
-        let message = failure.message.replacingOccurrences(of: store.runDirectory(id).path, with: "<run>").replacingOccurrences(of: id, with: "<id>")
-        return "\(reason): \(failure.code): \(message)"
-    }
-
     /// Writes `failure.json` for the attempt (archived with it if another attempt follows),
-    /// with the trainer's own code and message when it wrote them.
+    /// with the trainer's own code and message when it wrote them. Returns the record.
     private func recordFailure(
-        _ id: String, attempt: Int, reason: String, transient: Bool, seconds: Double, trainer: TrainerFailure?
-    ) throws(SweepError) {
-        var fields: [String: JSONValue] = [
-            "attempt": .integer(attempt), "reason": .string(reason), "transient": .bool(transient),
-            "seconds": .number(seconds), "host": .string(ProcessProbe.hostName),
-            "finished_at": .number(Date().timeIntervalSince1970.rounded()),
-            "last_lines": .array(store.lastLines(of: id, count: 10).map(JSONValue.string)),
-        ]
-        if let trainer {
-            fields["code"] = .string(trainer.code)
-            fields["message"] = .string(trainer.message)
-        }
-        let failure: JSONValue = .object(fields)
-        try store.write(Data((failure.canonicalText(pretty: true) + "\n").utf8), to: store.file(ResultStore.RunFile.failure, of: id))
+        _ id: String, attempt: Int, reason: String, code: String, transient: Bool, seconds: Double
+    ) throws(SweepError) -> RunFailure {
+        let trainer = TrainerFailure.read(from: store.runDirectory(id))
+        let failure = RunFailure(
+            attempt: attempt, reason: reason, transient: transient, seconds: seconds, host: ProcessProbe.hostName,
+            finishedAt: Date().timeIntervalSince1970, lastLines: store.lastLines(of: id, count: 10),
+            code: trainer?.code ?? code, message: trainer?.message)
+        try store.recordFailure(failure, of: id)
+        return failure
     }
 
     /// Terminates a child whose claim another dispatcher took over.

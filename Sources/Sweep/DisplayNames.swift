@@ -70,7 +70,6 @@ public enum DisplayNames {
         ],
         "selection": [
             "longest": DisplayName("longest"),
-            "perplexity": DisplayName("lowest perplexity"),
             "perplexity(order=highest)": DisplayName("highest perplexity"),
             "perplexity(order=lowest)": DisplayName("lowest perplexity"),
             "random": DisplayName("random"),

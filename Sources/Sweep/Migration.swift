@@ -41,85 +41,106 @@ public struct SweepMigration: Sendable, Equatable {
     /// Plans (with `apply` false) or performs the migration of `store` to `plan`'s ids.
     public static func migrate(plan: SweepPlan, store: ResultStore, apply: Bool) throws(SweepError) -> SweepMigration {
         try store.withLock { () throws(SweepError) -> SweepMigration in
-            var report = SweepMigration()
-            let names = ((try? FileManager.default.contentsOfDirectory(atPath: store.runsDirectory.path)) ?? [])
-                .filter { !$0.hasPrefix(".") }.sorted()
-            var planned: [String: PlannedRun] = [:]
-            for run in plan.runs { planned[run.config.canonicalText] = run }
-            var taken: [String: String] = [:]  // new id → the old id kept for it
-            // Runs already at their id keep it; others are matched afterwards.
-            let plannedIDs = Set(plan.runs.map(\.id))
-            let ordered = names.filter { plannedIDs.contains($0) } + names.filter { !plannedIDs.contains($0) }
-            var moves: [(from: String, to: String, config: RunConfig)] = []
-            for old in ordered {
-                guard case .success(let result)? = store.readResult(old) else {
-                    report.unfinished.append(old)
-                    continue
-                }
-                guard let run = planned[result.config.canonicalText] else {
-                    report.unplanned.append(old)
-                    continue
-                }
-                if let current = run.inputs {
-                    guard let recorded = RunIdentity.recordedInputs(of: result, assumedModelHash: current.modelHash) else {
-                        report.stale[old] = "its result records no dataset hash, so its dataset cannot be checked"
-                        continue
-                    }
-                    if recorded.datasetHash != current.datasetHash {
-                        report.stale[old] = "dataset changed (recorded \(recorded.datasetHash.prefix(12)), now \(current.datasetHash.prefix(12)))"
-                        continue
-                    }
-                    if recorded.modelHash != current.modelHash {
-                        report.stale[old] = "model changed (recorded \(recorded.modelHash.prefix(12)), now \(current.modelHash.prefix(12)))"
-                        continue
-                    }
-                    if result.extra["model_hash"] == nil { report.modelAssumed.append(old) }
-                }
-                if taken[run.id] != nil {
-                    // An earlier old run already became this run: keep that one, set this aside.
-                    report.superseded[old] = run.id
-                    moves.append((old, "", run.config))
-                    continue
-                }
-                taken[run.id] = old
-                if old == run.id {
-                    report.unchanged.append(old)
-                } else {
-                    report.moved[old] = run.id
-                }
-                moves.append((old, run.id, run.config))
-            }
+            let (report, moves) = matched(plan: plan, store: store)
             guard apply else { return report }
-
-            let manager = FileManager.default
-            for move in moves {
-                let source = store.runDirectory(move.from)
-                if move.to.isEmpty {
-                    let target = store.root.appendingPathComponent(supersededFolder).appendingPathComponent(move.from)
-                    try relocate(source, to: target, manager: manager)
-                    continue
-                }
-                let target = store.runDirectory(move.to)
-                if move.to != move.from {
-                    // A folder at the new id without a valid result (a failed or stopped attempt
-                    // under the new identity) is kept aside, not overwritten.
-                    if manager.fileExists(atPath: target.path) {
-                        let aside = store.root.appendingPathComponent(supersededFolder)
-                            .appendingPathComponent("\(move.to)-unfinished-\(Int(Date().timeIntervalSince1970))")
-                        try relocate(target, to: aside, manager: manager)
-                    }
-                    try relocate(source, to: target, manager: manager)
-                }
-                let configFile = target.appendingPathComponent(ResultStore.RunFile.config)
-                let text = Data((move.config.prettyText + "\n").utf8)
-                if (try? Data(contentsOf: configFile)) != text { try store.write(text, to: configFile) }
-            }
+            try perform(moves, store: store)
             var results: [String: RunResult] = [:]
             for run in plan.runs {
                 if case .success(let result)? = store.readResult(run.id) { results[run.id] = result }
             }
             try store.write(Data(ResultSet(plan: plan, results: results).csvText.utf8), to: store.resultsCSV)
             return report
+        }
+    }
+
+    /// A run folder to move: to the planned id `to`, or, with `to` empty, into `superseded/`.
+    private typealias Move = (from: String, to: String, config: RunConfig)
+
+    /// Matches every run folder of the store to a planned run by its result's config, and the
+    /// moves that follow. Runs already at their id keep it; others are matched afterwards, and
+    /// a second old run matching a taken id is superseded.
+    private static func matched(plan: SweepPlan, store: ResultStore) -> (SweepMigration, [Move]) {
+        var report = SweepMigration()
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: store.runsDirectory.path)) ?? [])
+            .filter { !$0.hasPrefix(".") }.sorted()
+        var planned: [String: PlannedRun] = [:]
+        for run in plan.runs { planned[run.config.canonicalText] = run }
+        var taken: [String: String] = [:]  // new id → the old id kept for it
+        let plannedIDs = Set(plan.runs.map(\.id))
+        let ordered = names.filter { plannedIDs.contains($0) } + names.filter { !plannedIDs.contains($0) }
+        var moves: [Move] = []
+        for old in ordered {
+            guard case .success(let result)? = store.readResult(old) else {
+                report.unfinished.append(old)
+                continue
+            }
+            guard let run = planned[result.config.canonicalText] else {
+                report.unplanned.append(old)
+                continue
+            }
+            if let current = run.inputs {
+                if let reason = staleReason(of: result, current: current) {
+                    report.stale[old] = reason
+                    continue
+                }
+                if result.extra["model_hash"] == nil { report.modelAssumed.append(old) }
+            }
+            if taken[run.id] != nil {
+                // An earlier old run already became this run: keep that one, set this aside.
+                report.superseded[old] = run.id
+                moves.append((old, "", run.config))
+                continue
+            }
+            taken[run.id] = old
+            if old == run.id {
+                report.unchanged.append(old)
+            } else {
+                report.moved[old] = run.id
+            }
+            moves.append((old, run.id, run.config))
+        }
+        return (report, moves)
+    }
+
+    /// Why a result cannot stand for a planned run whose inputs are `current`: it records no
+    /// dataset hash, or another dataset or model. Nil when it can.
+    private static func staleReason(of result: RunResult, current: InputFingerprint) -> String? {
+        guard let recorded = RunIdentity.recordedInputs(of: result, assumedModelHash: current.modelHash) else {
+            return "its result records no dataset hash, so its dataset cannot be checked"
+        }
+        if recorded.datasetHash != current.datasetHash {
+            return "dataset changed (recorded \(recorded.datasetHash.prefix(12)), now \(current.datasetHash.prefix(12)))"
+        }
+        if recorded.modelHash != current.modelHash {
+            return "model changed (recorded \(recorded.modelHash.prefix(12)), now \(current.modelHash.prefix(12)))"
+        }
+        return nil
+    }
+
+    /// Moves the run folders and rewrites each moved run's config.json to the planned config.
+    private static func perform(_ moves: [Move], store: ResultStore) throws(SweepError) {
+        let manager = FileManager.default
+        for move in moves {
+            let source = store.runDirectory(move.from)
+            if move.to.isEmpty {
+                let target = store.root.appendingPathComponent(supersededFolder).appendingPathComponent(move.from)
+                try relocate(source, to: target, manager: manager)
+                continue
+            }
+            let target = store.runDirectory(move.to)
+            if move.to != move.from {
+                // A folder at the new id without a valid result (a failed or stopped attempt
+                // under the new identity) is kept aside, not overwritten.
+                if manager.fileExists(atPath: target.path) {
+                    let aside = store.root.appendingPathComponent(supersededFolder)
+                        .appendingPathComponent("\(move.to)-unfinished-\(Int(Date().timeIntervalSince1970))")
+                    try relocate(target, to: aside, manager: manager)
+                }
+                try relocate(source, to: target, manager: manager)
+            }
+            let configFile = target.appendingPathComponent(ResultStore.RunFile.config)
+            let text = Data((move.config.prettyText + "\n").utf8)
+            if (try? Data(contentsOf: configFile)) != text { try store.write(text, to: configFile) }
         }
     }
 

@@ -216,6 +216,42 @@ public struct ResultStore: Sendable {
         return target
     }
 
+    /// Writes `failure.json` for the run's current attempt.
+    public func recordFailure(_ failure: RunFailure, of id: String) throws(SweepError) {
+        let url = file(RunFile.failure, of: id)
+        let data: Data
+        do { data = try JSONOutput.data(failure) } catch {
+            throw .storage(path: url.path, reason: "cannot encode the failure: \(error.localizedDescription)")
+        }
+        try write(data + Data("\n".utf8), to: url)
+    }
+
+    /// The run's current `failure.json` (`RunFailure`, files of earlier versions included);
+    /// nil when absent or not a JSON object of that shape.
+    public func failure(of id: String) -> RunFailure? {
+        guard let data = FileManager.default.contents(atPath: file(RunFile.failure, of: id).path) else { return nil }
+        return try? JSONDecoder().decode(RunFailure.self, from: data)
+    }
+
+    /// Moves the files of the run's last attempt (`RunFile.perAttempt`) into `attempts/N/`,
+    /// N one past the highest there, so every attempt keeps its output, log and failure.
+    /// Does nothing when no such file is present.
+    public func archiveAttempt(_ id: String) throws(SweepError) {
+        let present = RunFile.perAttempt.filter { FileManager.default.fileExists(atPath: file($0, of: id).path) }
+        guard !present.isEmpty else { return }
+        let attempts = file(RunFile.attempts, of: id)
+        let number = ((try? FileManager.default.contentsOfDirectory(atPath: attempts.path))?.compactMap(Int.init).max() ?? 0) + 1
+        let destination = attempts.appendingPathComponent(String(number))
+        do {
+            try FileManager.default.createDirectory(at: destination, withIntermediateDirectories: true)
+            for name in present {
+                try FileManager.default.moveItem(at: file(name, of: id), to: destination.appendingPathComponent(name))
+            }
+        } catch {
+            throw .storage(path: destination.path, reason: "cannot archive the previous attempt: \(error.localizedDescription)")
+        }
+    }
+
     /// Writes a file atomically, mapping errors to `SweepError.storage`.
     func write(_ data: Data, to url: URL) throws(SweepError) {
         do { try AtomicFile.write(data, to: url) } catch {

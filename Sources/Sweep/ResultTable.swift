@@ -95,19 +95,7 @@ public struct ResultTable: Sendable, Equatable {
     /// axes) adds rows and columns that have no results yet, shown as missing.
     public init(results: ResultSet, request: TableRequest, planned: [[String]] = []) throws(SweepError) {
         self.request = request
-        var placed: Set<String> = []
-        for axis in request.rows + request.columns + request.over + request.filters.keys.sorted() {
-            guard results.axes.contains(axis) else { throw .unknownAxis(name: axis, known: results.axes) }
-            guard placed.insert(axis).inserted else { throw .axisPlacedTwice(axis) }
-        }
-        for metric in [request.metric] + (request.selectBy.map { [$0] } ?? []) where !results.metrics.contains(metric) {
-            throw .unknownMetric(name: metric, known: results.metrics)
-        }
-        if (request.selectBy == nil) != request.over.isEmpty { throw .selectionIncomplete }
-        if let selectBy = request.selectBy, selectBy.contains("test"), !request.allowTestSelection {
-            throw .tuningOnTestMetric(selectBy)
-        }
-
+        let placed = try Self.checkRequest(request, against: results)
         let index = Dictionary(uniqueKeysWithValues: results.axes.enumerated().map { ($1, $0) })
         func labels(_ cell: [String], _ axes: [String]) -> [String] { axes.map { cell[index[$0]!] } }
         let keep: ([String]) -> Bool = { cell in request.filters.allSatisfy { AxisValue.matches(filter: $1, label: cell[index[$0]!], axis: $0) } }
@@ -153,29 +141,57 @@ public struct ResultTable: Sendable, Equatable {
                     let values = members.compactMap { $0.metrics[request.metric] }
                     return values.isEmpty ? nil : CellSummary(values: values)
                 }
-                // Best setting of the tuning axes by mean of the selection metric; ties go
-                // to the first setting in the stable order.
-                let settings = Dictionary(grouping: members) { labels($0.cell, request.over) }
-                var best: (setting: [String], score: Double)?
-                for setting in settings.keys.sorted(by: AxisValue.precedes) {
-                    let score = Statistics.mean(settings[setting]!.compactMap { $0.metrics[selectBy] })
-                    guard !score.isNaN else { continue }
-                    if best == nil || (lowerIsBetter ? score < best!.score : score > best!.score) { best = (setting, score) }
-                }
-                guard let best else { return nil }
-                let values = settings[best.setting]!.compactMap { $0.metrics[request.metric] }
-                let selected = zip(request.over, best.setting).map { "\($0)=\($1)" }
-                guard !values.isEmpty else { return nil }
-                var summary = CellSummary(values: values, selected: selected)
-                let expected = expectedSettings[rowKey + ["\u{0}"] + columnKey] ?? allSeen
-                summary.settingsFinished = settings.count
-                summary.settingsExpected = expected.union(settings.keys).count
-                summary.seedsMissing = settings.values.contains { $0.count < fullSeeds }
-                return summary
+                return Self.tunedSummary(
+                    settings: Dictionary(grouping: members) { labels($0.cell, request.over) }, request: request, selectBy: selectBy,
+                    lowerIsBetter: lowerIsBetter, expected: expectedSettings[rowKey + ["\u{0}"] + columnKey] ?? allSeen, fullSeeds: fullSeeds)
             }
         }
         self.cells = summaries
         fullCount = summaries.flatMap { $0.compactMap { $0?.count } }.max() ?? 0
+    }
+
+    /// Checks that the request names the result set's axes and metrics, places each axis at
+    /// most once, and tunes completely (`over` with `selectBy`) and not on a test metric unless
+    /// allowed. Returns the placed axes.
+    private static func checkRequest(_ request: TableRequest, against results: ResultSet) throws(SweepError) -> Set<String> {
+        var placed: Set<String> = []
+        for axis in request.rows + request.columns + request.over + request.filters.keys.sorted() {
+            guard results.axes.contains(axis) else { throw .unknownAxis(name: axis, known: results.axes) }
+            guard placed.insert(axis).inserted else { throw .axisPlacedTwice(axis) }
+        }
+        for metric in [request.metric] + (request.selectBy.map { [$0] } ?? []) where !results.metrics.contains(metric) {
+            throw .unknownMetric(name: metric, known: results.metrics)
+        }
+        if (request.selectBy == nil) != request.over.isEmpty { throw .selectionIncomplete }
+        if let selectBy = request.selectBy, selectBy.contains("test"), !request.allowTestSelection {
+            throw .tuningOnTestMetric(selectBy)
+        }
+        return placed
+    }
+
+    /// A tuned cell: the best setting of the tuning axes (`settings`, rows by setting) by mean
+    /// of `selectBy`, ties to the first setting in the stable order, summarised by the
+    /// request's metric, with how many of the `expected` settings finished and whether a
+    /// setting has fewer than `fullSeeds` seeds. Nil when no setting has a score or values.
+    private static func tunedSummary(
+        settings: [[String]: [ResultRow]], request: TableRequest, selectBy: String, lowerIsBetter: Bool,
+        expected: Set<[String]>, fullSeeds: Int
+    ) -> CellSummary? {
+        var best: (setting: [String], score: Double)?
+        for setting in settings.keys.sorted(by: AxisValue.precedes) {
+            let score = Statistics.mean(settings[setting]!.compactMap { $0.metrics[selectBy] })
+            guard !score.isNaN else { continue }
+            if best == nil || (lowerIsBetter ? score < best!.score : score > best!.score) { best = (setting, score) }
+        }
+        guard let best else { return nil }
+        let values = settings[best.setting]!.compactMap { $0.metrics[request.metric] }
+        let selected = zip(request.over, best.setting).map { "\($0)=\($1)" }
+        guard !values.isEmpty else { return nil }
+        var summary = CellSummary(values: values, selected: selected)
+        summary.settingsFinished = settings.count
+        summary.settingsExpected = expected.union(settings.keys).count
+        summary.seedsMissing = settings.values.contains { $0.count < fullSeeds }
+        return summary
     }
 
     /// Whether the metric improves downwards for this table.

@@ -35,7 +35,8 @@ public enum SweepChild {
     public static let orphanExitStatus: Int32 = 143
 
     /// Prepares this process as a dispatched child writing into `outDirectory`, when
-    /// `environment` names a dispatcher (`USERDP_DISPATCHER_PID`); returns whether it does.
+    /// `environment` names a dispatcher (`USERDP_DISPATCHER_PID`); returns the dispatcher's
+    /// contract, nil when no dispatcher started this process.
     ///
     /// Returns only once this process holds the run folder's lock. Throws
     /// `SweepError.orphaned` when the dispatcher has already died, and `SweepError.storage`
@@ -43,8 +44,8 @@ public enum SweepChild {
     @discardableResult
     public static func attach(
         outDirectory: URL, environment: [String: String] = ProcessInfo.processInfo.environment
-    ) throws(SweepError) -> Bool {
-        guard let contract = DispatchEnvironment(environment: environment) else { return false }
+    ) throws(SweepError) -> DispatchEnvironment? {
+        guard let contract = DispatchEnvironment(environment: environment) else { return nil }
         let (dispatcher, start) = (contract.dispatcherPID, contract.dispatcherStart)
         restoreTerminationSignals()
         try lockRunFolder(outDirectory)
@@ -61,7 +62,7 @@ public enum SweepChild {
         }
         watchdog.name = "userdp dispatcher watchdog"
         watchdog.start()
-        return true
+        return contract
     }
 
     /// Default actions for SIGTERM and SIGINT, unblocked on this thread (threads started

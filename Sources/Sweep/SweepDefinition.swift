@@ -79,14 +79,7 @@ public struct SweepDefinition: Sendable, Equatable {
         if let unknown = firstUnknownKey(of: top, known: SweepDefinition.knownKeys) {
             throw .unknownKey(file: file, keyPath: unknown, suggestion: closest(to: unknown, among: SweepDefinition.knownKeys))
         }
-        if let version = top["version"] {
-            guard case .integer(let v) = version, v >= 1 else {
-                throw .invalidValue(file: file, keyPath: "version", expected: "a format version (an integer ≥ 1)", got: version.shortText)
-            }
-            guard v <= SweepDefinition.currentVersion else {
-                throw .unsupportedVersion(file: file, found: v, highestSupported: SweepDefinition.currentVersion)
-            }
-        }
+        try SweepDefinition.checkVersion(top["version"], file: file)
 
         let nameValue = top["name"] ?? defaultName.map(JSONValue.string) ?? .null
         guard case .string(let name) = nameValue, SweepDefinition.isValidName(name) else {
@@ -110,24 +103,46 @@ public struct SweepDefinition: Sendable, Equatable {
             throw .invalidValue(file: file, keyPath: "base.seed", expected: "no seed in base when \"seeds\" is given", got: seed.shortText)
         }
 
-        grids = []
-        switch top["grid"] ?? .object([:]) {
+        (grids, gridIsList) = try SweepDefinition.readGrids(top["grid"] ?? .object([:]), file: file)
+        exclude = try SweepDefinition.assignments(top["exclude"], key: "exclude", file: file)
+        include = try SweepDefinition.assignments(top["include"], key: "include", file: file)
+        seeds = try SweepDefinition.readSeeds(top["seeds"], replicates: top["replicates"], base: base, file: file)
+        base["seed"] = nil
+    }
+
+    /// Refuses a `version` that is not a format version, or newer than this build reads.
+    static func checkVersion(_ version: JSONValue?, file: String) throws(SweepError) {
+        guard let version else { return }
+        guard case .integer(let v) = version, v >= 1 else {
+            throw .invalidValue(file: file, keyPath: "version", expected: "a format version (an integer ≥ 1)", got: version.shortText)
+        }
+        guard v <= SweepDefinition.currentVersion else {
+            throw .unsupportedVersion(file: file, found: v, highestSupported: SweepDefinition.currentVersion)
+        }
+    }
+
+    /// `grid`: one grid object, or a non-empty list of them (then `isList`).
+    static func readGrids(_ value: JSONValue, file: String) throws(SweepError) -> (grids: [[String: [JSONValue]]], isList: Bool) {
+        switch value {
         case .object:
-            grids = [try SweepDefinition.readGrid(top["grid"] ?? .object([:]), keyPath: "grid", file: file)]
+            return ([try SweepDefinition.readGrid(value, keyPath: "grid", file: file)], false)
         case .array(let list) where !list.isEmpty:
-            gridIsList = true
+            var grids: [[String: [JSONValue]]] = []
             for (index, element) in list.enumerated() {
                 grids.append(try SweepDefinition.readGrid(element, keyPath: "grid[\(index)]", file: file))
             }
+            return (grids, true)
         case let other:
             throw .invalidValue(file: file, keyPath: "grid", expected: "an object of key path → list of values, or a non-empty list of such objects", got: other.shortText)
         }
-        exclude = try SweepDefinition.assignments(top["exclude"], key: "exclude", file: file)
-        include = try SweepDefinition.assignments(top["include"], key: "include", file: file)
+    }
 
-        switch (top["seeds"], top["replicates"]) {
-        case (.some, .some):
-            throw .invalidValue(file: file, keyPath: "replicates", expected: "either \"seeds\" or \"replicates\", not both", got: top["replicates"]!.shortText)
+    /// The seeds: `seeds` (distinct non-negative integers), or `replicates` n (n seeds from the
+    /// base's seed, default 0), or the base's seed alone; never both keys.
+    static func readSeeds(_ seedsValue: JSONValue?, replicates: JSONValue?, base: [String: JSONValue], file: String) throws(SweepError) -> [Int] {
+        switch (seedsValue, replicates) {
+        case (.some, .some(let value)):
+            throw .invalidValue(file: file, keyPath: "replicates", expected: "either \"seeds\" or \"replicates\", not both", got: value.shortText)
         case (.some(let value), nil):
             guard case .array(let list) = value, !list.isEmpty else {
                 throw .invalidValue(file: file, keyPath: "seeds", expected: "a non-empty list of non-negative integers", got: value.shortText)
@@ -139,18 +154,17 @@ public struct SweepDefinition: Sendable, Equatable {
                 }
                 seeds.append(seed)
             }
-            self.seeds = seeds
+            return seeds
         case (nil, .some(let value)):
             guard case .integer(let n) = value, n >= 1 else {
                 throw .invalidValue(file: file, keyPath: "replicates", expected: "a positive integer", got: value.shortText)
             }
             var first = 0
             if case .integer(let s)? = base["seed"], s >= 0 { first = s }
-            seeds = Array(first..<(first + n))
+            return Array(first..<(first + n))
         case (nil, nil):
-            if case .integer(let s)? = base["seed"], s >= 0 { seeds = [s] } else { seeds = [0] }
+            if case .integer(let s)? = base["seed"], s >= 0 { return [s] } else { return [0] }
         }
-        base["seed"] = nil
     }
 
     /// One grid object: key path → non-empty list of values (a value may be `{"=": expr}`).

@@ -38,7 +38,8 @@ public indirect enum SweepError: Error, Equatable, Sendable, LocalizedError {
     case launchFailed(runID: String, reason: String)
     /// A file or folder of the results layout could not be written or read.
     case storage(path: String, reason: String)
-    /// The same error ended `runs.count` different runs, so dispatching stopped early.
+    /// The same error ended `runs.count` different runs, so dispatching stopped early; `error`
+    /// is their failure code (`RunFailure.code`).
     case failFast(error: String, runs: [String])
     /// The label's stored `sweep.json` differs from the sweep being run (`keys`: the top-level
     /// keys that differ): old and new runs would mix under one label.

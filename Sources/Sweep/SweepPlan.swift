@@ -131,7 +131,11 @@ public enum AxisValue {
         guard label != "n/a", value != "n/a", !axis.hasPrefix("mechanism_options") else { return false }
         // The filter as JSON when it parses (numbers, true, null, objects), else as a string.
         let json = (try? JSONValue(parsing: Data(value.utf8))) ?? .string(value)
-        guard let config = try? RunConfig(json: RunConfig.assigning(json, at: axis, in: .object(["mechanism": .string("user")]))) else { return false }
+        // Resolved under a mechanism that reads the axis, since the others leave it out of the
+        // canonical config.
+        guard let reader = MechanismKind.allCases.first(where: { $0.reads(keyPath: axis) }),
+            let config = try? RunConfig(json: RunConfig.assigning(json, at: axis, in: .object(["mechanism": .string(reader.rawValue)])))
+        else { return false }
         return self.label(config.json.value(atKeyPath: axis), at: axis) == label
     }
 
@@ -175,49 +179,15 @@ extension SweepDefinition {
         }
         for (assignment, includeIndex) in origins {
             for seed in seeds {
-                var json = JSONValue.object(base)
-                for key in assignment.keys.sorted() { json = RunConfig.assigning(assignment[key]!, at: key, in: json) }
-                json = RunConfig.assigning(.integer(seed), at: "seed", in: json)
                 let described = describe(assignment, seed: seed, include: includeIndex)
-                let config: RunConfig
-                do { config = try RunConfig(json: json) } catch {
-                    throw .invalidRunConfig(file: file, point: described, error: error)
-                }
-                var fingerprint: InputFingerprint?
-                if let inputs {
-                    switch inputs.fingerprint(dataset: config.dataset, model: config.model) {
-                    case .success(let value): fingerprint = value
-                    case .failure(let error):
-                        let text = "dataset \"\(config.dataset)\", model \"\(config.model)\": \(error.localizedDescription)"
-                        if !unresolved.contains(text) { unresolved.append(text) }
-                    }
-                }
+                let config = try runConfig(assignment, seed: seed, described: described)
+                let fingerprint = Self.fingerprint(of: config, inputs: inputs, unresolved: &unresolved)
                 let id = RunIdentity.id(for: config, inputs: fingerprint)
                 if let first = seen[id] {
-                    // Same run because every key that tells the points apart is one the
-                    // mechanism ignores: one run, said in the notes.
-                    let differing = Set(assignment.keys).union(first.assignment.keys).filter {
-                        assignment[$0]?.canonicalText() != first.assignment[$0]?.canonicalText()
-                    }
-                    if differing.isEmpty, includeIndex < 0 {
-                        // Two sub-grids share this point: one run.
-                        if !warnings.contains("grids overlap at \(first.description); kept once") {
-                            warnings.append("grids overlap at \(first.description); kept once")
-                        }
-                        continue
-                    }
-                    if !differing.isEmpty, differing.allSatisfy({ !config.mechanism.reads(keyPath: $0) }) {
-                        var entry = collapsed[config.mechanism] ?? (0, [])
-                        entry.points += 1
-                        entry.keys.formUnion(differing)
-                        collapsed[config.mechanism] = entry
-                        continue
-                    }
-                    if includeIndex >= 0 {
-                        warnings.append("include[\(includeIndex)] repeats grid point \(first.description); kept once")
-                        continue
-                    }
-                    throw .duplicateRun(file: file, id: id, first: first.description, second: described)
+                    try keepOnce(
+                        RepeatedPoint(assignment: assignment, includeIndex: includeIndex, config: config, id: id, described: described),
+                        first: first, warnings: &warnings, collapsed: &collapsed)
+                    continue
                 }
                 seen[id] = (described, assignment)
                 let resolved = config.json
@@ -240,6 +210,74 @@ extension SweepDefinition {
             plan.warnings.append("\(runs.count) runs (more than \(SweepPlan.warnAbove)); check the grid's size before dispatching")
         }
         return plan
+    }
+
+    /// The run config of a point (the base with the point's values and the seed set),
+    /// validated; an invalid one is `SweepError.invalidRunConfig` naming the point.
+    private func runConfig(_ assignment: [String: JSONValue], seed: Int, described: String) throws(SweepError) -> RunConfig {
+        var json = JSONValue.object(base)
+        for key in assignment.keys.sorted() { json = RunConfig.assigning(assignment[key]!, at: key, in: json) }
+        json = RunConfig.assigning(.integer(seed), at: "seed", in: json)
+        do { return try RunConfig(json: json) } catch {
+            throw .invalidRunConfig(file: file, point: described, error: error)
+        }
+    }
+
+    /// The content hashes of a config's dataset and model, nil without a resolver or when they
+    /// cannot be read; each such problem is listed once in `unresolved`.
+    private static func fingerprint(
+        of config: RunConfig, inputs: InputFingerprintResolver?, unresolved: inout [String]
+    ) -> InputFingerprint? {
+        guard let inputs else { return nil }
+        switch inputs.fingerprint(dataset: config.dataset, model: config.model) {
+        case .success(let value): return value
+        case .failure(let error):
+            let text = "dataset \"\(config.dataset)\", model \"\(config.model)\": \(error.localizedDescription)"
+            if !unresolved.contains(text) { unresolved.append(text) }
+            return nil
+        }
+    }
+
+    /// A point whose run id an earlier point already planned.
+    private struct RepeatedPoint {
+        let assignment: [String: JSONValue]
+        /// Its `include` index, -1 for a grid point.
+        let includeIndex: Int
+        let config: RunConfig
+        let id: String
+        let described: String
+    }
+
+    /// Keeps a repeated point's run once when that is what the sweep means, and says so: two
+    /// sub-grids sharing a point (a warning), points that differ only in keys their mechanism
+    /// ignores (counted in `collapsed` for the notes), an include repeating a grid point (a
+    /// warning). Otherwise two different points would be one run: `SweepError.duplicateRun`.
+    private func keepOnce(
+        _ point: RepeatedPoint, first: (description: String, assignment: [String: JSONValue]),
+        warnings: inout [String], collapsed: inout [MechanismKind: (points: Int, keys: Set<String>)]
+    ) throws(SweepError) {
+        let differing = Set(point.assignment.keys).union(first.assignment.keys).filter {
+            point.assignment[$0]?.canonicalText() != first.assignment[$0]?.canonicalText()
+        }
+        if differing.isEmpty, point.includeIndex < 0 {
+            if !warnings.contains("grids overlap at \(first.description); kept once") {
+                warnings.append("grids overlap at \(first.description); kept once")
+            }
+            return
+        }
+        let mechanism = point.config.mechanism
+        if !differing.isEmpty, differing.allSatisfy({ !mechanism.reads(keyPath: $0) }) {
+            var entry = collapsed[mechanism] ?? (0, [])
+            entry.points += 1
+            entry.keys.formUnion(differing)
+            collapsed[mechanism] = entry
+            return
+        }
+        if point.includeIndex >= 0 {
+            warnings.append("include[\(point.includeIndex)] repeats grid point \(first.description); kept once")
+            return
+        }
+        throw .duplicateRun(file: file, id: point.id, first: first.description, second: point.described)
     }
 
     /// Fails before anything is expanded when the grid would have more than

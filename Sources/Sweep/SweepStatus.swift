@@ -84,13 +84,9 @@ public struct SweepStatus: Sendable, Equatable {
             case .free:
                 break
             }
-            let failureURL = store.file(ResultStore.RunFile.failure, of: run.id)
-            if let data = try? Data(contentsOf: failureURL), let failure = try? JSONValue(parsing: data) {
-                var reason = "failed"
-                if case .string(let text)? = failure.value(atKeyPath: "reason") { reason = text }
-                var attempt = 0
-                if case .integer(let n)? = failure.value(atKeyPath: "attempt") { attempt = n }
-                failed.append(Failure(id: run.id, point: point, reason: reason, attempt: attempt, lastLines: store.lastLines(of: run.id, count: lines)))
+            if let failure = store.failure(of: run.id) {
+                failed.append(
+                    Failure(id: run.id, point: point, reason: failure.reason, attempt: failure.attempt, lastLines: store.lastLines(of: run.id, count: lines)))
             } else {
                 missing.append(run.id)
             }

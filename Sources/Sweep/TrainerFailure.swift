@@ -3,11 +3,11 @@ import Persistence
 
 /// Why a dispatched trainer failed, in its own words: `runs/ID/trainer-failure.json`, written by
 /// `userdp train` (when a dispatcher started it) before it exits with an error, and read by the
-/// dispatcher, which copies `code` and `message` into the attempt's `failure.json` and compares
-/// runs' failures by them for fail-fast instead of scraping the last lines of the output.
+/// dispatcher, which copies `code` and `message` into the attempt's `failure.json` (`RunFailure`)
+/// and compares runs' failures by the code for fail-fast.
 ///
-/// Trainers that do not write it (a wrapper, a killed process) are still judged by their output
-/// (`Dispatcher.errorSignature`).
+/// Trainers that do not write it (a wrapper, a killed process) are judged by how they ended
+/// (`RunExit.failureCode`).
 public struct TrainerFailure: Codable, Sendable, Equatable {
     /// The file's name in the run folder.
     public static let fileName = "trainer-failure.json"

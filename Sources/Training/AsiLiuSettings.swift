@@ -13,9 +13,10 @@ public enum AsiLiuFailurePolicy: String, Codable, Hashable, Sendable, CaseIterab
 ///
 /// See docs/ASI_LIU.md for the algorithm and its privacy analysis. Keys are snake_case in
 /// JSON (`tau`, `threshold`, `on_failure`, `test_budget_fraction`); every key is optional and
-/// takes the documented default. The run config's parser reads and writes them
-/// (`init(json:keyPath:)` and `json` in RunConfig.swift), so unknown keys and out-of-range
-/// values are `RunConfigError`s naming the key path like every other config key.
+/// takes the documented default. They are rows of the run config's schema
+/// (`mechanism_options.asi_liu.*` in RunConfigSchema.swift), so unknown keys and out-of-range
+/// values in a config file are `RunConfigError`s naming the key path like every other config
+/// key; `validate(keyPath:)` checks values built in code against the same rows.
 public struct AsiLiuSettings: Hashable, Sendable {
     /// Concentration radius τ, in units of the L2 norm of a user's averaged gradient. Two
     /// users are neighbours when their gradients are within 2τ. The mean's noise scales with
@@ -53,26 +54,19 @@ public struct AsiLiuSettings: Hashable, Sendable {
         self.testBudgetFraction = testBudgetFraction
     }
 
-    /// The JSON keys of the `"asi_liu"` object.
-    enum Key: String, CaseIterable {
-        case tau
-        case threshold
-        case onFailure = "on_failure"
-        case testBudgetFraction = "test_budget_fraction"
-    }
-
-    /// Checks every value's range; throws `AsiLiuError.invalidValue` naming
-    /// `keyPath.<key>` for the first one out of range.
+    /// Checks every value against the range its row of the run config's schema gives it
+    /// (``RunConfig/schema``, `mechanism_options.asi_liu.*`: the one statement of the ranges,
+    /// which also checks config files), and that it is finite; throws
+    /// `AsiLiuError.invalidValue` naming `keyPath.<key>` for the first one out of range.
     public func validate(keyPath: String = "asi_liu") throws {
-        func path(_ key: Key) -> String { keyPath.isEmpty ? key.rawValue : "\(keyPath).\(key.rawValue)" }
-        guard tau.isFinite, tau > 0 else {
-            throw AsiLiuError.invalidValue(keyPath: path(.tau), value: "\(tau)", allowed: "a finite number > 0")
-        }
-        guard threshold.isFinite, threshold > 0, threshold <= 1 else {
-            throw AsiLiuError.invalidValue(keyPath: path(.threshold), value: "\(threshold)", allowed: "a number in (0, 1]")
-        }
-        guard testBudgetFraction.isFinite, testBudgetFraction > 0, testBudgetFraction < 1 else {
-            throw AsiLiuError.invalidValue(keyPath: path(.testBudgetFraction), value: "\(testBudgetFraction)", allowed: "a number in (0, 1)")
+        var config = RunConfig()
+        config.mechanismOptions.asiLiu = self
+        for key in RunConfig.schema.children(of: "mechanism_options.asi_liu") {
+            guard let codec = key.codec as? NumberCodec, let range = codec.range else { continue }
+            let value = config[keyPath: codec.field]
+            guard !(value.isFinite && range.contains(value)) else { continue }
+            throw AsiLiuError.invalidValue(
+                keyPath: keyPath.isEmpty ? key.name : "\(keyPath).\(key.name)", value: "\(value)", allowed: range.expected)
         }
     }
 }

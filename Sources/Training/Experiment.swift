@@ -23,25 +23,23 @@ public struct Experiment: Sendable {
     public let cacheDirectory: URL
     /// The calibration cache folder (shared by a sweep's runs).
     public let calibrationDirectory: URL
+    /// Worker threads for every pass of the run, each with a model replica (the results do
+    /// not depend on it); the command decides it, from the BLAS thread budget.
+    public let workers: Int
 
     /// An experiment with caches under `cacheDirectory` (default `$USERDP_CACHE`, else
     /// `~/.cache/userdp`) and calibrations in `calibrationDirectory` (default
-    /// `$USERDP_CALIBRATION_CACHE`, which a sweep sets so its runs share calibrations, else
-    /// `<cache>/calibration`).
+    /// `<cache>/calibration`; a sweep's trainer passes the sweep's shared folder, which its
+    /// dispatcher names in `DispatchEnvironment`), on `workers` threads.
     public init(
-        config: RunConfig, cacheDirectory: URL? = nil, calibrationDirectory: URL? = nil,
+        config: RunConfig, workers: Int, cacheDirectory: URL? = nil, calibrationDirectory: URL? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) {
         self.config = config
+        self.workers = max(1, workers)
         let cache = cacheDirectory ?? TokenCache.defaultDirectory(environment: environment).deletingLastPathComponent()
         self.cacheDirectory = cache
-        if let calibrationDirectory {
-            self.calibrationDirectory = calibrationDirectory
-        } else if let shared = environment["USERDP_CALIBRATION_CACHE"], !shared.isEmpty {
-            self.calibrationDirectory = URL(fileURLWithPath: shared)
-        } else {
-            self.calibrationDirectory = cache.appendingPathComponent("calibration")
-        }
+        self.calibrationDirectory = calibrationDirectory ?? cache.appendingPathComponent("calibration")
     }
 
     /// Runs the experiment. `observe` receives each step's record and each evaluation as they
@@ -57,17 +55,17 @@ public struct Experiment: Sendable {
         // adapters are added: a huge rank would otherwise fail minutes into the run.
         try config.lora?.modelConfig.validate(for: model.config)
 
-        let baseValidation = try inputs.baseValidationPerplexity(contextLength: config.contextLength, cacheDirectory: cacheDirectory)
+        let baseValidation = try inputs.baseValidationPerplexity(contextLength: config.contextLength, cacheDirectory: cacheDirectory, workers: workers)
         observe(.message(String(format: "base model validation perplexity %.3f", baseValidation)))
 
         // The training population and its privacy accounting.
-        let plan = try TrainingPlan(config: config, inputs: inputs, cacheDirectory: cacheDirectory, log: observe)
+        let plan = try TrainingPlan(config: config, inputs: inputs, cacheDirectory: cacheDirectory, workers: workers, log: observe)
         let privacy = try config.mechanism.definition.privacyPlan(config: config, plan: plan, calibrationDirectory: calibrationDirectory)
         observe(.message(privacy.summary))
 
         try addAdapters(to: model)
-        // One model replica per BLAS thread the process started with (a sweep's children get one).
-        let workers = ModelWorkers(model)
+        // One model replica per worker (a sweep's children get one BLAS thread, so one worker).
+        let workers = ModelWorkers(model, workers: workers)
         observe(.message("\(workers.count) worker\(workers.count == 1 ? "" : "s") (model replicas, one BLAS thread each), OpenBLAS core \(BLASEnvironment.coreName)"))
         let training = try train(workers: workers, plan: plan, privacy: privacy, validation: inputs.validation, observe: observe)
         let evaluation = evaluate(workers: workers, inputs: inputs, lastPoint: training.curve.last, observe: observe)

@@ -77,14 +77,14 @@ struct ExperimentInputs {
     }
 
     /// The base model's validation perplexity, cached per (model weights, dataset, split, L)
-    /// because every run of a sweep shares it.
-    func baseValidationPerplexity(contextLength: Int, cacheDirectory: URL) throws -> Double {
+    /// because every run of a sweep shares it; computed on `workers` threads.
+    func baseValidationPerplexity(contextLength: Int, cacheDirectory: URL, workers: Int) throws -> Double {
         let key = "\(try modelIdentity().prefix(16))-\(datasetHash.prefix(16))-split\(split.settings.seed)-L\(contextLength)"
         let file = cacheDirectory.appendingPathComponent("baseline/\(key).json")
         if let data = try? Data(contentsOf: file), case .number(let value)? = (try? JSONValue(parsing: data))?.value(atKeyPath: "validation_perplexity") {
             return value
         }
-        let value = perplexity(of: model, records: validation.allRecords, contextLength: contextLength, workers: defaultWorkerCount)
+        let value = perplexity(of: model, records: validation.allRecords, contextLength: contextLength, workers: workers)
         try AtomicFile.write(Data(JSONValue.object(["validation_perplexity": .number(value)]).canonicalText().utf8), to: file, createDirectories: true)
         return value
     }

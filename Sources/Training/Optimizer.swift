@@ -24,8 +24,9 @@ public struct Optimizer: Sendable {
         self.kind = kind
     }
 
-    /// Applies one update. `gradient.count` must equal `parameters.count`.
-    public mutating func step(parameters: inout [Float], gradient: [Float], learningRate: Float) {
+    /// Applies one update on `workers` threads (the bits do not depend on it).
+    /// `gradient.count` must equal `parameters.count`.
+    public mutating func step(parameters: inout [Float], gradient: [Float], learningRate: Float, workers: Int) {
         precondition(parameters.count == gradient.count, "gradient and parameters differ in length")
         switch kind {
         case .sgd:
@@ -38,7 +39,7 @@ public struct Optimizer: Sendable {
             if adam?.decayMask.count != parameters.count {
                 adam = AdamW(decayMask: [Bool](repeating: false, count: parameters.count), beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0)
             }
-            parameters.withUnsafeMutableBufferPointer { adam!.update($0, gradient: gradient, lr: learningRate) }
+            parameters.withUnsafeMutableBufferPointer { adam!.update($0, gradient: gradient, lr: learningRate, workers: workers) }
         }
     }
 }

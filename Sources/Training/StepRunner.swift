@@ -103,7 +103,7 @@ struct StepRunner {
         let update = try aggregation.aggregate(units, step: step, context: &context)
         if let gradient = update.gradient {
             guard gradient.allSatisfy(\.isFinite) else { throw TrainingError.diverged(step: step) }
-            optimizer.step(parameters: &parameters, gradient: gradient, learningRate: Float(config.learningRate))
+            optimizer.step(parameters: &parameters, gradient: gradient, learningRate: Float(config.learningRate), workers: workers.count)
             model.setTrainableParameters(parameters)
         }
         let meanLoss = update.tally.meanLoss

@@ -21,6 +21,15 @@ public enum StoredEventError: Error, Equatable, Sendable, LocalizedError {
             return "\(key): \(reason); the group-privacy lemma markers of results written before userdp stored the lemma as an event must say dp_event_unit = \"record\" and dp_event_group_size = k of a group run with lemma accounting"
         }
     }
+
+    /// Legacy lemma markers of group size `k` beside a config that is not a `group` run with
+    /// lemma accounting and that k.
+    static func legacyLemmaMismatch(groupSize k: Int, config: RunConfig) -> StoredEventError {
+        .inconsistentLegacyLemma(
+            key: "extra.\(RunResult.legacyGroupSizeKey)",
+            reason: "marks a lemma event of k = \(k) but the config is mechanism \(config.mechanism.rawValue) with k = \(config.k)"
+                + " and group accounting \(config.mechanismOptions.group.accounting.rawValue)")
+    }
 }
 
 extension RunResult {
@@ -28,7 +37,8 @@ extension RunResult {
     /// `user`, `group` (either accounting) and `asi-liu`, record-level for `record`; nil for
     /// `nonprivate` (`dp_event` is null).
     ///
-    /// This is the one place that reads the legacy form of the group-privacy lemma. Results of
+    /// This and the mechanism's ``Mechanism/storedEvent(_:legacyLemmaGroupSize:config:)`` are
+    /// the one place that reads the legacy form of the group-privacy lemma. Results of
     /// `group` runs with `mechanism_options.group.accounting = "lemma"` written before the lemma
     /// was an event (userdp 0.2.0 up to the change that added `DPEvent.groupPrivacy`) store the
     /// record-level event in `dp_event` and say so beside it with `extra.dp_event_unit` =
@@ -49,12 +59,19 @@ extension RunResult {
         } catch {
             throw .unreadableEvent(reason: Self.describe(error))
         }
+        return try config.mechanism.definition.storedEvent(event, legacyLemmaGroupSize: try legacyLemmaGroupSize(), config: config)
+    }
+
+    /// The group size k of the legacy lemma markers, nil when the result has none.
+    /// - Throws: ``StoredEventError/inconsistentLegacyLemma(key:reason:)`` when they are
+    ///   incomplete or do not mark a record-level event.
+    private func legacyLemmaGroupSize() throws(StoredEventError) -> Int? {
         guard let unit = extra[Self.legacyUnitKey] else {
             if extra[Self.legacyGroupSizeKey] != nil {
                 throw .inconsistentLegacyLemma(
                     key: "extra.\(Self.legacyGroupSizeKey)", reason: "present without extra.\(Self.legacyUnitKey)")
             }
-            return event
+            return nil
         }
         guard unit == .string("record") else {
             throw .inconsistentLegacyLemma(key: "extra.\(Self.legacyUnitKey)", reason: "is \(unit.canonicalText()), not \"record\"")
@@ -63,33 +80,17 @@ extension RunResult {
             let found = extra[Self.legacyGroupSizeKey].map { "is \($0.canonicalText())" } ?? "is missing"
             throw .inconsistentLegacyLemma(key: "extra.\(Self.legacyGroupSizeKey)", reason: "\(found), not a group size k >= 1")
         }
-        guard config.mechanism == .group, config.mechanismOptions.group.accounting == .lemma, config.k == k else {
-            throw .inconsistentLegacyLemma(
-                key: "extra.\(Self.legacyGroupSizeKey)",
-                reason: "marks a lemma event of k = \(k) but the config is mechanism \(config.mechanism.rawValue) with k = \(config.k)"
-                    + " and group accounting \(config.mechanismOptions.group.accounting.rawValue)")
-        }
-        if case .groupPrivacy = event {
-            throw .inconsistentLegacyLemma(
-                key: "extra.\(Self.legacyUnitKey)", reason: "marks a record-level event, but dp_event already is a groupPrivacy event")
-        }
-        return .groupPrivacy(event: event, groupSize: k, conversion: .lemma)
+        return k
     }
 
-    /// For a `record` run: the user-level event of the user with the most records
-    /// (`extra.largest_user_records` = n), the record-level event under the group-privacy lemma
+    /// For a mechanism whose stored event is record-level (`record`): the user-level event of
+    /// the user with the most records, the record-level event under the group-privacy lemma
     /// with k = n (``PerUserPrivacy/lemmaEvent(records:recordLevel:)``), whose ε at the run's δ
-    /// is the result's `epsilon`. Nil for other mechanisms and for results without that count.
+    /// is the result's `epsilon` (``Mechanism/largestUserEvent(of:)``). Nil for other mechanisms
+    /// and for results without that count.
     /// - Throws: what ``privacyEvent()`` throws.
     public func largestUserEvent() throws(StoredEventError) -> DPEvent? {
-        guard config.mechanism.eventUnit == .record, case .integer(let records)? = extra["largest_user_records"]?.normalized, records >= 1,
-            let recordLevel = try privacyEvent()
-        else { return nil }
-        do {
-            return try PerUserPrivacy.lemmaEvent(records: records, recordLevel: recordLevel)
-        } catch {
-            throw .unreadableEvent(reason: "extra.largest_user_records: \(error.localizedDescription)")
-        }
+        try config.mechanism.definition.largestUserEvent(of: self)
     }
 
     /// The run's stored event re-accounted at `delta` by `accountant` (default: the run's own,

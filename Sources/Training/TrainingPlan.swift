@@ -44,17 +44,18 @@ struct TrainingPlan {
 
     /// The plan of a run of `config` on `inputs`' training users. Perplexity scores are computed
     /// (or read from the cache) only when the mechanism reads the selection and the strategy
-    /// ranks by perplexity.
+    /// ranks by perplexity, on `workers` threads.
     /// - Throws: `TrainingError.noTrainingUnits` for an empty population,
     ///   `.batchLargerThanPopulation` when `batch_size` exceeds it.
-    init(config: RunConfig, inputs: ExperimentInputs, cacheDirectory: URL, log: (TrainingEvent) -> Void) throws {
+    init(config: RunConfig, inputs: ExperimentInputs, cacheDirectory: URL, workers: Int, log: (TrainingEvent) -> Void) throws {
         let train = inputs.train
         let mechanism = config.mechanism.definition
         separator = train.separator
         largestUserRecords = train.users.map(\.records.count).max() ?? 0
         strategy = config.selection
         if strategy.needsScores, config.mechanism.reads(keyPath: "selection") {
-            scores = try ExperimentInputs.perplexityScores(inputs: inputs, cacheDirectory: cacheDirectory, contextLength: config.contextLength, log: log)
+            scores = try ExperimentInputs.perplexityScores(
+                inputs: inputs, cacheDirectory: cacheDirectory, contextLength: config.contextLength, workers: workers, log: log)
         } else {
             scores = nil
         }
@@ -72,7 +73,9 @@ struct TrainingPlan {
 
 extension ExperimentInputs {
     /// Perplexity of every training record under the base model, cached per (dataset, model).
-    static func perplexityScores(inputs: ExperimentInputs, cacheDirectory: URL, contextLength: Int, log: (TrainingEvent) -> Void) throws -> [String: Double] {
+    static func perplexityScores(
+        inputs: ExperimentInputs, cacheDirectory: URL, contextLength: Int, workers: Int, log: (TrainingEvent) -> Void
+    ) throws -> [String: Double] {
         let cache = PerplexityScoreCache(directory: cacheDirectory.appendingPathComponent("perplexity"))
         let identity = try inputs.modelIdentity() + "-L\(contextLength)-split\(inputs.split.settings.seed)"
         let scores = try cache.scores(for: inputs.dataset, modelIdentity: identity) { _ in
@@ -80,7 +83,7 @@ extension ExperimentInputs {
             let users = inputs.train.users
             let records = users.flatMap(\.records)
             let keys = users.flatMap(\.recordKeys)
-            let values = recordPerplexities(of: inputs.model, records: records, contextLength: contextLength, workers: defaultWorkerCount)
+            let values = recordPerplexities(of: inputs.model, records: records, contextLength: contextLength, workers: workers)
             // Records too short to score rank last under either order (a large finite value).
             return Dictionary(uniqueKeysWithValues: zip(keys, values.map { $0.isFinite ? $0 : 1e30 }))
         }

@@ -14,7 +14,7 @@ public enum TrainingRun {
     /// Runs the experiment of `config` into `directory` (caches as `Experiment` describes). `progress` receives a one-line status
     /// after each step (the CLI prints it on a terminal).
     public static func execute(
-        config: RunConfig, directory: URL, cacheDirectory: URL? = nil, calibrationDirectory: URL? = nil,
+        config: RunConfig, directory: URL, workers: Int, cacheDirectory: URL? = nil, calibrationDirectory: URL? = nil,
         progress: ((String) -> Void)? = nil
     ) throws -> ExperimentOutcome {
         let fileManager = FileManager.default
@@ -28,7 +28,7 @@ public enum TrainingRun {
         log.write("userdp train: \(config.canonicalText)")
 
         do {
-            let experiment = Experiment(config: config, cacheDirectory: cacheDirectory, calibrationDirectory: calibrationDirectory)
+            let experiment = Experiment(config: config, workers: workers, cacheDirectory: cacheDirectory, calibrationDirectory: calibrationDirectory)
             let outcome = try experiment.run { event in
                 switch event {
                 case .message(let text):

@@ -35,7 +35,7 @@ struct EvalCommand: ParsableCommand {
         guard tokens.count >= 2 else { throw ValidationError("\(text): needs at least two tokens, has \(tokens.count)") }
         let clock = ContinuousClock()
         let start = clock.now
-        let result = Perplexity.evaluate(model, tokens: tokens)
+        let result = Perplexity.evaluate(model, tokens: tokens, workers: defaultWorkerCount)
         let elapsed = clock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         print(BLASEnvironment.kernelChoice)

@@ -79,7 +79,7 @@ struct PretrainCommand: ParsableCommand {
         let progress = ProgressLine()
         let (model, summary) = try Pretraining.run(
             config: config, tokenizer: tokenizer, trainTokens: trainTokens, heldOutTokens: heldOutTokens,
-            outputDirectory: URL(fileURLWithPath: out)
+            outputDirectory: URL(fileURLWithPath: out), workers: defaultWorkerCount
         ) { report in
             if report.step == 1 { print("model: \(report.totalSteps) steps, batch \(batch) × context \(context)") }
             var line = String(format: "step %d/%d  loss %.4f  lr %.2e  |g| %.2f  %.0f tok/s  elapsed %@  ETA %@",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LinearAlgebra
 import Persistence
 import Sweep
 import Training
@@ -28,24 +29,28 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         // Before anything is read or written: a child of a dispatcher that is already gone
         // must not train beside the resumed sweep.
-        let dispatched = try SweepChild.attach(outDirectory: URL(fileURLWithPath: out))
+        let environment = ProcessInfo.processInfo.environment
+        let contract = try SweepChild.attach(outDirectory: URL(fileURLWithPath: out), environment: environment)
         do {
-            try train()
+            // A dispatcher names its sweep's shared calibration cache (so may a person running
+            // one trainer by hand).
+            try train(calibrationDirectory: DispatchEnvironment.calibrationCache(in: environment))
         } catch {
             // The dispatcher reads why we failed from a file rather than from our last words.
-            if dispatched { try? TrainerFailure(error).write(to: URL(fileURLWithPath: out)) }
+            if contract != nil { try? TrainerFailure(error).write(to: URL(fileURLWithPath: out)) }
             throw error
         }
     }
 
-    func train() throws {
+    func train(calibrationDirectory: URL?) throws {
         let configURL = URL(fileURLWithPath: config)
         // Foundation's read errors are NSError dumps; say what is wrong with the path instead.
         if let problem = FileProblem.unreadableFile(configURL) { throw CommandFailure(message: "\(config): \(problem)") }
         let runConfig = try RunConfig(contentsOf: configURL)
         let terminal = !quiet && isatty(STDERR_FILENO) == 1
         let outcome = try TrainingRun.execute(
-            config: runConfig, directory: URL(fileURLWithPath: out),
+            config: runConfig, directory: URL(fileURLWithPath: out), workers: defaultWorkerCount,
+            calibrationDirectory: calibrationDirectory,
             progress: terminal ? { line in FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8)) } : nil)
         if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
         let r = outcome.result

@@ -295,7 +295,7 @@ struct HuggingFaceFixtureTests {
         let s = fixture.settings.adamw
         let mask = AdamW.decayMask(for: model.trainableTensors, count: model.trainableParameterCount)
         var optimizer = AdamW(decayMask: mask, beta1: s.beta1, beta2: s.beta2, epsilon: s.epsilon, weightDecay: s.weightDecay)
-        try expectSteps(model, settings: s, prefix: "adamw/") { optimizer.update($0, gradient: $1, lr: s.lr) }
+        try expectSteps(model, settings: s, prefix: "adamw/") { optimizer.update($0, gradient: $1, lr: s.lr, workers: 1) }
     }
 
     @Test("Adam steps on the LoRA adapters (AdamW without decay, the fine-tuning optimizer)")
@@ -304,7 +304,7 @@ struct HuggingFaceFixtureTests {
         let s = fixture.settings.lora.adam
         #expect(s.weightDecay == 0)
         var optimizer = AdamW(decayMask: [Bool](repeating: false, count: model.trainableParameterCount), beta1: s.beta1, beta2: s.beta2, epsilon: s.epsilon, weightDecay: 0)
-        try expectSteps(model, settings: s, prefix: "lora/adam/") { optimizer.update($0, gradient: $1, lr: s.lr) }
+        try expectSteps(model, settings: s, prefix: "lora/adam/") { optimizer.update($0, gradient: $1, lr: s.lr, workers: 1) }
     }
 
     /// Takes `settings.steps` steps on the fixture's batch and compares the loss before each

@@ -1,4 +1,5 @@
 import Foundation
+import LinearAlgebra
 import Testing
 import TestSupport
 @testable import LanguageModel
@@ -38,7 +39,7 @@ import TestSupport
         let gradients: [[Float]] = [[0.5, -0.1, 0, 2], [0.4, 0.3, -1, 1e-3], [-0.2, 0.2, 0.5, -5]]
         for (step, gradient) in gradients.enumerated() {
             let lr: Float = [0.1, 0.05, 0.01][step]
-            parameters.withUnsafeMutableBufferPointer { optimizer.update($0, gradient: gradient, lr: lr) }
+            parameters.withUnsafeMutableBufferPointer { optimizer.update($0, gradient: gradient, lr: lr, workers: 1) }
             reference.step(&referenceParameters, gradient.map(Double.init), lr: Double(lr))
         }
         let error = zip(parameters, referenceParameters).map { abs(Double($0) - $1) }.max()!
@@ -46,7 +47,7 @@ import TestSupport
         // First step by hand: m̂/√v̂ = sign(g), so θ₀ = 1 − 0.1·(1 + 0.1·1) before later steps.
         var once = AdamW(decayMask: mask, weightDecay: 0.1)
         var single: [Float] = [1, -2, 0.25, 3]
-        single.withUnsafeMutableBufferPointer { once.update($0, gradient: [0.5, -0.1, 0, 2], lr: 0.1) }
+        single.withUnsafeMutableBufferPointer { once.update($0, gradient: [0.5, -0.1, 0, 2], lr: 0.1, workers: 1) }
         #expect(abs(single[0] - 0.89) < 1e-6 && abs(single[1] - -1.9) < 1e-6 && abs(single[2] - 0.2475) < 1e-7)
     }
 
@@ -101,11 +102,11 @@ import TestSupport
             }
             start += length
         }
-        let result = Perplexity.evaluate(model, tokens: tokens, batchSize: 1)
+        let result = Perplexity.evaluate(model, tokens: tokens, batchSize: 1, workers: defaultWorkerCount)
         #expect(result.predictedTokens == count && count == tokens.count - 1)
         let error = abs(result.meanNegativeLogLikelihood - total / Double(count))
         #expect(error < 1e-4, "mean NLL differs from the naive loop by \(error)")
-        #expect(abs(Perplexity.evaluate(model, tokens: tokens, batchSize: 16).meanNegativeLogLikelihood - result.meanNegativeLogLikelihood) < 1e-6)
+        #expect(abs(Perplexity.evaluate(model, tokens: tokens, batchSize: 16, workers: defaultWorkerCount).meanNegativeLogLikelihood - result.meanNegativeLogLikelihood) < 1e-6)
     }
 
     static let corpus = String(repeating: "the cat sat on the mat. the dog sat on the log. ", count: 60)
@@ -123,24 +124,24 @@ import TestSupport
         let directory = try TemporaryDirectory()
 
         var reports: [PretrainProgress] = []
-        let (model, summary) = try Pretraining.run(config: Self.config(), tokenizer: tokenizer, trainTokens: train, heldOutTokens: heldOut, outputDirectory: directory.url) { reports.append($0) }
+        let (model, summary) = try Pretraining.run(config: Self.config(), tokenizer: tokenizer, trainTokens: train, heldOutTokens: heldOut, outputDirectory: directory.url, workers: defaultWorkerCount) { reports.append($0) }
         #expect(reports.map(\.step) == Array(1...60))
         #expect(reports.compactMap(\.heldOut).count == 3)
         // The untrained model (same seed, same initialisation) scores about ln(300) ≈ 5.7 nats.
         let untrained = GPTModel(config: model.config, seed: 9)
-        let initial = Perplexity.evaluate(untrained, tokens: heldOut).meanNegativeLogLikelihood
+        let initial = Perplexity.evaluate(untrained, tokens: heldOut, workers: defaultWorkerCount).meanNegativeLogLikelihood
         let nll = summary.evaluations.map(\.heldOutNLL)
         #expect(nll.last! < initial - 2, "held-out NLL \(initial) untrained → \(nll)")
         #expect(zip(nll, nll.dropFirst()).allSatisfy { $0 > $1 }, "held-out NLL should fall: \(nll)")
         #expect(summary.evaluations.map(\.step) == [20, 40, 60])
         #expect(summary.tokensSeen == 60 * 4 * 16 && summary.parameterCount == model.parameterCount)
 
-        let (again, _) = try Pretraining.run(config: Self.config(), tokenizer: tokenizer, trainTokens: train, heldOutTokens: heldOut, outputDirectory: nil) { _ in }
+        let (again, _) = try Pretraining.run(config: Self.config(), tokenizer: tokenizer, trainTokens: train, heldOutTokens: heldOut, outputDirectory: nil, workers: defaultWorkerCount) { _ in }
         #expect(again.trainableParameters() == model.trainableParameters())
 
         let (loaded, loadedTokenizer) = try Checkpoint.load(directory: directory.url)
         #expect(loadedTokenizer == tokenizer)
-        #expect(Perplexity.evaluate(loaded, tokens: heldOut) == summary.finalHeldOut)
+        #expect(Perplexity.evaluate(loaded, tokens: heldOut, workers: defaultWorkerCount) == summary.finalHeldOut)
         let savedData = try Data(contentsOf: directory.file(Pretraining.summaryFileName))
         let saved = try JSONDecoder().decode(PretrainSummary.self, from: savedData)
         #expect(saved.config == Self.config() && saved.finalHeldOut == summary.finalHeldOut)
@@ -169,7 +170,7 @@ import TestSupport
         #expect(throws: PretrainError.invalidSetting(name: "--warmup", value: "100", expected: "between 0 and --steps")) { try config.validate() }
         let tokenizer = try TokenizerTests.handMade()
         #expect(throws: PretrainError.corpusTooSmall(tokens: 5, needed: 17)) {
-            try Pretraining.run(config: Self.config(), tokenizer: tokenizer, trainTokens: [1, 2, 3, 4, 5], heldOutTokens: [1, 2], outputDirectory: nil) { _ in }
+            try Pretraining.run(config: Self.config(), tokenizer: tokenizer, trainTokens: [1, 2, 3, 4, 5], heldOutTokens: [1, 2], outputDirectory: nil, workers: defaultWorkerCount) { _ in }
         }
     }
 

@@ -28,11 +28,11 @@ struct DispatchedTrainerTests {
         var environment: [String: String] {
             switch self {
             case .nobodysPID:
-                [DispatchOptions.dispatcherPIDVariable: String(Int32.max)]
+                [DispatchEnvironment.dispatcherPIDVariable: String(Int32.max)]
             case .recycledPID:
                 [
-                    DispatchOptions.dispatcherPIDVariable: String(getpid()),
-                    DispatchOptions.dispatcherStartVariable: String((ProcessProbe.startTime(of: getpid()) ?? 0) + 1),
+                    DispatchEnvironment.dispatcherPIDVariable: String(getpid()),
+                    DispatchEnvironment.dispatcherStartVariable: String((ProcessProbe.startTime(of: getpid()) ?? 0) + 1),
                 ]
             }
         }
@@ -42,7 +42,7 @@ struct DispatchedTrainerTests {
     func dispatcherAlreadyGone(_ gone: GoneDispatcher) throws {
         let (fixture, config, out) = try prepare { $0.config(mechanism: .nonprivate) }
         let environment = realTrainerEnvironment().merging(gone.environment) { $1 }
-        let pid = Int32(gone.environment[DispatchOptions.dispatcherPIDVariable]!)!
+        let pid = Int32(gone.environment[DispatchEnvironment.dispatcherPIDVariable]!)!
         let train = try launchUserdp(["train", "--config", config.path, "--out", out.path], environment: environment, in: fixture.directory)
         #expect(finish(train, timeout: 300))
         #expect(train.process.terminationStatus != 0)
@@ -59,7 +59,7 @@ struct DispatchedTrainerTests {
             config.dataset = world.dataset.path + "-missing"
             return config
         }
-        let environment = realTrainerEnvironment().merging([DispatchOptions.dispatcherPIDVariable: String(getpid())]) { $1 }
+        let environment = realTrainerEnvironment().merging([DispatchEnvironment.dispatcherPIDVariable: String(getpid())]) { $1 }
         let train = try launchUserdp(["train", "--config", config.path, "--out", out.path], environment: environment, in: fixture.directory)
         #expect(finish(train, timeout: 300))
         #expect(train.process.terminationStatus != 0)
@@ -116,7 +116,7 @@ struct DispatchedTrainerTests {
         let lock = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
         try #require(lock >= 0 && flock(lock, LOCK_EX) == 0)
         var environment = realTrainerEnvironment()
-        environment[DispatchOptions.dispatcherPIDVariable] = String(getpid())
+        environment[DispatchEnvironment.dispatcherPIDVariable] = String(getpid())
         let train = try launchUserdp(["train", "--config", config.path, "--out", out.path], environment: environment, in: fixture.directory)
         // Wait until the trainer has opened the lock (it is then in flock or past it).
         let pid = train.process.processIdentifier

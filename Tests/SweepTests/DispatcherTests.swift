@@ -65,7 +65,8 @@ struct DispatcherTests {
         let store = fixture.store(plan)
         let firstAttempt = store.file("attempts", of: id).appendingPathComponent("1")
         #expect(FileManager.default.fileExists(atPath: firstAttempt.appendingPathComponent("output").path))
-        #expect(FileManager.default.fileExists(atPath: firstAttempt.appendingPathComponent("failure.json").path))
+        let archived = try JSONDecoder().decode(RunFailure.self, from: Data(contentsOf: firstAttempt.appendingPathComponent("failure.json")))
+        #expect(archived.code == "signal.SIGKILL" && archived.attempt == 1 && archived.transient)
         #expect(try String(contentsOf: firstAttempt.appendingPathComponent("output"), encoding: .utf8).contains("training \(id)"))
         #expect(!FileManager.default.fileExists(atPath: store.file("failure.json", of: id).path))
     }
@@ -90,13 +91,14 @@ struct DispatcherTests {
         let plan = try fixture.definition(#"{"base": {"dataset": "fail"}, "grid": {"k": [1, 2, 3, 4, 5, 6]}}"#).plan()
         let summary = try dispatch(fixture, plan, fixture.options(jobs: 1))
         let firstThree = Array(plan.runs.prefix(3).map(\.id))
-        #expect(summary.stop == .failFast(error: "exit status 3: error: dataset is broken", runs: firstThree))
+        #expect(summary.stop == .failFast(error: "exit.3", runs: firstThree))
         #expect(summary.failed == firstThree)
         #expect(fixture.ledgerIDs() == firstThree)
         #expect(summary.unfinished.count == 6)
         let failure = try JSONValue(parsing: Data(contentsOf: fixture.store(plan).file("failure.json", of: firstThree[0])))
         #expect(failure.value(atKeyPath: "reason") == .string("exit status 3"))
         #expect(failure.value(atKeyPath: "transient") == .bool(false))
+        #expect(failure.value(atKeyPath: "code") == .string("exit.3"))
 
         let status = SweepStatus(plan: plan, store: fixture.store(plan), lines: 2)
         #expect(status.failed.map(\.id) == firstThree && status.missing.count == 3 && status.done.isEmpty)
@@ -254,10 +256,72 @@ struct DispatcherTests {
         options.failFastAfter = 3
         let summary = try dispatch(fixture, plan, options)
         let firstThree = Array(fixture.ledgerIDs().prefix(3))
-        #expect(summary.stop == .failFast(error: "exit status 1: UserDataError.datasetNotFound: dataset <run>/data not found", runs: firstThree))
+        #expect(summary.stop == .failFast(error: "UserDataError.datasetNotFound", runs: firstThree))
         let failure = try JSONValue(parsing: Data(contentsOf: fixture.store(plan).file("failure.json", of: firstThree[0])))
         #expect(failure.value(atKeyPath: "code") == .string("UserDataError.datasetNotFound"))
         #expect(failure.value(atKeyPath: "message") == .string("dataset \(fixture.store(plan).runDirectory(firstThree[0]).path)/data not found"))
+    }
+
+    @Test("a failure.json of an earlier version (untyped, no code) still loads, as code `unknown`, and counts as failed")
+    func legacyFailureRecord() throws {
+        let (fixture, plan, store) = try prepared(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#)
+        defer { withExtendedLifetime(fixture) {} }
+        let id = plan.runs[0].id
+        for run in plan.runs { try FileManager.default.createDirectory(at: store.runDirectory(run.id), withIntermediateDirectories: true) }
+        let legacy = #"{"attempt": 2, "finished_at": 1700000000, "host": "old-host", "last_lines": ["[output]", "boom"], "reason": "exit status 3", "seconds": 4.5, "transient": false}"#
+        try Data(legacy.utf8).write(to: store.file("failure.json", of: id))
+        let failure = try #require(store.failure(of: id))
+        #expect(failure == RunFailure(
+            attempt: 2, reason: "exit status 3", transient: false, seconds: 4.5, host: "old-host", finishedAt: 1_700_000_000,
+            lastLines: ["[output]", "boom"], code: "unknown", message: nil))
+        // Even more minimal: only a reason.
+        try Data(#"{"reason": "killed"}"#.utf8).write(to: store.file("failure.json", of: plan.runs[1].id))
+        #expect(store.failure(of: plan.runs[1].id)?.code == "unknown")
+        let status = SweepStatus(plan: plan, store: store)
+        #expect(status.failed.map(\.id) == [id, plan.runs[1].id] && status.failed[0].attempt == 2 && status.failed[1].reason == "killed")
+    }
+
+    @Test("whether another dispatcher's failure happened in this session is read from the record's finished_at, not the file's mtime")
+    func failedInThisSessionByRecord() throws {
+        let (fixture, plan, store) = try prepared(#"{"base": {"dataset": "ok"}, "grid": {"k": [1, 2]}}"#)
+        let (old, recent) = (plan.runs[0].id, plan.runs[1].id)
+        let dispatcher = Dispatcher(plan: plan, definition: nil, store: store, options: fixture.options(jobs: 1))
+        func record(_ id: String, finishedAt: Double) throws {
+            try FileManager.default.createDirectory(at: store.runDirectory(id), withIntermediateDirectories: true)
+            try store.recordFailure(
+                RunFailure(attempt: 1, reason: "exit status 3", transient: false, seconds: 1, host: "elsewhere", finishedAt: finishedAt,
+                    lastLines: [], code: "exit.3", message: nil), of: id)
+        }
+        // Failed long before this session, but the file was written (copied, touched) just now.
+        try record(old, finishedAt: 1_000)
+        // Failed after this session started, in a file whose mtime says long ago.
+        try record(recent, finishedAt: Date().timeIntervalSince1970 + 1)
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 1_000)], ofItemAtPath: store.file("failure.json", of: recent).path)
+        let summary = try dispatcher.run()
+        #expect(summary.finished == [old])
+        #expect(summary.unfinished == [recent])
+        #expect(fixture.ledgerIDs() == [old])
+    }
+
+    @Test("the environment contract round-trips through a child's environment, BLAS threads included, and never replaces the user's OPENBLAS_NUM_THREADS")
+    func environmentContract() throws {
+        let contract = DispatchEnvironment(
+            dispatcherPID: 42, dispatcherStart: 7, runID: "abc", calibrationCache: URL(fileURLWithPath: "/tmp/cal"), blasThreads: 2)
+        var fresh: [String: String] = [:]
+        contract.apply(to: &fresh)
+        #expect(fresh["OPENBLAS_NUM_THREADS"] == "2")
+        #expect(DispatchEnvironment(environment: fresh) == contract)
+
+        var user = ["OPENBLAS_NUM_THREADS": "7"]
+        contract.apply(to: &user)
+        #expect(user["OPENBLAS_NUM_THREADS"] == "7")
+        #expect(DispatchEnvironment(environment: user)?.blasThreads == 7)
+
+        #expect(DispatchEnvironment.blasThreads(cores: 8, jobs: 3, environment: [:]) == 2)
+        #expect(DispatchEnvironment.blasThreads(cores: 1, jobs: 4, environment: [:]) == 1)
+        #expect(DispatchEnvironment.blasThreads(cores: 8, jobs: 3, environment: ["OPENBLAS_NUM_THREADS": "5"]) == 5)
+        #expect(DispatchEnvironment(environment: ["USERDP_CALIBRATION_CACHE": "/tmp/cal"]) == nil)
+        #expect(DispatchEnvironment.calibrationCache(in: ["USERDP_CALIBRATION_CACHE": "/tmp/cal"]) == URL(fileURLWithPath: "/tmp/cal"))
     }
 
     @Test("the dispatcher starts runs only through its Launcher, handing each the environment contract")
@@ -277,7 +341,7 @@ struct DispatcherTests {
             let contract = try #require(DispatchEnvironment(environment: request.environment))
             #expect(contract == DispatchEnvironment(
                 dispatcherPID: getpid(), dispatcherStart: ProcessProbe.startTime(of: getpid()), runID: request.runID,
-                calibrationCache: store.calibrationDirectory))
+                calibrationCache: store.calibrationDirectory, blasThreads: 4))
             #expect(request.arguments == ["train", "--config", store.file("config.json", of: request.runID).path, "--out", store.runDirectory(request.runID).path])
         }
     }

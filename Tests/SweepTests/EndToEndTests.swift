@@ -11,8 +11,8 @@ import Persistence
 /// inherited from whatever started the tests.
 func realTrainerEnvironment() -> [String: String] {
     let sweepVariables = [
-        DispatchOptions.trainerVariable, DispatchOptions.runIDVariable, DispatchOptions.dispatcherPIDVariable,
-        DispatchOptions.dispatcherStartVariable,
+        DispatchOptions.trainerVariable, DispatchEnvironment.runIDVariable, DispatchEnvironment.dispatcherPIDVariable,
+        DispatchEnvironment.dispatcherStartVariable,
     ]
     var environment = ProcessInfo.processInfo.environment.filter { !sweepVariables.contains($0.key) }
     environment["OPENBLAS_NUM_THREADS"] = "1"

@@ -25,8 +25,11 @@ private func settings(_ options: String) throws -> AsiLiuSettings {
 }
 
 @Test func validateNamesTheKeyPathOfTheFirstValueOutOfRange() {
-    #expect(throws: AsiLiuError.invalidValue(keyPath: "asi_liu.tau", value: "-1.0", allowed: "a finite number > 0")) {
+    #expect(throws: AsiLiuError.invalidValue(keyPath: "asi_liu.tau", value: "-1.0", allowed: "a positive number")) {
         try AsiLiuSettings(tau: -1).validate()
+    }
+    #expect(throws: AsiLiuError.invalidValue(keyPath: "asi_liu.tau", value: "inf", allowed: "a positive number")) {
+        try AsiLiuSettings(tau: .infinity).validate()
     }
     #expect(throws: AsiLiuError.invalidValue(keyPath: "x.threshold", value: "1.5", allowed: "a number in (0, 1]")) {
         try AsiLiuSettings(threshold: 1.5).validate(keyPath: "x")

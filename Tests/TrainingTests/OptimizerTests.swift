@@ -5,7 +5,7 @@ import Randomness
 @Test func sgdStepsAgainstTheGradient() {
     var optimizer = Optimizer(kind: .sgd)
     var theta: [Float] = [1, -2, 3]
-    optimizer.step(parameters: &theta, gradient: [0.5, 0.5, -1], learningRate: 0.1)
+    optimizer.step(parameters: &theta, gradient: [0.5, 0.5, -1], learningRate: 0.1, workers: 1)
     #expect(theta == [0.95, -2.05, 3.1])
 }
 
@@ -14,9 +14,9 @@ import Randomness
 @Test func adamFirstStepsHaveLearningRateMagnitude() {
     var optimizer = Optimizer(kind: .adam)
     var theta: [Float] = [0, 0]
-    optimizer.step(parameters: &theta, gradient: [3, -0.01], learningRate: 0.01)
+    optimizer.step(parameters: &theta, gradient: [3, -0.01], learningRate: 0.01, workers: 1)
     #expect(abs(theta[0] + 0.01) < 1e-6 && abs(theta[1] - 0.01) < 1e-5, "\(theta)")
-    optimizer.step(parameters: &theta, gradient: [3, -0.01], learningRate: 0.01)
+    optimizer.step(parameters: &theta, gradient: [3, -0.01], learningRate: 0.01, workers: 1)
     #expect(abs(theta[0] + 0.02) < 1e-6 && abs(theta[1] - 0.02) < 1e-5, "\(theta)")
 }
 
@@ -25,7 +25,7 @@ import Randomness
     var theta: [Float] = [5, -3]
     for _ in 0..<2000 {
         let gradient = [2 * (theta[0] - 1), 2 * (theta[1] + 2)]
-        optimizer.step(parameters: &theta, gradient: gradient, learningRate: 0.05)
+        optimizer.step(parameters: &theta, gradient: gradient, learningRate: 0.05, workers: 1)
     }
     #expect(abs(theta[0] - 1) < 1e-2 && abs(theta[1] + 2) < 1e-2, "\(theta)")
 }

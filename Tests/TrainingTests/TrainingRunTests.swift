@@ -1,5 +1,6 @@
 import Foundation
 import LanguageModel
+import LinearAlgebra
 import Privacy
 import Randomness
 import Testing
@@ -136,7 +137,7 @@ func reaccountingTheStoredEventGivesTheResultsEpsilon(mechanism: String, account
     config.steps = 1
     config.contextLength = 16
     do {
-        _ = try TrainingRun.execute(config: config, directory: root.appendingPathComponent("run"), cacheDirectory: root.appendingPathComponent("cache"))
+        _ = try TrainingRun.execute(config: config, directory: root.appendingPathComponent("run"), workers: defaultWorkerCount, cacheDirectory: root.appendingPathComponent("cache"))
         Issue.record("a run on a dataset without validation or test users succeeded")
     } catch let error as TrainingError {
         guard case .emptySplit(let part, let path, let users, _) = error else {

@@ -1,5 +1,6 @@
 import Foundation
 import LanguageModel
+import LinearAlgebra
 import TestSupport
 @testable import Training
 
@@ -25,7 +26,7 @@ struct TrainingWorld {
     /// Runs `config` into `root/name`.
     func train(_ config: RunConfig, _ name: String) throws -> ExperimentOutcome {
         try TrainingRun.execute(
-            config: config, directory: root.appendingPathComponent(name), cacheDirectory: root.appendingPathComponent("cache"),
+            config: config, directory: root.appendingPathComponent(name), workers: defaultWorkerCount, cacheDirectory: root.appendingPathComponent("cache"),
             calibrationDirectory: TrainingWorld.calibrations)
     }
 }

@@ -38,8 +38,41 @@ extension PrivacyLossDistribution {
             // Some part has all its mass at +∞.
             return PrivacyLossDistribution(valueDiscretization: h, lowerIndex: 0, masses: [0], infinityMass: 1)
         }
-        // Grid indices of the composition: Σ countⱼ·indexⱼ. Huge counts (nested compositions
-        // multiply) would overflow Int; that is a clean error, not a trap.
+        let possible = try possibleIndices(of: trimmed)
+        // K(λ) and K(−λ) of the composition at each λ of `CumulantGenerating.lambdas`.
+        let kPlus = CumulantGenerating.lambdas.indices.map { index in
+            zip(generating, trimmed).reduce(0) { $0 + Double($1.1.count) * $1.0.positive[index] }
+        }
+        let kMinus = CumulantGenerating.lambdas.indices.map { index in
+            zip(generating, trimmed).reduce(0) { $0 + Double($1.1.count) * $1.0.negative[index] }
+        }
+        let window = chernoffWindow(kPlus: kPlus, kMinus: kMinus, possible: possible, tailMass: tailMass, h: h)
+        // Refuse oversized windows before searching for a fast length: 7-smooth numbers are
+        // sparse at large sizes, so that search would run for a very long time.
+        guard window.upperBound - window.lowerBound < maximumPoints else {
+            throw PrivacyError.discretizationTooFine(requiredPoints: window.upperBound - window.lowerBound + 1, limit: maximumPoints)
+        }
+        let length = FourierTransform.fastLength(atLeast: window.upperBound - window.lowerBound + 1)
+        guard length <= maximumPoints else {
+            throw PrivacyError.discretizationTooFine(requiredPoints: length, limit: maximumPoints)
+        }
+        var aliasedFromAbove = 0.0
+        if window.lowerBound + length - 1 < possible.upperBound {
+            aliasedFromAbove = upperTailBound(kPlus: kPlus, above: Double(window.lowerBound + length) * h)
+        }
+        let (masses, roundingAllowance) = convolved(trimmed, length: length, windowLow: window.lowerBound)
+        return PrivacyLossDistribution(
+            valueDiscretization: h, lowerIndex: window.lowerBound, masses: masses,
+            infinityMass: min(1, composedInfinity + aliasedFromAbove + roundingAllowance)
+        ).trimmed()
+    }
+
+    /// The grid indices the composition can reach, Σ countⱼ·lowerⱼ ... Σ countⱼ·upperⱼ. Huge
+    /// counts (nested compositions multiply) would overflow Int; that is a clean error
+    /// (`PrivacyError.compositionTooLarge`), not a trap, as is a range whose width overflows.
+    private static func possibleIndices(
+        of trimmed: [(distribution: PrivacyLossDistribution, count: Int)]
+    ) throws -> ClosedRange<Int> {
         var lowestPossible = 0, highestPossible = 0
         for (distribution, count) in trimmed {
             let (low, lowOverflow) = count.multipliedReportingOverflow(by: distribution.lowerIndex)
@@ -56,36 +89,42 @@ extension PrivacyLossDistribution {
         guard !highestPossible.subtractingReportingOverflow(lowestPossible).overflow else {
             throw PrivacyError.compositionTooLarge(count: trimmed.map(\.count).max() ?? 0)
         }
+        return lowestPossible...highestPossible
+    }
+
+    /// The window of grid indices outside which each tail of the composed loss has Chernoff
+    /// mass below `tailMass` (the type's summary), within `possible`.
+    private static func chernoffWindow(
+        kPlus: [Double], kMinus: [Double], possible: ClosedRange<Int>, tailMass: Double, h: Double
+    ) -> ClosedRange<Int> {
         let logTail = log(tailMass)
         var upperLoss = Double.infinity, lowerLoss = -Double.infinity
         for (index, lambda) in CumulantGenerating.lambdas.enumerated() {
-            let kPlus = zip(generating, trimmed).reduce(0) { $0 + Double($1.1.count) * $1.0.positive[index] }
-            let kMinus = zip(generating, trimmed).reduce(0) { $0 + Double($1.1.count) * $1.0.negative[index] }
-            upperLoss = min(upperLoss, (kPlus - logTail) / lambda)
-            lowerLoss = max(lowerLoss, -(kMinus - logTail) / lambda)
+            upperLoss = min(upperLoss, (kPlus[index] - logTail) / lambda)
+            lowerLoss = max(lowerLoss, -(kMinus[index] - logTail) / lambda)
         }
         // Chernoff bounds can be ±∞ or beyond Int's range; clamp in Double before converting.
-        let windowLow = max(lowestPossible, min(highestPossible, clampedIndex((lowerLoss / h).rounded(.down))))
-        let windowHigh = min(highestPossible, max(windowLow, clampedIndex((upperLoss / h).rounded(.up))))
-        // Refuse oversized windows before searching for a fast length: 7-smooth numbers are
-        // sparse at large sizes, so that search would run for a very long time.
-        guard windowHigh - windowLow < maximumPoints else {
-            throw PrivacyError.discretizationTooFine(requiredPoints: windowHigh - windowLow + 1, limit: maximumPoints)
-        }
-        let length = FourierTransform.fastLength(atLeast: windowHigh - windowLow + 1)
-        guard length <= maximumPoints else {
-            throw PrivacyError.discretizationTooFine(requiredPoints: length, limit: maximumPoints)
-        }
-        var aliasedFromAbove = 0.0
-        if windowLow + length - 1 < highestPossible {
-            let threshold = Double(windowLow + length) * h
-            aliasedFromAbove = Double.infinity
-            for (index, lambda) in CumulantGenerating.lambdas.enumerated() {
-                let kPlus = zip(generating, trimmed).reduce(0) { $0 + Double($1.1.count) * $1.0.positive[index] }
-                aliasedFromAbove = min(aliasedFromAbove, exp(kPlus - lambda * threshold))
-            }
-        }
+        let windowLow = max(possible.lowerBound, min(possible.upperBound, clampedIndex((lowerLoss / h).rounded(.down))))
+        let windowHigh = min(possible.upperBound, max(windowLow, clampedIndex((upperLoss / h).rounded(.up))))
+        return windowLow...windowHigh
+    }
 
+    /// The Chernoff bound β on P(S ≥ `threshold`): the mass that folds from above the window
+    /// onto lower losses, added to the mass at +∞.
+    private static func upperTailBound(kPlus: [Double], above threshold: Double) -> Double {
+        var bound = Double.infinity
+        for (index, lambda) in CumulantGenerating.lambdas.enumerated() {
+            bound = min(bound, exp(kPlus[index] - lambda * threshold))
+        }
+        return bound
+    }
+
+    /// The composed masses of the window starting at `windowLow`, from one cyclic convolution
+    /// of length `length`, with negative rounding residue set to 0, and the rounding
+    /// allowance that joins the mass at +∞ (the type's summary).
+    private static func convolved(
+        _ trimmed: [(distribution: PrivacyLossDistribution, count: Int)], length: Int, windowLow: Int
+    ) -> (masses: [Double], roundingAllowance: Double) {
         let inputs = trimmed.map { part -> (values: [Double], power: Int) in
             var folded = [Double](repeating: 0, count: length)
             var position = modulo(part.distribution.lowerIndex, length)
@@ -111,11 +150,7 @@ extension PrivacyLossDistribution {
         // Rounding in the transform perturbs every bin by about the same absolute amount; the
         // bins whose true mass is below that show it as negative values. Allow that much in
         // every bin, as mass at +∞, so rounding cannot make δ optimistic either.
-        let roundingAllowance = Double(length) * max(-mostNegative, Double.ulpOfOne * largest)
-        return PrivacyLossDistribution(
-            valueDiscretization: h, lowerIndex: windowLow, masses: masses,
-            infinityMass: min(1, composedInfinity + aliasedFromAbove + roundingAllowance)
-        ).trimmed()
+        return (masses, Double(length) * max(-mostNegative, Double.ulpOfOne * largest))
     }
 
     /// The same distribution without zero masses at either end.

@@ -16,14 +16,15 @@ struct ClippedGaussianAggregation: StepAggregation {
         var sum = [Float](repeating: 0, count: context.parameterCount)
         var tally = StepTally()
         let clipNorm = Float(self.clipNorm)
+        let workers = context.workers.count
         context.forEachMicroBatch(
             units,
             compute: { batch, ranges, model in model.clippedGradientSum(batch.tokens, units: ranges, clipNorm: clipNorm) },
             combine: { batch, result in
-                addInPlace(&sum, result.sum)
+                addInPlace(&sum, result.sum, workers: workers)
                 tally.add(result.losses, of: batch)
             })
-        addGaussianNoise(to: &sum, standardDeviation: sigma * self.clipNorm, rng: &context.noise, workers: context.workers.count)
+        addGaussianNoise(to: &sum, standardDeviation: sigma * self.clipNorm, rng: &context.noise, workers: workers)
         return StepUpdate(gradient: divided(sum, by: Float(context.expectedUnits)), tally: tally)
     }
 }

@@ -35,6 +35,21 @@ struct GroupMechanism: Mechanism {
         return calibration.privacyPlan(config: config, plan: plan)
     }
 
+    /// Results of lemma runs written before the lemma was an event stored the record-level
+    /// event with the legacy markers; they read as the group-privacy conversion a run writes
+    /// today (``RunResult/privacyEvent()``).
+    func storedEvent(_ event: DPEvent, legacyLemmaGroupSize: Int?, config: RunConfig) throws(StoredEventError) -> DPEvent {
+        guard let k = legacyLemmaGroupSize else { return event }
+        guard config.mechanismOptions.group.accounting == .lemma, config.k == k else {
+            throw .legacyLemmaMismatch(groupSize: k, config: config)
+        }
+        if case .groupPrivacy = event {
+            throw .inconsistentLegacyLemma(
+                key: "extra.\(RunResult.legacyUnitKey)", reason: "marks a record-level event, but dp_event already is a groupPrivacy event")
+        }
+        return .groupPrivacy(event: event, groupSize: k, conversion: .lemma)
+    }
+
     func guarantee(of config: RunConfig, event: DPEvent?, steps: String) -> String {
         if case .groupPrivacy(_, let k, let conversion)? = event {
             return "Group Privacy, k = \(k) (\(steps)); user-level event: the record-level event converted to groups of \(k) by the group-privacy \(conversion.rawValue)"

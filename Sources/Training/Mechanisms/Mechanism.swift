@@ -49,6 +49,18 @@ protocol Mechanism: Sendable {
     func guarantee(of config: RunConfig, event: DPEvent?, steps: String) -> String
     /// The ε the result recorded for its stored event's own unit (``eventUnit``).
     func recordedEventEpsilon(of result: RunResult) -> Double
+    /// A finished run's stored event in today's vocabulary (``RunResult/privacyEvent()``):
+    /// `event` as decoded from `dp_event`; `legacyLemmaGroupSize` the group size k of the legacy
+    /// lemma markers beside it, nil when the result has none. The default returns `event` and
+    /// accepts no markers.
+    /// - Throws: ``StoredEventError/inconsistentLegacyLemma(key:reason:)`` when markers do not
+    ///   fit the mechanism and config.
+    func storedEvent(_ event: DPEvent, legacyLemmaGroupSize: Int?, config: RunConfig) throws(StoredEventError) -> DPEvent
+    /// For a mechanism whose stored event is record-level: the user-level event of the user with
+    /// the most records, from what `result` recorded (``RunResult/largestUserEvent()``). Nil by
+    /// default.
+    /// - Throws: what ``RunResult/privacyEvent()`` throws.
+    func largestUserEvent(of result: RunResult) throws(StoredEventError) -> DPEvent?
     /// Settings beyond (ε, δ, q, T, accountant) that its calibration depends on, as words for
     /// `sweep run --dry-run` (`k=4`, `mixture`). Empty by default.
     func calibrationDetails(of config: RunConfig) -> [String]
@@ -59,6 +71,11 @@ protocol Mechanism: Sendable {
 
 extension Mechanism {
     func recordedEventEpsilon(of result: RunResult) -> Double { result.epsilon }
+    func storedEvent(_ event: DPEvent, legacyLemmaGroupSize: Int?, config: RunConfig) throws(StoredEventError) -> DPEvent {
+        if let k = legacyLemmaGroupSize { throw .legacyLemmaMismatch(groupSize: k, config: config) }
+        return event
+    }
+    func largestUserEvent(of result: RunResult) throws(StoredEventError) -> DPEvent? { nil }
     func calibrationDetails(of config: RunConfig) -> [String] { [] }
     func preflightProblems(of config: RunConfig) -> [String] { [] }
 }

@@ -38,6 +38,7 @@ struct MeanGradientAggregation: StepAggregation {
     mutating func aggregate(_ units: [[[Int32]]], step: Int, context: inout StepContext) throws -> StepUpdate {
         var sum = [Float](repeating: 0, count: context.parameterCount)
         var tally = StepTally()
+        let workers = context.workers.count
         context.forEachMicroBatch(
             units,
             compute: { batch, _, model -> (losses: [Float], gradient: [Float]) in
@@ -46,7 +47,7 @@ struct MeanGradientAggregation: StepAggregation {
                 return ([Float](repeating: result.loss, count: batch.sequenceCount), result.gradient)
             },
             combine: { batch, result in
-                addInPlace(&sum, result.gradient, scale: Float(batch.sequenceCount))
+                addInPlace(&sum, result.gradient, scale: Float(batch.sequenceCount), workers: workers)
                 tally.add(result.losses, of: batch)
             })
         return StepUpdate(gradient: divided(sum, by: Float(max(tally.sequenceCount, 1))), tally: tally)

@@ -19,7 +19,9 @@ struct RecordMechanism: Mechanism {
     /// Trains on every record: no k, no selection.
     let readKeys = dpSGDReadKeys
     let optionsKey: String? = nil
-    let resultKeys: Set<String> = ["accountant", "calibrated_epsilon", "record_epsilon", "largest_user_records"]
+    let resultKeys: Set<String> = ["accountant", "calibrated_epsilon", "record_epsilon", Self.largestUserRecordsKey]
+    /// The `extra` key of the largest training user's record count n.
+    static let largestUserRecordsKey = "largest_user_records"
 
     func privacyPlan(config: RunConfig, plan: TrainingPlan, calibrationDirectory: URL) throws -> PrivacyPlan {
         let accountant = config.accountant
@@ -31,7 +33,20 @@ struct RecordMechanism: Mechanism {
             for: PerUserPrivacy.lemmaEvent(records: largest, recordLevel: calibration.event), delta: config.delta)
         return calibration.privacyPlan(
             config: config, plan: plan, userEpsilon: lemma ?? .infinity,
-            extra: ["record_epsilon": .number(calibration.achievedEpsilon), "largest_user_records": .integer(largest)])
+            extra: ["record_epsilon": .number(calibration.achievedEpsilon), Self.largestUserRecordsKey: .integer(largest)])
+    }
+
+    /// The record-level event under the group-privacy lemma with k = n, n from
+    /// `extra.largest_user_records`; nil for results without that count.
+    func largestUserEvent(of result: RunResult) throws(StoredEventError) -> DPEvent? {
+        guard case .integer(let records)? = result.extra[Self.largestUserRecordsKey]?.normalized, records >= 1,
+            let recordLevel = try result.privacyEvent()
+        else { return nil }
+        do {
+            return try PerUserPrivacy.lemmaEvent(records: records, recordLevel: recordLevel)
+        } catch {
+            throw .unreadableEvent(reason: "extra.\(Self.largestUserRecordsKey): \(error.localizedDescription)")
+        }
     }
 
     func guarantee(of config: RunConfig, event: DPEvent?, steps: String) -> String {

@@ -123,13 +123,14 @@ struct MicroBatch {
     let tokenCount: Int
 }
 
-/// `target[i] += scale · values[i]` for every i, in fixed chunks on the workers: elementwise, so
-/// the bits equal one serial loop's whatever the worker count.
-func addInPlace(_ target: inout [Float], _ values: [Float], scale: Float = 1) {
+/// `target[i] += scale · values[i]` for every i, in fixed chunks on `workers` threads (the
+/// step's own: `StepContext.workers.count`): elementwise, so the bits equal one serial loop's
+/// whatever the worker count.
+func addInPlace(_ target: inout [Float], _ values: [Float], scale: Float = 1, workers: Int) {
     let count = target.count, chunk = 1 << 16
     target.withUnsafeMutableBufferPointer { t in
         values.withUnsafeBufferPointer { v in
-            _ = parallelMap((count + chunk - 1) / chunk, workers: count > chunk ? defaultWorkerCount : 1) { index, _ in
+            _ = parallelMap((count + chunk - 1) / chunk, workers: count > chunk ? workers : 1) { index, _ in
                 for i in index * chunk ..< min(count, (index + 1) * chunk) { t[i] += scale * v[i] }
             }
         }

@@ -73,7 +73,7 @@ public enum JSONLines {
         guard case let .object(object) = value else {
             throw UserDataError.notAnObject(file: file, line: number)
         }
-        for key in object.keys.sorted() where !["user", "text", "id", "meta"].contains(key) {
+        if let key = firstUnknownKey(of: object, known: ["user", "text", "id", "meta"]) {
             throw UserDataError.unknownField(file: file, line: number, field: key)
         }
         func string(_ field: String, required: Bool) throws -> String? {
