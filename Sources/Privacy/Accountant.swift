@@ -45,8 +45,8 @@ extension Accountant {
 /// Which accountant to use, with its parameters, as data (stored in calibration requests and
 /// results; part of the calibration cache key).
 ///
-/// JSON: `{"kind":"pld","valueDiscretization":0.0001}`, `{"kind":"rdp"}`,
-/// `{"kind":"groupLemma","base":{...}}`.
+/// JSON: `{"kind":"pld","value_discretization":0.0001}`, `{"kind":"rdp"}`,
+/// `{"kind":"groupLemma","base":{...}}` (earlier versions wrote `valueDiscretization`, still read).
 public indirect enum AccountantKind: Hashable, Sendable {
     /// ``PLDAccountant`` with the given value-discretisation interval (default 1e-4).
     case pld(valueDiscretization: Double = PLDAccountant.defaultValueDiscretization)
@@ -117,12 +117,17 @@ public indirect enum AccountantKind: Hashable, Sendable {
 }
 
 extension AccountantKind: Codable {
-    private enum CodingKeys: String, CodingKey { case kind, valueDiscretization, base }
+    private enum CodingKeys: String, CodingKey {
+        case kind, base
+        case valueDiscretization = "value_discretization"
+        /// The spelling of earlier versions, still read (StoredKeys.swift).
+        case legacyValueDiscretization = "valueDiscretization"
+    }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         switch try container.decode(String.self, forKey: .kind) {
-        case "pld": self = .pld(valueDiscretization: try container.decode(Double.self, forKey: .valueDiscretization))
+        case "pld": self = .pld(valueDiscretization: try container.decode(Double.self, forKey: .valueDiscretization, legacy: .legacyValueDiscretization))
         case "rdp": self = .rdp
         case "groupLemma": self = .groupLemma(base: try container.decode(AccountantKind.self, forKey: .base))
         case let other:
@@ -136,7 +141,7 @@ extension AccountantKind: Codable {
         switch self {
         case .pld(let h):
             try container.encode("pld", forKey: .kind)
-            try container.encode(h, forKey: .valueDiscretization)
+            try container.encode(h, forKey: encoder.writesCamelCaseStoredKeys ? .legacyValueDiscretization : .valueDiscretization)
         case .rdp:
             try container.encode("rdp", forKey: .kind)
         case .groupLemma(let base):

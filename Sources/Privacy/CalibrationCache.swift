@@ -5,10 +5,12 @@ import Persistence
 /// recomputes the same calibration.
 ///
 /// - Key: a 128-bit FNV-1a hash (two 64-bit lanes) of the canonical JSON (sorted keys) of the
-///   request together with ``NoiseCalibration/codeVersion``; the file is `<key>.json`. The request
+///   request together with ``NoiseCalibration/codeVersion``, with the camelCase keys of earlier
+///   versions so that their files keep their names; the file is `<key>.json`. The request
 ///   covers the privacy unit (event kind and k), q, T, ε, δ, the accountant and its parameters,
 ///   and the σ tolerance.
-/// - Each file stores the code version and the full request beside the result; a file whose
+/// - Each file stores the code version and the full request beside the result (snake_case keys;
+///   files of earlier versions, in camelCase, are read as well); a file whose
 ///   request or version differs (a hash collision, or older code) is a miss and is overwritten.
 /// - Writes are atomic (a uniquely named temporary file in the same directory, then `rename`), so
 ///   concurrent processes never see a partial file; two processes computing the same request
@@ -30,13 +32,44 @@ public struct CalibrationCache: Sendable {
         AtomicFile.removeStaleTemporaries(in: directory)
     }
 
+    /// A cache file: snake_case keys; files written by earlier versions (camelCase) are read too.
     private struct Entry: Codable {
         var codeVersion: String
         var request: CalibrationRequest
         var result: CalibrationResult
+
+        private enum CodingKeys: String, CodingKey {
+            case request, result
+            case codeVersion = "code_version"
+            /// The spelling of earlier versions, still read (StoredKeys.swift).
+            case legacyCodeVersion = "codeVersion"
+        }
+
+        init(codeVersion: String, request: CalibrationRequest, result: CalibrationResult) {
+            self.codeVersion = codeVersion
+            self.request = request
+            self.result = result
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            codeVersion = try container.decode(String.self, forKey: .codeVersion, legacy: .legacyCodeVersion)
+            request = try container.decode(CalibrationRequest.self, forKey: .request)
+            result = try container.decode(CalibrationResult.self, forKey: .result)
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(codeVersion, forKey: .codeVersion)
+            try container.encode(request, forKey: .request)
+            try container.encode(result, forKey: .result)
+        }
     }
 
-    private struct KeyMaterial: Codable {
+    /// What the file name hashes, spelled as when the cache was introduced: camelCase keys here
+    /// and in the request (``CodingUserInfoKey/camelCaseStoredKeys``), so that the files earlier
+    /// versions wrote keep their names and stay hits. It is hashed, never written.
+    private struct KeyMaterial: Encodable {
         var codeVersion: String
         var request: CalibrationRequest
     }
@@ -45,6 +78,7 @@ public struct CalibrationCache: Sendable {
     public func fileURL(for request: CalibrationRequest) throws -> URL {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.userInfo[.camelCaseStoredKeys] = true
         let material = try encoder.encode(KeyMaterial(codeVersion: NoiseCalibration.codeVersion, request: request))
         return directory.appendingPathComponent(fowlerNollVo128(material) + ".json")
     }

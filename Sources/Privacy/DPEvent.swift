@@ -22,8 +22,10 @@ import Foundation
 ///   ``withFailureProbability(event:probability:)`` or another ``groupPrivacy(event:groupSize:conversion:)``),
 ///   never inside a composition or a Poisson sample.
 ///
-/// The JSON encoding is stable (a `kind` discriminator plus named fields; encode with
-/// `.sortedKeys` for byte-stable files, as ``DPEvent/canonicalJSON()`` does); see docs/PRIVACY.md.
+/// The JSON encoding is stable (a `kind` discriminator plus named fields in snake_case; encode
+/// with `.sortedKeys` for byte-stable files, as ``DPEvent/canonicalJSON()`` does); see
+/// docs/PRIVACY.md. Decoding also reads the camelCase field names (`samplingProbability`,
+/// `groupSize`) that earlier versions wrote, as the same event.
 /// New kinds (Laplace, a fixed (ε, δ) guarantee, ...) can be added as new cases with new `kind`
 /// strings without changing the encoding of the existing ones.
 public indirect enum DPEvent: Hashable, Sendable {
@@ -147,8 +149,10 @@ func validateSigma(_ sigma: Double) throws {
 
 extension DPEvent: Codable {
     private enum CodingKeys: String, CodingKey {
-        case kind, sigma, samplingProbability, event, count, events, sensitivities, probabilities, probability
-        case groupSize, conversion
+        case kind, sigma, event, count, events, sensitivities, probabilities, probability, conversion
+        case samplingProbability = "sampling_probability", groupSize = "group_size"
+        /// The spellings of earlier versions, still read (StoredKeys.swift).
+        case legacySamplingProbability = "samplingProbability", legacyGroupSize = "groupSize"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -159,7 +163,7 @@ extension DPEvent: Codable {
             self = .gaussian(sigma: try container.decode(Double.self, forKey: .sigma))
         case "poissonSampled":
             self = .poissonSampled(
-                samplingProbability: try container.decode(Double.self, forKey: .samplingProbability),
+                samplingProbability: try container.decode(Double.self, forKey: .samplingProbability, legacy: .legacySamplingProbability),
                 event: try container.decode(DPEvent.self, forKey: .event))
         case "selfComposed":
             self = .selfComposed(
@@ -183,7 +187,7 @@ extension DPEvent: Codable {
         case "groupPrivacy":
             self = .groupPrivacy(
                 event: try container.decode(DPEvent.self, forKey: .event),
-                groupSize: try container.decode(Int.self, forKey: .groupSize),
+                groupSize: try container.decode(Int.self, forKey: .groupSize, legacy: .legacyGroupSize),
                 conversion: try container.decode(GroupPrivacyConversion.self, forKey: .conversion))
         default:
             throw DecodingError.dataCorruptedError(

@@ -33,14 +33,19 @@ public enum PrivacyUnitEvent: Hashable, Sendable {
 }
 
 extension PrivacyUnitEvent: Codable {
-    private enum CodingKeys: String, CodingKey { case kind, groupSize }
+    private enum CodingKeys: String, CodingKey {
+        case kind
+        case groupSize = "group_size"
+        /// The spelling of earlier versions, still read (StoredKeys.swift).
+        case legacyGroupSize = "groupSize"
+    }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         switch try container.decode(String.self, forKey: .kind) {
         case "record": self = .record
         case "user": self = .user
-        case "groupOfRecords": self = .groupOfRecords(try container.decode(Int.self, forKey: .groupSize))
+        case "groupOfRecords": self = .groupOfRecords(try container.decode(Int.self, forKey: .groupSize, legacy: .legacyGroupSize))
         case let other:
             throw DecodingError.dataCorruptedError(
                 forKey: .kind, in: container,
@@ -55,7 +60,7 @@ extension PrivacyUnitEvent: Codable {
         case .user: try container.encode("user", forKey: .kind)
         case .groupOfRecords(let k):
             try container.encode("groupOfRecords", forKey: .kind)
-            try container.encode(k, forKey: .groupSize)
+            try container.encode(k, forKey: encoder.writesCamelCaseStoredKeys ? .legacyGroupSize : .groupSize)
         }
     }
 }

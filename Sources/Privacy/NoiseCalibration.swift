@@ -2,7 +2,10 @@ import Foundation
 
 /// What to calibrate: the privacy unit, the sampling rate, the number of steps, the target
 /// (ε, δ), the accountant, and the tolerance on σ. Part of the cache key as a whole.
-public struct CalibrationRequest: Codable, Hashable, Sendable {
+///
+/// JSON: snake_case keys (`unit`, `sampling_rate`, `steps`, `target_epsilon`, `delta`,
+/// `accountant`, `sigma_tolerance`); the camelCase keys of earlier versions are still read.
+public struct CalibrationRequest: Hashable, Sendable {
     /// Record, user, or group of k records (tight mixture, or the lemma if `accountant` says so).
     public var unit: PrivacyUnitEvent
     /// Poisson sampling probability q per step, in (0, 1].
@@ -45,7 +48,10 @@ public struct CalibrationRequest: Codable, Hashable, Sendable {
 }
 
 /// The calibrated noise multiplier with the evidence for it.
-public struct CalibrationResult: Codable, Hashable, Sendable {
+///
+/// JSON: snake_case keys (`sigma`, `achieved_epsilon`, `lower_sigma`, `event`, `evaluations`);
+/// the camelCase keys of earlier versions are still read.
+public struct CalibrationResult: Hashable, Sendable {
     /// The noise multiplier: ε(σ) ≤ target by the requested accountant (checked at this σ).
     public var sigma: Double
     /// ε at `sigma` by the requested accountant (≤ the target).
@@ -58,6 +64,68 @@ public struct CalibrationResult: Codable, Hashable, Sendable {
     public var event: DPEvent
     /// Accountant evaluations spent (coarse and fine).
     public var evaluations: Int
+}
+
+extension CalibrationRequest: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case unit, steps, delta, accountant
+        case samplingRate = "sampling_rate", targetEpsilon = "target_epsilon", sigmaTolerance = "sigma_tolerance"
+        /// The spellings of earlier versions: still read, and written for the cache key only
+        /// (StoredKeys.swift).
+        case legacySamplingRate = "samplingRate", legacyTargetEpsilon = "targetEpsilon", legacySigmaTolerance = "sigmaTolerance"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            unit: try container.decode(PrivacyUnitEvent.self, forKey: .unit),
+            samplingRate: try container.decode(Double.self, forKey: .samplingRate, legacy: .legacySamplingRate),
+            steps: try container.decode(Int.self, forKey: .steps),
+            targetEpsilon: try container.decode(Double.self, forKey: .targetEpsilon, legacy: .legacyTargetEpsilon),
+            delta: try container.decode(Double.self, forKey: .delta),
+            accountant: try container.decode(AccountantKind.self, forKey: .accountant),
+            sigmaTolerance: try container.decode(Double.self, forKey: .sigmaTolerance, legacy: .legacySigmaTolerance))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        let camelCase = encoder.writesCamelCaseStoredKeys
+        try container.encode(unit, forKey: .unit)
+        try container.encode(samplingRate, forKey: camelCase ? .legacySamplingRate : .samplingRate)
+        try container.encode(steps, forKey: .steps)
+        try container.encode(targetEpsilon, forKey: camelCase ? .legacyTargetEpsilon : .targetEpsilon)
+        try container.encode(delta, forKey: .delta)
+        try container.encode(accountant, forKey: .accountant)
+        try container.encode(sigmaTolerance, forKey: camelCase ? .legacySigmaTolerance : .sigmaTolerance)
+    }
+}
+
+extension CalibrationResult: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case sigma, event, evaluations
+        case achievedEpsilon = "achieved_epsilon", lowerSigma = "lower_sigma"
+        /// The spellings of earlier versions, still read (StoredKeys.swift).
+        case legacyAchievedEpsilon = "achievedEpsilon", legacyLowerSigma = "lowerSigma"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            sigma: try container.decode(Double.self, forKey: .sigma),
+            achievedEpsilon: try container.decode(Double.self, forKey: .achievedEpsilon, legacy: .legacyAchievedEpsilon),
+            lowerSigma: try container.decode(Double.self, forKey: .lowerSigma, legacy: .legacyLowerSigma),
+            event: try container.decode(DPEvent.self, forKey: .event),
+            evaluations: try container.decode(Int.self, forKey: .evaluations))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(sigma, forKey: .sigma)
+        try container.encode(achievedEpsilon, forKey: .achievedEpsilon)
+        try container.encode(lowerSigma, forKey: .lowerSigma)
+        try container.encode(event, forKey: .event)
+        try container.encode(evaluations, forKey: .evaluations)
+    }
 }
 
 /// Finds the smallest noise multiplier σ whose ε, by a given accountant, is at most a target.

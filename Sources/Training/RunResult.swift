@@ -16,7 +16,9 @@ import Persistence
 ///   for the largest user; the record-level ε belongs in `extra["record_epsilon"]`), never
 ///   above the target; `∞` for `nonprivate`.
 /// - `dp_event` is the privacy event of the whole run (a JSON object from the Privacy
-///   module's Codable event), so ε can be recomputed later; `null` for `nonprivate`.
+///   module's Codable event, snake_case too), so ε can be recomputed later; `null` for
+///   `nonprivate`. Results written before the event's keys were snake_case hold camelCase ones
+///   (`samplingProbability`, `groupSize`); they read as the same event (`privacyEvent()`).
 /// - `extra` holds mechanism-specific metrics (for example Asi & Liu's halting statistics):
 ///   flat keys with numbers or strings are copied into `results.csv` as `extra.<key>` columns.
 public struct RunResult: Sendable, Equatable, Codable {

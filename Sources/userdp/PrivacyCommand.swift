@@ -104,7 +104,7 @@ struct PrivacyEpsilonCommand: ParsableCommand {
     }
 
     /// What `--json` prints. `unit`, `accountant` and `event` are the Privacy module's stored
-    /// forms (as in `result.json` and the calibration cache).
+    /// forms (as in `result.json` and the calibration cache), snake_case like the rest.
     struct Report: Encodable {
         var unit: PrivacyUnitEvent
         var samplingRate: Double
@@ -169,42 +169,12 @@ struct PrivacyCalibrateCommand: ParsableCommand {
         _ = try options.parameters()
     }
 
-    /// One calibration as `--json` prints it: the request and the result with their fields in
-    /// snake_case (`unit`, `accountant` and `event` in the Privacy module's stored forms), and
-    /// the seconds it took.
+    /// One calibration as `--json` prints it: the request and the result in the Privacy
+    /// module's stored forms (as in the calibration cache), and the seconds it took.
     struct Report: Encodable {
         var request: CalibrationRequest
         var result: CalibrationResult
         var seconds: Double
-
-        enum CodingKeys: String, CodingKey { case request, result, seconds }
-        enum RequestKeys: String, CodingKey {
-            case unit, steps, delta, accountant
-            case samplingRate = "sampling_rate", targetEpsilon = "target_epsilon", sigmaTolerance = "sigma_tolerance"
-        }
-        enum ResultKeys: String, CodingKey {
-            case sigma, event, evaluations
-            case achievedEpsilon = "achieved_epsilon", lowerSigma = "lower_sigma"
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            var requestContainer = container.nestedContainer(keyedBy: RequestKeys.self, forKey: .request)
-            try requestContainer.encode(request.unit, forKey: .unit)
-            try requestContainer.encode(request.samplingRate, forKey: .samplingRate)
-            try requestContainer.encode(request.steps, forKey: .steps)
-            try requestContainer.encode(request.targetEpsilon, forKey: .targetEpsilon)
-            try requestContainer.encode(request.delta, forKey: .delta)
-            try requestContainer.encode(request.accountant, forKey: .accountant)
-            try requestContainer.encode(request.sigmaTolerance, forKey: .sigmaTolerance)
-            var resultContainer = container.nestedContainer(keyedBy: ResultKeys.self, forKey: .result)
-            try resultContainer.encode(result.sigma, forKey: .sigma)
-            try resultContainer.encode(result.achievedEpsilon, forKey: .achievedEpsilon)
-            try resultContainer.encode(result.lowerSigma, forKey: .lowerSigma)
-            try resultContainer.encode(result.event, forKey: .event)
-            try resultContainer.encode(result.evaluations, forKey: .evaluations)
-            try container.encode(seconds, forKey: .seconds)
-        }
     }
 
     func run() throws {

@@ -133,7 +133,7 @@ struct PrivacyRunEpsilonTests {
         // T = 100 steps, each with failure probability 1e-9: 1e-7 in total, so δ ≤ 2e-7 is out of reach.
         let step: JSONValue = .object([
             "kind": .string("withFailureProbability"), "probability": .number(1e-9),
-            "event": .object(["kind": .string("poissonSampled"), "samplingProbability": .number(Self.q),
+            "event": .object(["kind": .string("poissonSampled"), "sampling_probability": .number(Self.q),
                               "event": .object(["kind": .string("gaussian"), "sigma": .number(Self.sigma)])]),
         ])
         let event: JSONValue = .object(["kind": .string("selfComposed"), "count": .integer(Self.steps), "event": step])

@@ -13,7 +13,7 @@ struct EventTests {
             .nonPrivate, .noOp,
         ])
         let text = String(decoding: try event.canonicalJSON(), as: UTF8.self)
-        let expected = #"{"events":[{"count":10,"event":{"event":{"kind":"gaussian","sigma":1.5},"kind":"poissonSampled","samplingProbability":0.01},"kind":"selfComposed"},{"kind":"mixtureOfGaussians","probabilities":[0.75,0.25],"sensitivities":[0,1],"sigma":2},{"kind":"nonPrivate"},{"kind":"noOp"}],"kind":"composed"}"#
+        let expected = #"{"events":[{"count":10,"event":{"event":{"kind":"gaussian","sigma":1.5},"kind":"poissonSampled","sampling_probability":0.01},"kind":"selfComposed"},{"kind":"mixtureOfGaussians","probabilities":[0.75,0.25],"sensitivities":[0,1],"sigma":2},{"kind":"nonPrivate"},{"kind":"noOp"}],"kind":"composed"}"#
         #expect(text == expected)
         #expect(try JSONDecoder().decode(DPEvent.self, from: Data(text.utf8)) == event)
     }

@@ -22,7 +22,7 @@ struct FailureProbabilityEventTests {
                 event: .poissonSampled(samplingProbability: 0.1, event: .gaussian(sigma: 2)), probability: 0.25),
             count: 10)
         let text = String(decoding: try event.canonicalJSON(), as: UTF8.self)
-        let expected = #"{"count":10,"event":{"event":{"event":{"kind":"gaussian","sigma":2},"kind":"poissonSampled","samplingProbability":0.1},"kind":"withFailureProbability","probability":0.25},"kind":"selfComposed"}"#
+        let expected = #"{"count":10,"event":{"event":{"event":{"kind":"gaussian","sigma":2},"kind":"poissonSampled","sampling_probability":0.1},"kind":"withFailureProbability","probability":0.25},"kind":"selfComposed"}"#
         #expect(text == expected)
         #expect(try JSONDecoder().decode(DPEvent.self, from: Data(text.utf8)) == event)
         #expect(DPEvent.withFailureProbability(event: .noOp, probability: 0).kind == "withFailureProbability")

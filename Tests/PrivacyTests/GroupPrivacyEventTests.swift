@@ -8,16 +8,16 @@ import Testing
 struct GroupPrivacyEventTests {
     static let record = try! DPEvent.poissonSubsampledGaussian(q: 0.01, sigma: 1.0, steps: 300)
 
-    @Test("JSON: kind groupPrivacy with conversion, groupSize and the inner event; round trip; unknown conversion refused")
+    @Test("JSON: kind groupPrivacy with conversion, group_size and the inner event; round trip; unknown conversion refused")
     func json() throws {
         let event = try DPEvent.groupPrivacyLemma(groupSize: 4, of: .gaussian(sigma: 2))
         let text = String(decoding: try event.canonicalJSON(), as: UTF8.self)
-        #expect(text == #"{"conversion":"lemma","event":{"kind":"gaussian","sigma":2},"groupSize":4,"kind":"groupPrivacy"}"#)
+        #expect(text == #"{"conversion":"lemma","event":{"kind":"gaussian","sigma":2},"group_size":4,"kind":"groupPrivacy"}"#)
         for value in [event, .groupPrivacy(event: Self.record, groupSize: 1, conversion: .lemma),
                       .withFailureProbability(event: .groupPrivacy(event: Self.record, groupSize: 7, conversion: .lemma), probability: 1e-9)] {
             #expect(try JSONDecoder().decode(DPEvent.self, from: value.canonicalJSON()) == value)
         }
-        let unknown = Data(#"{"conversion":"rdp-doubling","event":{"kind":"gaussian","sigma":2},"groupSize":4,"kind":"groupPrivacy"}"#.utf8)
+        let unknown = Data(#"{"conversion":"rdp-doubling","event":{"kind":"gaussian","sigma":2},"group_size":4,"kind":"groupPrivacy"}"#.utf8)
         #expect(throws: DecodingError.self) { try JSONDecoder().decode(DPEvent.self, from: unknown) }
         #expect(event.kind == "groupPrivacy")
     }
@@ -155,6 +155,11 @@ struct GroupPrivacyEventTests {
             var codeVersion: String
             var request: CalibrationRequest
             var result: CalibrationResult
+
+            enum CodingKeys: String, CodingKey {
+                case request, result
+                case codeVersion = "code_version"
+            }
         }
         let url = try cache.fileURL(for: request)
         var entry = try JSONDecoder().decode(Entry.self, from: Data(contentsOf: url))

@@ -141,7 +141,7 @@ struct EndToEndTests {
             // over the record-level event, no markers beside it.
             if run.config.mechanism == .group {
                 guard case .object(let event) = result.dpEvent else { Issue.record("run \(run.id) has no dp_event"); continue }
-                #expect(event["kind"] == .string("groupPrivacy") && event["groupSize"] == .integer(2) && event["conversion"] == .string("lemma"),
+                #expect(event["kind"] == .string("groupPrivacy") && event["group_size"] == .integer(2) && event["conversion"] == .string("lemma"),
                         "run \(run.id) stored \(result.dpEvent.canonicalText())")
                 #expect(result.extra["dp_event_unit"] == nil && result.extra["dp_event_group_size"] == nil)
             }

@@ -153,4 +153,30 @@ struct PinTests {
         #expect(PinVerification.differences(stored: try lemmaResult(legacy: true, groupSize: 8), fresh: today) == ["dp_event differs"])
         #expect(PinVerification.differences(stored: try lemmaResult(legacy: false, groupSize: 8), fresh: today) == ["dp_event differs"])
     }
+
+    /// `value` with the event keys respelled as earlier versions wrote them (camelCase).
+    func camelCase(_ value: JSONValue) -> JSONValue {
+        let earlier = ["sampling_probability": "samplingProbability", "group_size": "groupSize"]
+        switch value {
+        case .object(let entries):
+            return .object(Dictionary(uniqueKeysWithValues: entries.map { (earlier[$0.key] ?? $0.key, camelCase($0.value)) }))
+        case .array(let items): return .array(items.map(camelCase))
+        default: return value
+        }
+    }
+
+    @Test("a result whose event has the camelCase keys of earlier versions matches today's snake_case event")
+    func camelCaseEventMatches() throws {
+        let today = try lemmaResult(legacy: false)
+        for legacy in [false, true] {
+            var earlier = try lemmaResult(legacy: legacy)
+            earlier.dpEvent = camelCase(earlier.dpEvent)
+            #expect(earlier.dpEvent.canonicalText().contains("\"samplingProbability\""))
+            #expect(!earlier.dpEvent.canonicalText().contains("_"), "\(earlier.dpEvent.canonicalText())")
+            #expect(PinVerification.differences(stored: earlier, fresh: today).isEmpty, "legacy lemma form: \(legacy)")
+        }
+        var otherSize = try lemmaResult(legacy: false, groupSize: 8)
+        otherSize.dpEvent = camelCase(otherSize.dpEvent)
+        #expect(PinVerification.differences(stored: otherSize, fresh: today) == ["dp_event differs"])
+    }
 }
