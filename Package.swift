@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence"]),
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
         .testTarget(name: "LanguageModelTests", dependencies: ["LanguageModel", "LinearAlgebra", "Persistence", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "PrivacyTests", dependencies: ["Privacy"]),
+        .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "TestSupport"]),
         .testTarget(name: "UserDataTests", dependencies: ["UserData", "Persistence", "Randomness", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(
             name: "TrainingTests", dependencies: ["Training", "LanguageModel", "LinearAlgebra", "Privacy", "UserData", "Persistence", "TestSupport"]),

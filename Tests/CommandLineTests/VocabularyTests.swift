@@ -105,19 +105,6 @@ struct CommandLineVocabularyTests {
 
     // MARK: JSON output
 
-    /// Every key of `json` that is not snake_case, with its path, including those inside the
-    /// Privacy module's stored forms (`event`, `unit`, `accountant`, as in result.json's
-    /// dp_event and the calibration cache).
-    func nonSnakeKeys(_ json: Any, path: String = "") -> [String] {
-        if let array = json as? [Any] { return array.enumerated().flatMap { nonSnakeKeys($1, path: "\(path)[\($0)]") } }
-        guard let object = json as? [String: Any] else { return [] }
-        return object.keys.sorted().flatMap { key -> [String] in
-            let here = path.isEmpty ? key : "\(path).\(key)"
-            let snake = key.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
-            return (snake ? [] : [here]) + nonSnakeKeys(object[key]!, path: here)
-        }
-    }
-
     /// A dataset folder of ten users with three records each, for the data commands.
     func dataset(in folder: URL) throws -> URL {
         let data = folder.appendingPathComponent("tiny")

@@ -2,22 +2,13 @@ import Foundation
 import Testing
 
 @testable import Privacy
+import TestSupport
 
 /// The stored forms are written with snake_case keys and read in both spellings: committed
 /// results and calibration caches hold the camelCase keys of earlier versions.
 @Suite("Stored forms: snake_case written, camelCase still read")
 struct StoredKeyTests {
-    /// Every key of `json` (recursively) that is not snake_case, with its path.
-    static func nonSnakeKeys(_ json: Any, path: String = "") -> [String] {
-        if let array = json as? [Any] { return array.enumerated().flatMap { nonSnakeKeys($1, path: "\(path)[\($0)]") } }
-        guard let object = json as? [String: Any] else { return [] }
-        return object.keys.sorted().flatMap { key -> [String] in
-            let here = path.isEmpty ? key : "\(path).\(key)"
-            let snake = key.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
-            return (snake ? [] : [here]) + nonSnakeKeys(object[key]!, path: here)
-        }
-    }
-
+    /// The keys of `value`'s JSON encoding that are not snake_case (`nonSnakeKeys`).
     static func keys(of value: some Encodable) throws -> [String] {
         nonSnakeKeys(try JSONSerialization.jsonObject(with: JSONEncoder().encode(value)))
     }
@@ -146,7 +137,7 @@ struct StoredKeyTests {
 
         try cache.store(expected, for: request)
         let written = try Data(contentsOf: url)
-        #expect(Self.nonSnakeKeys(try JSONSerialization.jsonObject(with: written)).isEmpty, "\(String(decoding: written, as: UTF8.self))")
+        #expect(nonSnakeKeys(try JSONSerialization.jsonObject(with: written)).isEmpty, "\(String(decoding: written, as: UTF8.self))")
         #expect(try cache.load(request) == expected)
     }
 }
