@@ -39,7 +39,7 @@ let package = Package(
             ],
             plugins: ["EmbedGitState"]
         ),
-        .target(name: "Sweep", dependencies: ["Training", "Persistence", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Sweep", dependencies: ["Training", "LinearAlgebra", "Persistence", .product(name: "Crypto", package: "swift-crypto")]),
 
         // MARK: - Build-time provenance (the git state userdp was built from, embedded in Training)
         .executableTarget(name: "EmbedGitStateTool"),

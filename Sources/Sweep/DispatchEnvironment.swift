@@ -1,4 +1,5 @@
 import Foundation
+import LinearAlgebra
 
 /// The environment-variable contract between a dispatcher and each trainer it starts: the
 /// dispatcher writes it (`apply(to:)`), `userdp train` reads it (`init?(environment:)`, used by
@@ -16,7 +17,7 @@ public struct DispatchEnvironment: Sendable, Equatable {
     public static let calibrationCacheVariable = "USERDP_CALIBRATION_CACHE"
     /// OpenBLAS's own thread-count variable, read by the library when the trainer starts: the
     /// child's share of the machine's cores.
-    public static let blasThreadsVariable = "OPENBLAS_NUM_THREADS"
+    public static let blasThreadsVariable = BLASEnvironment.openBLASThreadsVariable
 
     /// The dispatcher's process id.
     public var dispatcherPID: Int32
