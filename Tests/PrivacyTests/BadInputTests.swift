@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import Privacy
 
@@ -46,7 +47,7 @@ struct PrivacyBadInputTests {
 
     @Test("an unusable cache file only warns; the calibration still returns its result")
     func unusableCacheWarns() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("userdp-privacy-bad-\(UUID().uuidString)")
+        let directory = try temporaryFolder("privacy-bad")
         defer { try? FileManager.default.removeItem(at: directory) }
         let cache = try CalibrationCache(directory: directory)
         let request = CalibrationRequest(samplingRate: 0.02, steps: 200, targetEpsilon: 2, delta: 1e-5, accountant: .rdp)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Privacy
 
 /// The group-privacy lemma as an event (`DPEvent.groupPrivacy`): its JSON, its validation, its
@@ -126,7 +127,7 @@ struct GroupPrivacyEventTests {
             unit: .groupOfRecords(4), samplingRate: 64.0 / 4396.0, steps: 100, targetEpsilon: epsilon, delta: 1e-5,
             accountant: .groupLemma(base: .pld()))
         #expect(request.samplingRate == 0.014558689717925387)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("userdp-lemma-key-\(UUID().uuidString)")
+        let folder = try temporaryFolder("lemma-key")
         defer { try? FileManager.default.removeItem(at: folder) }
         #expect(try CalibrationCache(directory: folder).fileURL(for: request).lastPathComponent == cacheFile)
         let result = try NoiseCalibration().calibrate(request)
@@ -139,7 +140,7 @@ struct GroupPrivacyEventTests {
     /// the same key: it still applies (same σ), and comes back with today's event.
     @Test("a calibration cache entry of the old form still applies and returns the lemma event")
     func oldCacheEntries() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("userdp-lemma-cache-\(UUID().uuidString)")
+        let folder = try temporaryFolder("lemma-cache")
         defer { try? FileManager.default.removeItem(at: folder) }
         let cache = try CalibrationCache(directory: folder)
         let request = CalibrationRequest(

@@ -118,7 +118,7 @@ struct StoredKeyTests {
 
     @Test("a calibration cache written in camelCase keeps its file name and is a hit; entries are now written in snake_case")
     func camelCaseCacheHits() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("userdp-stored-keys-\(UUID().uuidString)")
+        let folder = try temporaryFolder("stored-keys")
         defer { try? FileManager.default.removeItem(at: folder) }
         let cache = try CalibrationCache(directory: folder)
         let request = CalibrationRequest(
